@@ -1,0 +1,3 @@
+from ceoline.cli import main
+
+main()

@@ -1,0 +1,254 @@
+"""The admin CLI: a few lines per command over the library."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ceoline.config import Config, load_config
+from ceoline.errors import CeolineError, StoreError
+
+app = typer.Typer(
+    help="ceoline: an on-prem AI CEO hotline. Every call is answered locally and kept as "
+    "feedback.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+calls_app = typer.Typer(help="Browse stored calls.", no_args_is_help=True)
+app.add_typer(calls_app, name="calls")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config TOML (default: $CEOLINE_CONFIG, then "
+                 "./configs/ceoline.toml).", show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+class _State:
+    config_path: Path | None = None
+
+
+_state = _State()
+
+
+@app.callback()
+def _main(
+    config: ConfigOption = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
+) -> None:
+    level = getattr(logging, log_level.upper(), None)
+    if not isinstance(level, int):
+        raise CeolineError(f"--log-level {log_level!r} is not valid; use debug, info, warning "
+                           "or error")
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _state.config_path = config
+
+
+def _config(override: Path | None) -> Config:
+    return load_config(override or _state.config_path)
+
+
+def _engines(config: Config):
+    from ceoline.engines import Engines
+    from ceoline.persona import load_persona
+
+    return Engines.load(config, load_persona(config.persona_file))
+
+
+@app.command()
+def call(
+    wav: Annotated[Path, typer.Argument(help="The caller's side: a WAV file (any rate, mono "
+                                        "or stereo).", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the bot's side here "
+                                             "as a 16 kHz WAV on the caller's timeline.")] = None,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run one simulated call whose caller side is WAV, print the dialogue and store the call."""
+    from ceoline.audio import read_wav, write_wav
+    from ceoline.simulate import WavCaller, run_call
+    from ceoline.store import Store
+
+    cfg = _config(config)
+    pcm = read_wav(wav, max_seconds=cfg.call.max_input_s)
+    if out is not None and out.is_dir():
+        raise CeolineError(f"--out {out} is a directory; give a file path such as reply.wav")
+    engines = _engines(cfg)
+    store = Store.open(cfg.data_dir)
+    try:
+        result = asyncio.run(run_call(engines, WavCaller(pcm, cfg.call.reply_wait_s), store,
+                                      caller_label=str(wav)))
+    finally:
+        store.close()
+    if out is not None:
+        write_wav(out, result.bot_pcm)
+    data = result.as_json()
+    data["turns"].sort(key=lambda t: (t["start_ms"], t["role"] != "caller"))
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    typer.echo(f"call {data['call_id']} ({data['duration_s']:.1f} s, {data['end_reason']})")
+    heard = [t for t in data["turns"] if t["role"] == "caller"]
+    for turn in data["turns"]:
+        who = "caller" if turn["role"] == "caller" else "bot   "
+        typer.echo(f"[{turn['start_ms'] / 1000:6.1f}s] {who}: {turn['text']}")
+        if turn["role"] == "caller" and "response" in turn["timings_ms"]:
+            t = turn["timings_ms"]
+            typer.echo("          " + "  ".join(
+                f"{k}={t[k]:.0f}ms" for k in
+                ("endpoint", "stt", "llm_first_token", "tts_first_audio", "response") if k in t))
+    if not heard:
+        typer.echo("(no caller speech was heard)")
+
+
+@calls_app.command("list")
+def calls_list(
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="Most recent N calls.")] = 20,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """List the most recent calls."""
+    from ceoline.store import Store
+
+    store = Store.open(_config(config).data_dir)
+    rows = store.list_calls(limit)
+    store.close()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no calls stored yet")
+        return
+    typer.echo(f"{'call id':<24}{'started (UTC)':<21}{'secs':>7}  {'turns':>5}  end reason")
+    for row in rows:
+        secs = "-" if row["duration_s"] is None else f"{row['duration_s']:.1f}"
+        typer.echo(f"{row['id']:<24}{row['started_at'][:19]:<21}{secs:>7}  {row['turns']:>5}  "
+                   f"{row['end_reason'] or 'in progress'}")
+
+
+@calls_app.command("show")
+def calls_show(
+    call_id: Annotated[str, typer.Argument(help="A call id from `ceoline calls list`.",
+                                           show_default=False)],
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Show one call with its transcript and per-turn timings."""
+    from ceoline.store import Store
+
+    store = Store.open(_config(config).data_dir)
+    call_row = store.get_call(call_id)
+    store.close()
+    if call_row is None:
+        raise StoreError(f"no call with id {call_id!r}; list them with `ceoline calls list`")
+    if as_json:
+        typer.echo(json.dumps(call_row, indent=2))
+        return
+    typer.echo(f"call {call_row['id']}  {call_row['source']}  caller={call_row['caller']}")
+    typer.echo(f"started {call_row['started_at']}  ended {call_row['ended_at']}  "
+               f"({call_row['end_reason']})")
+    for turn in call_row["turns"]:
+        mark = " (interrupted)" if turn["interrupted"] else ""
+        typer.echo(f"[{turn['start_ms'] / 1000:6.1f}s] {turn['role']:<6}: {turn['text']}{mark}")
+
+
+@app.command()
+def say(
+    text: Annotated[str, typer.Argument(help="What to say.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="WAV file to write (16 kHz mono).",
+                                      show_default=False)],
+    config: ConfigOption = None,
+) -> None:
+    """Speak TEXT with the configured Piper voice into a WAV file."""
+    from ceoline.audio import write_wav
+    from ceoline.chunker import clean_for_speech
+    from ceoline.engines import locate_all
+    from ceoline.tts import Synthesizer
+
+    cfg = _config(config)
+    spoken = clean_for_speech(text)
+    if not spoken:
+        raise CeolineError("TEXT has nothing speakable; give some words")
+    synthesizer = Synthesizer(locate_all(cfg)["tts"], cfg.tts, cfg.runtime)
+    speech = synthesizer.synthesize(spoken)
+    write_wav(out, speech.pcm)
+    typer.echo(f"{out}: {len(speech.pcm) / 16000:.2f} s in {speech.elapsed_ms:.0f} ms")
+
+
+@app.command()
+def transcribe(
+    wav: Annotated[Path, typer.Argument(help="A WAV file (any rate, mono or stereo).",
+                                        show_default=False)],
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Transcribe a WAV file with the configured Whisper model."""
+    from ceoline.audio import read_wav
+    from ceoline.engines import locate_all
+    from ceoline.stt import Transcriber
+
+    cfg = _config(config)
+    pcm = read_wav(wav, max_seconds=cfg.call.max_input_s)
+    transcript = Transcriber(locate_all(cfg)["stt"], cfg.stt, cfg.runtime).transcribe(pcm)
+    if as_json:
+        typer.echo(json.dumps({"text": transcript.text, "duration_s": transcript.duration_s,
+                               "elapsed_ms": round(transcript.elapsed_ms, 1)}))
+    else:
+        typer.echo(transcript.text)
+
+
+@app.command()
+def bench(
+    calls: Annotated[int, typer.Option(min=1, max=1000, help="Simulated calls per mode.")] = 5,
+    turns: Annotated[int, typer.Option(min=1, max=20, help="Caller turns per call.")] = 2,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Measure p50/p95 of every stage: streaming loop vs a naive whole-reply baseline."""
+    from ceoline.bench import format_table, run_bench
+
+    cfg = _config(config)
+    engines = _engines(cfg)
+    result = asyncio.run(run_bench(engines, calls, turns,
+                                   progress=lambda m: typer.echo(m, err=True)))
+    summary = result.summary()
+    if as_json:
+        typer.echo(json.dumps({**summary, "turns": result.turns}, indent=2))
+    else:
+        typer.echo(format_table(summary))
+
+
+@app.command()
+def doctor(
+    pin: Annotated[bool, typer.Option("--pin", help="Record the sha256 of the models in use "
+                                      "in the manifest first.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Check the config, persona, models (sha256 against the manifest) and data directory."""
+    from ceoline.doctor import run_checks
+
+    checks = run_checks(_config(config), pin=pin)
+    for check in checks:
+        typer.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<10} {check.detail}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except CeolineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)

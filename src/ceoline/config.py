@@ -1,0 +1,245 @@
+"""Configuration: ``configs/ceoline.toml`` loaded into frozen dataclasses.
+
+Every key is checked: an unknown key or a bad value raises :class:`ConfigError` naming the
+file, the key and what is allowed. Relative paths resolve against the config file's directory,
+so a service started from any working directory reads the same files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ceoline.errors import ConfigError
+
+CONFIG_ENV = "CEOLINE_CONFIG"
+DEFAULT_CONFIG = Path("configs/ceoline.toml")
+
+
+def _opt(default: Any, *, choices: tuple | None = None, lo: float | None = None,
+         hi: float | None = None, doc: str = "") -> Any:
+    return field(default=default, metadata={"choices": choices, "lo": lo, "hi": hi, "doc": doc})
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    device: str = _opt("cpu", choices=("cpu", "cuda"))
+    threads: int = _opt(2, lo=1, hi=256)
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    dir: str = _opt("../models")
+    manifest: str = _opt("../models/manifest.toml")
+    stt: str = _opt("embedded")
+    llm: str = _opt("embedded")
+    tts: str = _opt("embedded")
+    verify: str = _opt("on-load", choices=("on-load", "doctor-only"))
+
+
+@dataclass(frozen=True)
+class SttConfig:
+    language: str = _opt("en")
+    beam_size: int = _opt(1, lo=1, hi=10)
+    compute_type: str = _opt(
+        "auto", choices=("auto", "int8", "int8_float16", "int8_float32", "float16", "float32")
+    )
+    prefetch_ms: int = _opt(160, lo=0, hi=5000)
+    no_speech_threshold: float = _opt(0.6, lo=0.0, hi=1.0)
+
+
+@dataclass(frozen=True)
+class LlmConfig:
+    context_tokens: int = _opt(2048, lo=256, hi=131072)
+    max_reply_tokens: int = _opt(60, lo=8, hi=2048)
+    max_sentences: int = _opt(3, lo=1, hi=50)
+    temperature: float = _opt(0.4, lo=0.0, hi=2.0)
+    top_p: float = _opt(0.9, lo=0.0, hi=1.0)
+    repeat_penalty: float = _opt(1.1, lo=1.0, hi=2.0)
+    gpu_layers: int = _opt(-1, lo=-1, hi=1000)
+    history_turns: int = _opt(8, lo=0, hi=100)
+    seed: int = _opt(7, lo=0, hi=2**31 - 1)
+
+
+@dataclass(frozen=True)
+class TtsConfig:
+    length_scale: float = _opt(1.0, lo=0.3, hi=3.0)
+    noise_scale: float = _opt(0.667, lo=0.0, hi=2.0)
+    noise_w_scale: float = _opt(0.8, lo=0.0, hi=2.0)
+    volume: float = _opt(1.0, lo=0.0, hi=4.0)
+
+
+@dataclass(frozen=True)
+class VadConfig:
+    aggressiveness: int = _opt(2, choices=(0, 1, 2, 3))
+    min_speech_ms: int = _opt(200, lo=20, hi=5000)
+    end_of_turn_ms: int = _opt(500, lo=100, hi=5000)
+    preroll_ms: int = _opt(300, lo=0, hi=2000)
+    max_turn_ms: int = _opt(30000, lo=1000, hi=600000)
+    min_energy_dbfs: float = _opt(-50.0, lo=-120.0, hi=0.0)
+
+
+@dataclass(frozen=True)
+class ChunkerConfig:
+    first_chunk_min_words: int = _opt(3, lo=1, hi=50)
+    min_words: int = _opt(6, lo=1, hi=100)
+    max_words: int = _opt(28, lo=2, hi=200)
+
+
+@dataclass(frozen=True)
+class CallConfig:
+    max_duration_s: int = _opt(900, lo=10, hi=86400)
+    max_input_s: int = _opt(300, lo=1, hi=86400)
+    reply_wait_s: int = _opt(60, lo=1, hi=3600)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    data_dir: str = _opt("../data")
+
+
+@dataclass(frozen=True)
+class PersonaRef:
+    file: str = _opt("persona.toml")
+
+
+@dataclass(frozen=True)
+class Config:
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    stt: SttConfig = field(default_factory=SttConfig)
+    llm: LlmConfig = field(default_factory=LlmConfig)
+    tts: TtsConfig = field(default_factory=TtsConfig)
+    vad: VadConfig = field(default_factory=VadConfig)
+    chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
+    call: CallConfig = field(default_factory=CallConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    persona: PersonaRef = field(default_factory=PersonaRef)
+    base_dir: Path = field(default=Path("."), metadata={"internal": True})
+    source: str = field(default="<built-in defaults>", metadata={"internal": True})
+
+    def path(self, value: str) -> Path:
+        """Resolve a path from the config against the config file's directory."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path(self.store.data_dir)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.path(self.models.dir)
+
+    @property
+    def persona_file(self) -> Path:
+        return self.path(self.persona.file)
+
+
+def _type_name(tp: Any) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        tp, str(tp)
+    )
+
+
+def _check_value(source: str, key: str, value: Any, tp: Any, meta: dict) -> Any:
+    choices = meta.get("choices")
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    ok_type = isinstance(value, tp) and not (tp is not bool and isinstance(value, bool))
+    if not ok_type:
+        allowed = f"one of {', '.join(map(repr, choices))}" if choices else _type_name(tp)
+        raise ConfigError(f"{source}: {key} = {value!r} is not valid; expected {allowed}")
+    if choices is not None and value not in choices:
+        raise ConfigError(
+            f"{source}: {key} = {value!r} is not allowed; choose one of "
+            f"{', '.join(map(repr, choices))}"
+        )
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(f"{source}: {key} = {value!r} is out of range; allowed {lo} to {hi}")
+    return value
+
+
+def _unknown_key(source: str, key: str, known: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], known, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return ConfigError(
+        f"{source}: unknown key '{key}'; {hint}allowed keys: {', '.join(sorted(known))}"
+    )
+
+
+def _build(cls: type, table: dict, source: str, prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            raise _unknown_key(source, dotted, list(fields))
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: [{dotted}] must be a table (a [section])")
+            kwargs[key] = _build(tp, value, source, f"{dotted}.")
+        else:
+            kwargs[key] = _check_value(source, dotted, value, tp, dict(fields[key].metadata))
+    return cls(**kwargs)
+
+
+def find_config_file(explicit: Path | None = None) -> Path | None:
+    """The config in force: ``--config``, then ``$CEOLINE_CONFIG``, then ./configs/ceoline.toml."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def load_config(path: Path | None = None) -> Config:
+    chosen = find_config_file(path)
+    if chosen is None:
+        raise ConfigError(
+            "no config file found; pass --config FILE, set CEOLINE_CONFIG, or run from the "
+            "project root where configs/ceoline.toml lives"
+        )
+    return parse_config_file(chosen)
+
+
+def parse_config_file(path: Path) -> Config:
+    source = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{source}: config file not found; check the path given by --config or "
+            f"{CONFIG_ENV}"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read config file ({exc.strerror})") from None
+    try:
+        table = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: config file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML ({exc}); fix the syntax there") from None
+    config = _build(Config, table, source, "")
+    return dataclasses.replace(config, base_dir=path.resolve().parent, source=source)
+
+
+def config_with(config: Config, **sections: Any) -> Config:
+    """A copy with some sections' fields replaced.
+
+    ``config_with(c, vad={"end_of_turn_ms": 300})``
+    """
+    changes = {}
+    for name, values in sections.items():
+        changes[name] = dataclasses.replace(getattr(config, name), **values)
+    return dataclasses.replace(config, **changes)

@@ -1,0 +1,406 @@
+"""One call's voice loop, independent of how audio arrives (WAV file today, SIP later).
+
+A driver calls :meth:`Conversation.push_caller_frame` and :meth:`Conversation.next_bot_frame`
+once per 20 ms tick. Both only move bytes and update state: transcription, generation and
+synthesis run in worker threads, so a slow model never delays a frame.
+
+A caller turn flows::
+
+    Endpointer ─SpeechPaused─► early STT (speculative)
+               ─TurnEnded───► STT (or the early result) ─► LLM token stream ─► Chunker
+                              ─► Piper, one piece at a time ─► Utterance buffer ─► frames out
+
+In ``streaming=False`` mode (the benchmark's baseline) the same stages run one after another:
+whole transcript, whole reply, whole synthesis, then playback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from ceoline.audio import FRAME_BYTES, SILENT_FRAME
+from ceoline.chunker import Chunker, clean_for_speech, ends_sentence
+from ceoline.config import Config
+from ceoline.endpointing import Endpointer, SpeechPaused, SpeechResumed, TurnEnded
+from ceoline.llm import Message
+from ceoline.persona import Persona
+from ceoline.store import Store, TurnRecord
+from ceoline.timings import TurnTimings
+
+log = logging.getLogger(__name__)
+
+FALLBACK_REPLY = "Sorry, I lost my train of thought there. Could you say that again?"
+
+
+class Stages(Protocol):
+    """What a conversation needs from the loaded models (``Engines`` or a test fake)."""
+
+    config: Config
+    persona: Persona
+    transcriber: Any
+    llm: Any
+    synthesizer: Any
+
+    def cached_speech(self, text: str) -> np.ndarray: ...
+
+
+@dataclass
+class Utterance:
+    """One bot turn: audio arrives in pieces from synthesis and leaves in 20 ms frames."""
+
+    kind: str  # "greeting" | "reply"
+    timings: TurnTimings | None = None
+    caller_turn_seq: int | None = None
+    caller_speech_end_ms: int | None = None
+    text_parts: list[str] = field(default_factory=list)
+    audio: bytearray = field(default_factory=bytearray)
+    generated: bool = False
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+    @property
+    def text(self) -> str:
+        return " ".join(p for p in self.text_parts if p).strip()
+
+    def add(self, text: str, pcm: np.ndarray) -> None:
+        self.text_parts.append(text)
+        self.audio.extend(pcm.astype(np.int16).tobytes())
+
+    def take_frame(self) -> bytes | None:
+        if len(self.audio) >= FRAME_BYTES:
+            frame = bytes(self.audio[:FRAME_BYTES])
+            del self.audio[:FRAME_BYTES]
+            return frame
+        if self.generated and self.audio:
+            frame = bytes(self.audio).ljust(FRAME_BYTES, b"\0")
+            self.audio.clear()
+            return frame
+        return None
+
+    @property
+    def drained(self) -> bool:
+        return self.generated and not self.audio
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    role: str
+    text: str
+    start_ms: int
+    end_ms: int
+    timings: TurnTimings | None = None
+
+    @property
+    def timings_ms(self) -> dict:
+        if self.role == "caller" and self.timings is not None:
+            return self.timings.as_dict()
+        return {"audio": float(self.end_ms - self.start_ms)}
+
+
+class Conversation:
+    def __init__(
+        self,
+        stages: Stages,
+        store: Store | None,
+        call_id: str | None,
+        *,
+        streaming: bool = True,
+        greet: bool = True,
+    ):
+        self.stages = stages
+        self.config = stages.config
+        self.persona = stages.persona
+        self.store = store
+        self.call_id = call_id
+        self.streaming = streaming
+        prefetch = self.config.stt.prefetch_ms if streaming else 0
+        self.endpointer = Endpointer(self.config.vad, prefetch_ms=prefetch)
+        self.turns: list[TurnResult] = []
+        self._greet = greet
+        self._history: list[Message] = []
+        self._playback: deque[Utterance] = deque()
+        self._pending_turns: asyncio.Queue[tuple[TurnEnded, asyncio.Future]] = asyncio.Queue()
+        self._prefetch: tuple[SpeechPaused, asyncio.Future] | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._busy_turns = 0
+        self._now_ms = 0
+        self._tick_wall = time.perf_counter()
+        self._closed = False
+        self._worker: asyncio.Task | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        if self._greet:
+            greeting = Utterance(kind="greeting")
+            pcm = await asyncio.to_thread(self.stages.cached_speech, self.persona.greeting)
+            greeting.add(self.persona.greeting, pcm)
+            greeting.generated = True
+            # The greeting stays out of the LLM history: small models parrot it back.
+            self._playback.append(greeting)
+        self._worker = asyncio.create_task(self._turn_worker())
+
+    @property
+    def idle(self) -> bool:
+        """Nothing heard that awaits a reply, nothing being said or about to be said."""
+        return (
+            not self.endpointer.in_speech
+            and self._busy_turns == 0
+            and self._pending_turns.empty()
+            and not self._playback
+        )
+
+    async def close(self) -> None:
+        """Stop all work; a reply cut off mid-way is stored with the text spoken so far."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._worker:
+            self._worker.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            if self._worker:
+                await self._worker
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        current = self._playback[0] if self._playback else None
+        if current is not None and current.start_ms is not None:
+            current.end_ms = self._now_ms
+            await self._record_bot_turn(current, interrupted=True)
+        self._playback.clear()
+
+    # -- the tick interface (event loop thread; never blocks) ------------------------------
+
+    def push_caller_frame(self, frame: bytes, t_ms: int) -> None:
+        self._now_ms = t_ms
+        self._tick_wall = time.perf_counter()
+        for event in self.endpointer.push(frame, t_ms):
+            if isinstance(event, SpeechPaused):
+                self._prefetch = (event, self._spawn_transcription(event.audio))
+            elif isinstance(event, SpeechResumed):
+                self._prefetch = None
+            elif isinstance(event, TurnEnded):
+                self._on_turn_ended(event)
+
+    def next_bot_frame(self, t_ms: int) -> bytes:
+        self._now_ms = t_ms
+        while self._playback:
+            current = self._playback[0]
+            if current.start_ms is None and self.endpointer.in_speech:
+                return SILENT_FRAME  # never start talking over the caller
+            frame = current.take_frame()
+            if frame is not None:
+                if current.start_ms is None:
+                    current.start_ms = t_ms
+                    self._on_first_audio(current, t_ms)
+                return frame
+            if current.drained and current.start_ms is not None:
+                current.end_ms = t_ms
+                self._playback.popleft()
+                self._spawn(self._record_bot_turn(current, interrupted=False))
+                continue
+            if current.drained:  # generated nothing to say
+                self._playback.popleft()
+                continue
+            return SILENT_FRAME  # synthesis has not caught up: a short natural pause
+        return SILENT_FRAME
+
+    # -- turn handling ---------------------------------------------------------------------
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _spawn_transcription(self, audio: bytes) -> asyncio.Future:
+        return asyncio.ensure_future(asyncio.to_thread(self.stages.transcriber.transcribe, audio))
+
+    def _on_turn_ended(self, event: TurnEnded) -> None:
+        prefetch, self._prefetch = self._prefetch, None
+        if prefetch and prefetch[0].speech_end_ms == event.speech_end_ms and \
+                prefetch[0].audio == event.audio:
+            future = prefetch[1]
+        else:
+            future = self._spawn_transcription(event.audio)
+        self._busy_turns += 1
+        self._pending_turns.put_nowait((event, future))
+
+    async def _turn_worker(self) -> None:
+        while True:
+            event, future = await self._pending_turns.get()
+            try:
+                await self._respond(event, future)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("call %s: turn failed", self.call_id)
+            finally:
+                self._busy_turns -= 1
+
+    def _clock_ms(self) -> float:
+        """The call-timeline position of 'now', between ticks, for stage timestamps."""
+        return self._now_ms + (time.perf_counter() - self._tick_wall) * 1000
+
+    async def _respond(self, event: TurnEnded, transcript_future: asyncio.Future) -> None:
+        timings = TurnTimings(endpoint=float(event.endpoint_ms))
+        prefetched = transcript_future.done()
+        transcript = await transcript_future
+        ready_ms = self._clock_ms()
+        timings.stt = max(0.0, ready_ms - event.decided_ms)
+        timings.stt_compute = transcript.elapsed_ms
+        timings.stt_prefetched = prefetched or timings.stt < transcript.elapsed_ms
+        text = transcript.text.strip()
+        if not _has_words(text):
+            log.info("call %s: turn at %d ms had no words", self.call_id, event.speech_start_ms)
+            return
+        seq = await self._record_caller_turn(text, event, timings)
+        self._history.append(Message("user", text))
+        reply = Utterance(kind="reply", timings=timings, caller_turn_seq=seq,
+                          caller_speech_end_ms=event.speech_end_ms)
+        self._playback.append(reply)
+        try:
+            if self.streaming:
+                await self._generate_streaming(reply, timings)
+            else:
+                await self._generate_sequential(reply, timings)
+            if not reply.text:
+                pcm = await asyncio.to_thread(self.stages.cached_speech, FALLBACK_REPLY)
+                reply.add(FALLBACK_REPLY, pcm)
+        finally:
+            reply.generated = True
+        self._history.append(Message("assistant", reply.text))
+
+    def _messages(self) -> list[Message]:
+        keep = self.config.llm.history_turns * 2
+        recent = self._history[-keep:] if keep else self._history[-1:]
+        return [Message("system", self.persona.system_prompt()), *recent]
+
+    def _start_llm(self, timings: TurnTimings, stop: threading.Event) -> asyncio.Queue:
+        """Run generation in a thread; deltas arrive on the returned queue, then None."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        messages = self._messages()
+        started = self._clock_ms()
+
+        def cancelled() -> bool:
+            return self._closed or stop.is_set()
+
+        def produce() -> None:
+            first = True
+            try:
+                for delta in self.stages.llm.stream(messages, cancelled=cancelled):
+                    if first:
+                        timings.llm_first_token = self._clock_ms() - started
+                        first = False
+                    timings.reply_tokens += 1
+                    loop.call_soon_threadsafe(queue.put_nowait, delta)
+            except Exception as exc:  # surfaced to the consumer, which logs it
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                timings.llm_total = self._clock_ms() - started
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        self._spawn(asyncio.to_thread(produce))
+        return queue
+
+    async def _speak(self, reply: Utterance, text: str, timings: TurnTimings) -> None:
+        spoken = clean_for_speech(text)
+        if not spoken:
+            return
+        speech = await asyncio.to_thread(self.stages.synthesizer.synthesize, spoken)
+        if timings.tts_first_audio is None:
+            timings.tts_first_audio = speech.elapsed_ms
+        reply.add(spoken, speech.pcm)
+
+    async def _generate_streaming(self, reply: Utterance, timings: TurnTimings) -> None:
+        stop = threading.Event()
+        queue = self._start_llm(timings, stop)
+        chunker = Chunker(self.config.chunker)
+        sentences = 0
+        while (delta := await queue.get()) is not None:
+            if isinstance(delta, Exception):
+                log.error("call %s: generation failed: %s", self.call_id, delta)
+                continue
+            if stop.is_set():
+                continue  # drain what the model produced before it saw the stop
+            for piece in chunker.feed(delta):
+                await self._speak(reply, piece, timings)
+                sentences += ends_sentence(piece)
+                if sentences >= self.config.llm.max_sentences:
+                    stop.set()
+                    break
+        if not stop.is_set():
+            for piece in chunker.flush():
+                if ends_sentence(piece) or not reply.text or not self._hit_token_limit(timings):
+                    await self._speak(reply, piece, timings)
+
+    async def _generate_sequential(self, reply: Utterance, timings: TurnTimings) -> None:
+        queue = self._start_llm(timings, threading.Event())
+        parts = []
+        while (delta := await queue.get()) is not None:
+            if not isinstance(delta, Exception):
+                parts.append(delta)
+        await self._speak(reply, "".join(parts), timings)
+
+    def _hit_token_limit(self, timings: TurnTimings) -> bool:
+        return timings.reply_tokens >= self.config.llm.max_reply_tokens
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _on_first_audio(self, utterance: Utterance, t_ms: int) -> None:
+        if utterance.timings is None:
+            return
+        if utterance.caller_speech_end_ms is not None:
+            utterance.timings.response = float(t_ms - utterance.caller_speech_end_ms)
+        if self.store and self.call_id and utterance.caller_turn_seq is not None:
+            # The caller's row was committed when the turn ended; its response time is
+            # only known now, at the first bot sample.
+            self._spawn(asyncio.to_thread(
+                self.store.update_turn_timings, self.call_id, utterance.caller_turn_seq,
+                utterance.timings.as_dict(),
+            ))
+
+    async def _record_caller_turn(
+        self, text: str, event: TurnEnded, timings: TurnTimings
+    ) -> int | None:
+        self.turns.append(
+            TurnResult("caller", text, event.speech_start_ms, event.speech_end_ms, timings)
+        )
+        if not (self.store and self.call_id):
+            return None
+        return await asyncio.to_thread(
+            self.store.add_turn, self.call_id,
+            TurnRecord("caller", text, event.speech_start_ms, event.speech_end_ms,
+                       timings.as_dict()),
+        )
+
+    async def _record_bot_turn(self, utterance: Utterance, interrupted: bool) -> None:
+        start = utterance.start_ms or 0
+        end = utterance.end_ms if utterance.end_ms is not None else start
+        result = TurnResult("bot", utterance.text, start, end)
+        self.turns.append(result)
+        if self.store and self.call_id:
+            await asyncio.to_thread(
+                self.store.add_turn, self.call_id,
+                TurnRecord("bot", utterance.text, start, end, result.timings_ms,
+                           interrupted=interrupted),
+            )
+
+
+def _has_words(text: str) -> bool:
+    return any(ch.isalnum() for ch in text)
+

@@ -1,0 +1,92 @@
+"""Health checks an admin runs before taking calls: config, persona, models, data dir."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ceoline.config import Config
+from ceoline.engines import HASH_CACHE_NAME, locate_all
+from ceoline.errors import CeolineError
+from ceoline.locator import HashCache, check_model, read_manifest, write_manifest
+from ceoline.offline import OFFLINE_ENV
+from ceoline.persona import load_persona
+from ceoline.store import Store
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def run_checks(config: Config, pin: bool = False) -> list[Check]:
+    checks = [Check("config", True, config.source)]
+    try:
+        persona = load_persona(config.persona_file)
+        checks.append(Check("persona", True, f"{persona.name}, {persona.company}"))
+    except CeolineError as exc:
+        checks.append(Check("persona", False, str(exc)))
+    missing_env = [k for k, v in OFFLINE_ENV.items() if os.environ.get(k) != v]
+    checks.append(Check("offline", not missing_env,
+                        "model hubs disabled" if not missing_env else f"unset: {missing_env}"))
+    checks.extend(_model_checks(config, pin))
+    checks.append(_data_dir_check(config.data_dir))
+    return checks
+
+
+def _model_checks(config: Config, pin: bool) -> list[Check]:
+    try:
+        models = locate_all(config)
+    except CeolineError as exc:
+        return [Check("models", False, str(exc))]
+    manifest_path = config.path(config.models.manifest)
+    cache = HashCache(config.data_dir / HASH_CACHE_NAME if _writable(config.data_dir) else None)
+    if pin:
+        write_manifest(manifest_path, list(models.values()), cache)
+    try:
+        manifest = read_manifest(manifest_path)
+    except CeolineError as exc:
+        return [Check("manifest", False, str(exc))]
+    checks = []
+    for kind, model in models.items():
+        results = check_model(model, manifest, cache)
+        bad = [r for r in results if r.status != "ok"]
+        if not bad:
+            checks.append(Check(f"model {kind}", True,
+                                f"{model.path} ({len(results)} files, sha256 ok)"))
+        else:
+            first = bad[0]
+            fix = ("restore the file (`make install` for embedded models) or re-pin with "
+                   "`ceoline doctor --pin`" if first.status == "MISMATCH"
+                   else "pin it with `ceoline doctor --pin`")
+            checks.append(Check(f"model {kind}", False,
+                                f"{first.file}: sha256 {first.status.lower()} in "
+                                f"{manifest_path}; {fix}"))
+    return checks
+
+
+def _writable(directory: Path) -> bool:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory):
+            pass
+        return True
+    except OSError:
+        return False
+
+
+def _data_dir_check(data_dir: Path) -> Check:
+    if not _writable(data_dir):
+        return Check("data dir", False,
+                     f"{data_dir} is not writable; fix its permissions or set [store] data_dir")
+    try:
+        store = Store.open(data_dir)
+        migrations = store.applied_migrations()
+        store.close()
+    except CeolineError as exc:
+        return Check("data dir", False, str(exc))
+    return Check("data dir", True, f"{data_dir} (schema: {migrations[-1]})")

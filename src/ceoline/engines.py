@@ -1,0 +1,76 @@
+"""Load the three models once and share them across calls."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ceoline.config import Config
+from ceoline.llm import LanguageModel
+from ceoline.locator import HashCache, ModelFiles, locate, verify_model
+from ceoline.persona import Persona
+from ceoline.stt import Transcriber
+from ceoline.tts import Synthesizer
+
+log = logging.getLogger(__name__)
+
+HASH_CACHE_NAME = ".model-hashes.json"
+
+
+def locate_all(config: Config) -> dict[str, ModelFiles]:
+    return {
+        kind: locate(kind, getattr(config.models, kind), config.models_dir)
+        for kind in ("stt", "llm", "tts")
+    }
+
+
+@dataclass
+class Engines:
+    config: Config
+    persona: Persona
+    transcriber: Transcriber
+    llm: LanguageModel
+    synthesizer: Synthesizer
+    load_ms: dict[str, float]
+    _speech_cache: dict[str, np.ndarray] = field(default_factory=dict)
+    _cache_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def load(cls, config: Config, persona: Persona, warm: bool = True) -> Engines:
+        models = locate_all(config)
+        if config.models.verify == "on-load":
+            cache = HashCache(config.data_dir / HASH_CACHE_NAME)
+            for model in models.values():
+                verify_model(model, config.path(config.models.manifest), cache)
+        load_ms: dict[str, float] = {}
+        started = time.perf_counter()
+        transcriber = Transcriber(models["stt"], config.stt, config.runtime)
+        load_ms["stt"] = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        llm = LanguageModel(models["llm"], config.llm, config.runtime)
+        load_ms["llm"] = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        synthesizer = Synthesizer(models["tts"], config.tts, config.runtime)
+        load_ms["tts"] = (time.perf_counter() - started) * 1000
+        engines = cls(config, persona, transcriber, llm, synthesizer, load_ms)
+        if warm:
+            started = time.perf_counter()
+            llm.warm(persona.system_prompt())
+            engines.cached_speech(persona.greeting)
+            load_ms["warm"] = (time.perf_counter() - started) * 1000
+        log.info("models loaded %s", {k: round(v) for k, v in load_ms.items()})
+        return engines
+
+    def cached_speech(self, text: str) -> np.ndarray:
+        """Synthesize fixed lines (greeting, goodbye) once per process, not once per call."""
+        with self._cache_lock:
+            pcm = self._speech_cache.get(text)
+        if pcm is None:
+            pcm = self.synthesizer.synthesize(text).pcm
+            with self._cache_lock:
+                self._speech_cache[text] = pcm
+        return pcm

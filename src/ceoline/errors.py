@@ -1,0 +1,27 @@
+"""Errors a user can act on.
+
+Each carries a one-line message naming what is wrong and how to fix it; the CLI prints it
+without a traceback and exits non-zero.
+"""
+
+
+class CeolineError(Exception):
+    """Base class: ``str(error)`` is the one-line message shown to the user."""
+
+    exit_code = 1
+
+
+class ConfigError(CeolineError):
+    exit_code = 2
+
+
+class ModelError(CeolineError):
+    exit_code = 3
+
+
+class AudioInputError(CeolineError):
+    exit_code = 4
+
+
+class StoreError(CeolineError):
+    exit_code = 5

@@ -1,0 +1,87 @@
+"""The persona: who the hotline speaks as, loaded from ``configs/persona.toml``.
+
+The AI and transcription disclosure is built here, not taken from the file, so no persona
+edit can remove it (EU AI Act Art. 50; all-party consent for recording).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ceoline.errors import ConfigError
+
+_REQUIRED = ("name", "company", "role", "tone", "opening_line", "goodbye_line", "facts")
+
+
+@dataclass(frozen=True)
+class Persona:
+    name: str
+    company: str
+    role: str
+    tone: str
+    opening_line: str
+    goodbye_line: str
+    facts: tuple[str, ...]
+
+    @property
+    def disclosure(self) -> str:
+        return (
+            f"Hi, this is an AI version of {self.name}, {self.company}'s {self.role}. "
+            "This call is transcribed."
+        )
+
+    @property
+    def greeting(self) -> str:
+        return f"{self.disclosure} {self.opening_line}"
+
+    def system_prompt(self) -> str:
+        facts = "\n".join(f"- {fact}" for fact in self.facts)
+        return (
+            f"You are an AI voice assistant speaking as {self.name}, {self.role} of "
+            f"{self.company}, on the company's feedback hotline. Callers know you are an AI. "
+            f"Tone: {self.tone}\n"
+            "Rules: answer in one to three short spoken sentences, in plain words, with no "
+            "lists, no markdown and no emoji. Thank callers for feedback. If you do not know "
+            "something, say so. You cannot make payments, refunds or account changes.\n"
+            f"Facts about {self.company}:\n{facts}"
+        )
+
+
+def load_persona(path: Path) -> Persona:
+    source = str(path)
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{source}: persona file not found; set [persona] file in the config to an "
+            "existing persona TOML"
+        ) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: invalid persona TOML ({exc})") from None
+    unknown = sorted(set(table) - set(_REQUIRED))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown persona key '{unknown[0]}'; allowed keys: {', '.join(_REQUIRED)}"
+        )
+    missing = [key for key in _REQUIRED if key not in table]
+    if missing:
+        raise ConfigError(f"{source}: persona key '{missing[0]}' is missing; add it")
+    for key in _REQUIRED[:-1]:
+        if not isinstance(table[key], str) or not table[key].strip():
+            raise ConfigError(f"{source}: persona key '{key}' must be a non-empty string")
+    facts = table["facts"]
+    if not isinstance(facts, list) or not facts or not all(
+        isinstance(f, str) and f.strip() for f in facts
+    ):
+        raise ConfigError(f"{source}: persona key 'facts' must be a non-empty list of strings")
+    return Persona(
+        name=table["name"].strip(),
+        company=table["company"].strip(),
+        role=table["role"].strip(),
+        tone=table["tone"].strip(),
+        opening_line=table["opening_line"].strip(),
+        goodbye_line=table["goodbye_line"].strip(),
+        facts=tuple(f.strip() for f in facts),
+    )

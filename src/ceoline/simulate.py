@@ -1,0 +1,171 @@
+"""Simulated calls: a caller made of audio, paced in real time like a phone leg.
+
+Every 20 ms tick the driver hands the conversation one caller frame and takes one bot frame,
+so the bot's side is written on the caller's timeline and the latencies are those a caller
+would hear. Ticks are scheduled against absolute deadlines; a late tick catches up instead of
+drifting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ceoline.audio import FRAME_MS, SILENT_FRAME, frames
+from ceoline.conversation import Conversation, Stages, TurnResult
+from ceoline.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class CallerSource:
+    """Supplies caller frames; returns None from :meth:`next_frame` to hang up."""
+
+    def next_frame(self, conversation: Conversation, t_ms: int) -> bytes | None:
+        raise NotImplementedError
+
+
+class WavCaller(CallerSource):
+    """Plays a fixed recording, then stays on the line until the bot has answered."""
+
+    def __init__(self, pcm: np.ndarray, reply_wait_s: float):
+        self._frames = frames(pcm) if len(pcm) else []
+        self._index = 0
+        self._reply_wait_ms = reply_wait_s * 1000
+        self._finished_at: int | None = None
+        self.hangup_reason = "caller_hangup"
+
+    def next_frame(self, conversation: Conversation, t_ms: int) -> bytes | None:
+        if self._index < len(self._frames):
+            self._index += 1
+            return self._frames[self._index - 1]
+        if self._finished_at is None:
+            self._finished_at = t_ms
+        if conversation.idle:
+            return None
+        if t_ms - self._finished_at > self._reply_wait_ms:
+            self.hangup_reason = "caller_gave_up"
+            return None
+        return SILENT_FRAME
+
+
+class ScriptedCaller(CallerSource):
+    """Says each prompt once the bot has finished talking and a short pause has passed,
+    the way a polite caller takes turns. Used by the benchmark."""
+
+    def __init__(self, prompts: list[np.ndarray], pause_ms: int = 600, reply_wait_s: float = 60):
+        self._prompts = [frames(p) for p in prompts]
+        self._pause_ms = pause_ms
+        self._reply_wait_ms = reply_wait_s * 1000
+        self._current: list[bytes] = []
+        self._quiet_since: int | None = None
+        self._waiting_since: int | None = None
+        self.hangup_reason = "caller_hangup"
+
+    def next_frame(self, conversation: Conversation, t_ms: int) -> bytes | None:
+        if self._current:
+            return self._current.pop(0)
+        if not conversation.idle:
+            self._quiet_since = None
+            if self._waiting_since is not None and \
+                    t_ms - self._waiting_since > self._reply_wait_ms:
+                self.hangup_reason = "caller_gave_up"
+                return None
+            return SILENT_FRAME
+        self._waiting_since = None
+        if self._quiet_since is None:
+            self._quiet_since = t_ms
+        if t_ms - self._quiet_since < self._pause_ms:
+            return SILENT_FRAME
+        if not self._prompts:
+            return None
+        self._current = self._prompts.pop(0)
+        self._quiet_since = None
+        self._waiting_since = t_ms + len(self._current) * FRAME_MS
+        return self._current.pop(0)
+
+
+@dataclass
+class CallResult:
+    call_id: str | None
+    turns: list[TurnResult]
+    bot_pcm: np.ndarray
+    duration_s: float
+    end_reason: str
+    late_ticks: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return {
+            "call_id": self.call_id,
+            "end_reason": self.end_reason,
+            "duration_s": round(self.duration_s, 3),
+            "turns": [
+                {"role": t.role, "text": t.text, "start_ms": t.start_ms, "end_ms": t.end_ms,
+                 "timings_ms": t.timings_ms}
+                for t in self.turns
+            ],
+        }
+
+
+async def run_call(
+    stages: Stages,
+    caller: CallerSource,
+    store: Store | None,
+    *,
+    source: str = "simulated",
+    caller_label: str = "",
+    streaming: bool = True,
+    greet: bool = True,
+) -> CallResult:
+    """Run one call to its end and store it; the call row is closed whatever happens."""
+    config = stages.config
+    call_id = None
+    if store is not None:
+        call_id = await asyncio.to_thread(
+            store.create_call, source, caller_label, stages.persona.name
+        )
+    conversation = Conversation(stages, store, call_id, streaming=streaming, greet=greet)
+    out: list[bytes] = []
+    end_reason = "error"
+    tick = 0
+    late_ticks = 0
+    max_ticks = config.call.max_duration_s * 1000 // FRAME_MS
+    try:
+        await conversation.start()
+        origin = time.perf_counter()
+        while True:
+            t_ms = tick * FRAME_MS
+            frame = caller.next_frame(conversation, t_ms)
+            if frame is None:
+                end_reason = getattr(caller, "hangup_reason", "caller_hangup")
+                break
+            if tick >= max_ticks:
+                end_reason = "max_duration"
+                break
+            conversation.push_caller_frame(frame, t_ms)
+            out.append(conversation.next_bot_frame(t_ms))
+            tick += 1
+            delay = origin + tick * FRAME_MS / 1000 - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                late_ticks += 1
+                await asyncio.sleep(0)  # let finished stage results land before catching up
+    except asyncio.CancelledError:
+        end_reason = "cancelled"
+        raise
+    finally:
+        await conversation.close()
+        duration_s = tick * FRAME_MS / 1000
+        if store is not None and call_id is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(store.end_call, call_id, end_reason, duration_s)
+    pcm = np.frombuffer(b"".join(out), dtype=np.int16) if out else np.zeros(0, np.int16)
+    log.info("call %s ended: %s after %.1f s", call_id, end_reason, duration_s)
+    return CallResult(call_id, conversation.turns, pcm, duration_s, end_reason, late_ticks)

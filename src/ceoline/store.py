@@ -1,0 +1,223 @@
+"""The call store: SQLite in WAL mode, one transaction per turn.
+
+``synchronous=FULL`` makes every committed turn survive a power cut, so a crash loses at most
+the turn in flight. Schema changes are applied as numbered migrations recorded in the
+``migrations`` table.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from ceoline.errors import StoreError
+
+DB_NAME = "ceoline.db"
+
+
+def _v1_calls_and_turns(db: sqlite_utils.Database) -> None:
+    db["calls"].create(
+        {
+            "id": str,
+            "source": str,
+            "caller": str,
+            "persona": str,
+            "started_at": str,
+            "ended_at": str,
+            "duration_s": float,
+            "end_reason": str,
+        },
+        pk="id",
+        not_null={"source", "started_at"},
+    )
+    db["turns"].create(
+        {
+            "id": int,
+            "call_id": str,
+            "seq": int,
+            "role": str,
+            "text": str,
+            "start_ms": int,
+            "end_ms": int,
+            "interrupted": int,
+            "timings": str,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("call_id", "calls", "id")],
+        not_null={"call_id", "seq", "role", "text"},
+    )
+    db["turns"].create_index(["call_id", "seq"], unique=True)
+    db["calls"].create_index(["started_at"])
+
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("0001_calls_and_turns", _v1_calls_and_turns),
+]
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_call_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    role: str
+    text: str
+    start_ms: int
+    end_ms: int
+    timings: dict[str, float]
+    interrupted: bool = False
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(
+                f"cannot open the call store at {path} ({exc}); make [store] data_dir a "
+                "writable directory"
+            ) from None
+        self.db = sqlite_utils.Database(conn)
+        # The call loop writes from worker threads; one connection, one writer at a time.
+        self._lock = threading.RLock()
+        self._migrate()
+
+    @classmethod
+    def open(cls, data_dir: Path) -> Store:
+        return cls(data_dir / DB_NAME)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.conn.close()
+
+    # -- migrations ------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        with self._lock:
+            if "migrations" not in self.db.table_names():
+                self.db["migrations"].create(
+                    {"name": str, "applied_at": str}, pk="name", if_not_exists=True
+                )
+            applied = {row["name"] for row in self.db["migrations"].rows}
+            for name, apply in MIGRATIONS:
+                if name in applied:
+                    continue
+                with self._transaction():
+                    apply(self.db)
+                    self.db.execute(
+                        "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+                        [name, utc_now()],
+                    )
+
+    def applied_migrations(self) -> list[str]:
+        return [row["name"] for row in self.db["migrations"].rows_where(order_by="name")]
+
+    def _transaction(self):
+        return _Transaction(self.db.conn)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def create_call(self, source: str, caller: str, persona: str) -> str:
+        call_id = new_call_id()
+        with self._lock, self._transaction():
+            self.db.execute(
+                "INSERT INTO calls (id, source, caller, persona, started_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [call_id, source, caller, persona, utc_now()],
+            )
+        return call_id
+
+    def add_turn(self, call_id: str, turn: TurnRecord) -> int:
+        with self._lock, self._transaction():
+            seq = self.db.execute(
+                "SELECT COALESCE(MAX(seq), -1) + 1 FROM turns WHERE call_id = ?", [call_id]
+            ).fetchone()[0]
+            self.db.execute(
+                "INSERT INTO turns (call_id, seq, role, text, start_ms, end_ms, interrupted, "
+                "timings, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [call_id, seq, turn.role, turn.text, turn.start_ms, turn.end_ms,
+                 int(turn.interrupted), json.dumps(turn.timings), utc_now()],
+            )
+        return seq
+
+    def update_turn_timings(self, call_id: str, seq: int, timings: dict[str, Any]) -> None:
+        with self._lock, self._transaction():
+            self.db.execute(
+                "UPDATE turns SET timings = ? WHERE call_id = ? AND seq = ?",
+                [json.dumps(timings), call_id, seq],
+            )
+
+    def end_call(self, call_id: str, end_reason: str, duration_s: float) -> None:
+        with self._lock, self._transaction():
+            self.db.execute(
+                "UPDATE calls SET ended_at = ?, end_reason = ?, duration_s = ? WHERE id = ?",
+                [utc_now(), end_reason, round(duration_s, 3), call_id],
+            )
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def list_calls(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(
+                self.db.query(
+                    "SELECT c.*, (SELECT COUNT(*) FROM turns t WHERE t.call_id = c.id) AS turns "
+                    "FROM calls c ORDER BY c.started_at DESC, c.id DESC LIMIT ?",
+                    [limit],
+                )
+            )
+
+    def get_call(self, call_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            rows = list(self.db.query("SELECT * FROM calls WHERE id = ?", [call_id]))
+            if not rows:
+                return None
+            call = rows[0]
+            call["turns"] = [
+                {**t, "interrupted": bool(t["interrupted"]),
+                 "timings": json.loads(t["timings"] or "{}")}
+                for t in self.db.query(
+                    "SELECT role, text, start_ms, end_ms, interrupted, timings, created_at "
+                    "FROM turns WHERE call_id = ? ORDER BY start_ms, seq",
+                    [call_id],
+                )
+            ]
+        return call
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any error so no half-written row remains."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
+        return False
