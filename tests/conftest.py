@@ -1,0 +1,187 @@
+"""Shared fixtures. The socket guard below makes any non-loopback connection fail the test."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ceoline.audio import SAMPLE_RATE, read_wav
+from ceoline.config import Config, config_with, parse_config_file
+from ceoline.persona import Persona, load_persona
+from ceoline.stt import Transcript
+from ceoline.tts import Speech
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+REPO_CONFIG = ROOT / "configs" / "ceoline.toml"
+
+
+class NetworkBlocked(AssertionError):
+    pass
+
+
+def _is_loopback(address) -> bool:
+    if isinstance(address, (str, bytes)):  # AF_UNIX path
+        return True
+    host = address[0]
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_sendto = socket.socket.sendto
+
+
+def _guarded_connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+        raise NetworkBlocked(f"test tried to reach {address!r}; only loopback is allowed")
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+        raise NetworkBlocked(f"test tried to reach {address!r}; only loopback is allowed")
+    return _real_connect_ex(self, address)
+
+
+def _guarded_sendto(self, data, *args):
+    address = args[-1]
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+        raise NetworkBlocked(f"test tried to send to {address!r}; only loopback is allowed")
+    return _real_sendto(self, data, *args)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def loopback_only():
+    socket.socket.connect = _guarded_connect
+    socket.socket.connect_ex = _guarded_connect_ex
+    socket.socket.sendto = _guarded_sendto
+    yield
+    socket.socket.connect = _real_connect
+    socket.socket.connect_ex = _real_connect_ex
+    socket.socket.sendto = _real_sendto
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    return tmp_path / "data"
+
+
+def make_config(tmp_path: Path, text: str = "") -> Path:
+    """A config file in tmp_path whose models and persona point at the repository's."""
+    path = tmp_path / "ceoline.toml"
+    path.write_text(
+        f'[models]\ndir = "{ROOT / "models"}"\nmanifest = "{ROOT / "models" / "manifest.toml"}"\n'
+        f'[persona]\nfile = "{ROOT / "configs" / "persona.toml"}"\n'
+        f'[store]\ndata_dir = "{tmp_path / "data"}"\n' + text
+    )
+    return path
+
+
+@pytest.fixture
+def config(tmp_path) -> Config:
+    return parse_config_file(make_config(tmp_path))
+
+
+@pytest.fixture(scope="session")
+def persona() -> Persona:
+    return load_persona(ROOT / "configs" / "persona.toml")
+
+
+@pytest.fixture(scope="session")
+def engines(persona, tmp_path_factory):
+    """The real embedded models, loaded once for the whole run."""
+    from ceoline.engines import Engines
+
+    base = tmp_path_factory.mktemp("engines")
+    config = parse_config_file(make_config(base))
+    return Engines.load(config, persona)
+
+
+@pytest.fixture(scope="session")
+def question_pcm() -> np.ndarray:
+    return read_wav(DATA / "question-mission.wav")
+
+
+def speech_segment(seconds: float) -> np.ndarray:
+    """Real speech (from the bundled sample), looped to the requested length."""
+    pcm = read_wav(DATA / "question-mission.wav")
+    voiced = pcm[SAMPLE_RATE : len(pcm) - SAMPLE_RATE]  # the sample has 1 s gaps around speech
+    reps = int(np.ceil(seconds * SAMPLE_RATE / len(voiced)))
+    return np.tile(voiced, reps)[: int(seconds * SAMPLE_RATE)]
+
+
+# -- scripted fakes for fast tests of conversation logic --------------------------------------
+
+
+class FakeTranscriber:
+    def __init__(self, text: str = "What is your mission?", delay_s: float = 0.05):
+        self.text = text
+        self.delay_s = delay_s
+        self.calls = 0
+
+    def transcribe(self, pcm) -> Transcript:
+        self.calls += 1
+        time.sleep(self.delay_s)
+        return Transcript(self.text, len(pcm) / SAMPLE_RATE / 2, self.delay_s * 1000)
+
+
+class FakeLanguageModel:
+    def __init__(self, reply: str = "We help small businesses. Thanks for asking!",
+                 token_delay_s: float = 0.02):
+        self.reply = reply
+        self.token_delay_s = token_delay_s
+        self.finished_at: list[float] = []
+        self.seen: list = []
+
+    def stream(self, messages, max_tokens=None, cancelled=lambda: False):
+        self.seen.append(messages)
+        for word in self.reply.split(" "):
+            time.sleep(self.token_delay_s)
+            yield word + " "
+            if cancelled():
+                break
+        self.finished_at.append(time.perf_counter())
+
+
+class FakeSynthesizer:
+    def __init__(self, seconds_per_word: float = 0.1):
+        self.seconds_per_word = seconds_per_word
+        self.texts: list[str] = []
+        self.lock = threading.Lock()
+
+    def synthesize(self, text: str) -> Speech:
+        with self.lock:
+            self.texts.append(text)
+        samples = int(len(text.split()) * self.seconds_per_word * SAMPLE_RATE)
+        tone = (np.sin(np.arange(samples) * 0.3) * 8000).astype(np.int16)
+        return Speech(tone, 1.0)
+
+
+@dataclass
+class FakeStages:
+    config: Config
+    persona: Persona
+    transcriber: FakeTranscriber = field(default_factory=FakeTranscriber)
+    llm: FakeLanguageModel = field(default_factory=FakeLanguageModel)
+    synthesizer: FakeSynthesizer = field(default_factory=FakeSynthesizer)
+
+    def cached_speech(self, text: str) -> np.ndarray:
+        return self.synthesizer.synthesize(text).pcm
+
+
+@pytest.fixture
+def fake_stages(config, persona) -> FakeStages:
+    return FakeStages(config_with(config, models={"verify": "doctor-only"}), persona)

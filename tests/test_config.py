@@ -1,0 +1,112 @@
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from ceoline.config import CONFIG_ENV, Config, config_with, load_config, parse_config_file
+from ceoline.errors import ConfigError
+
+from .conftest import REPO_CONFIG
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return path
+
+
+def _public(config: Config) -> dict:
+    data = dataclasses.asdict(config)
+    data.pop("base_dir")
+    data.pop("source")
+    return data
+
+
+def test_repo_config_states_every_default():
+    assert _public(parse_config_file(REPO_CONFIG)) == _public(Config())
+
+
+def test_repo_config_documents_every_key():
+    text = REPO_CONFIG.read_text()
+    for section in dataclasses.fields(Config):
+        if section.metadata.get("internal"):
+            continue
+        assert f"[{section.name}]" in text
+        for key in dataclasses.fields(section.type if isinstance(section.type, type)
+                                      else type(getattr(Config(), section.name))):
+            assert f"\n{key.name} = " in text, f"{section.name}.{key.name} not in the file"
+
+
+def test_relative_paths_resolve_against_config_dir(tmp_path):
+    config = parse_config_file(write(tmp_path, '[store]\ndata_dir = "d"\n'))
+    assert config.data_dir == (tmp_path / "d").resolve()
+
+
+def test_unknown_key_names_key_and_suggests(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown key 'vad.agressiveness'.*'aggressiveness'"):
+        parse_config_file(write(tmp_path, "[vad]\nagressiveness = 2\n"))
+
+
+def test_unknown_section(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key 'vadd'"):
+        parse_config_file(write(tmp_path, "[vadd]\nx = 1\n"))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[runtime]\ndevice = "tpu"\n', r"runtime.device = 'tpu' is not allowed; choose one of 'cpu', 'cuda'"),
+        ("[vad]\naggressiveness = 7\n", r"vad.aggressiveness = 7 .*one of 0, 1, 2, 3"),
+        ('[vad]\nend_of_turn_ms = "fast"\n', r"vad.end_of_turn_ms = 'fast' is not valid; expected an integer"),
+        ("[vad]\nend_of_turn_ms = 5\n", r"vad.end_of_turn_ms = 5 is out of range; allowed 100 to 5000"),
+        ("[llm]\ntemperature = true\n", r"llm.temperature = True is not valid; expected a number"),
+        ("vad = 3\n", r"\[vad\] must be a table"),
+    ],
+)
+def test_bad_values_name_key_and_allowed_values(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config_file(write(tmp_path, text))
+
+
+def test_integer_accepted_for_float(tmp_path):
+    config = parse_config_file(write(tmp_path, "[llm]\ntemperature = 1\n"))
+    assert config.llm.temperature == 1.0
+
+
+def test_invalid_toml_is_one_line(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        parse_config_file(write(tmp_path, "[vad\n"))
+    assert "invalid TOML" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_and_binary_files(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        parse_config_file(tmp_path / "nope.toml")
+    path = tmp_path / "bin.toml"
+    path.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        parse_config_file(path)
+
+
+def test_env_var_and_explicit_path_order(tmp_path, monkeypatch):
+    env_file = write(tmp_path, '[runtime]\ndevice = "cuda"\n')
+    monkeypatch.setenv(CONFIG_ENV, str(env_file))
+    assert load_config().runtime.device == "cuda"
+    other = tmp_path / "other.toml"
+    other.write_text("")
+    assert load_config(other).runtime.device == "cpu"
+
+
+def test_no_config_anywhere(tmp_path, monkeypatch):
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="no config file found"):
+        load_config()
+
+
+def test_config_is_frozen_and_config_with_copies():
+    config = Config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.vad.aggressiveness = 3  # type: ignore[misc]
+    changed = config_with(config, vad={"end_of_turn_ms": 300})
+    assert changed.vad.end_of_turn_ms == 300 and config.vad.end_of_turn_ms == 500

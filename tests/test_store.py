@@ -1,0 +1,67 @@
+import sqlite3
+
+import pytest
+
+from ceoline.errors import StoreError
+from ceoline.store import MIGRATIONS, Store, TurnRecord
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(tmp_path)
+    yield s
+    s.close()
+
+
+def test_migrations_are_recorded_once(tmp_path):
+    Store.open(tmp_path).close()
+    again = Store.open(tmp_path)
+    assert again.applied_migrations() == [name for name, _ in MIGRATIONS]
+    again.close()
+
+
+def test_durability_pragmas(store):
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_call_turns_and_end(store):
+    call_id = store.create_call("simulated", "q.wav", "Theo")
+    store.add_turn(call_id, TurnRecord("bot", "Hi, this is an AI.", 0, 2000, {"audio": 2000.0}))
+    seq = store.add_turn(call_id, TurnRecord("caller", "Hello?", 2500, 3100, {"endpoint": 500.0}))
+    store.update_turn_timings(call_id, seq, {"endpoint": 500.0, "response": 900.0})
+    store.end_call(call_id, "caller_hangup", 5.0)
+    call = store.get_call(call_id)
+    assert call["end_reason"] == "caller_hangup" and call["duration_s"] == 5.0
+    assert [t["role"] for t in call["turns"]] == ["bot", "caller"]
+    assert call["turns"][1]["timings"] == {"endpoint": 500.0, "response": 900.0}
+    assert store.list_calls()[0]["turns"] == 2
+
+
+def test_caller_words_are_bound_not_interpolated(store):
+    call_id = store.create_call("simulated", "x'); DROP TABLE calls;--", "Theo")
+    store.add_turn(call_id, TurnRecord("caller", "Robert'); DROP TABLE turns;--", 0, 1, {}))
+    assert store.get_call(call_id)["turns"][0]["text"].startswith("Robert')")
+
+
+def test_failed_write_leaves_no_row(store):
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_turn("no-such-call", TurnRecord("caller", "x", 0, 1, {}))
+    assert store.db.execute("SELECT COUNT(*) FROM turns").fetchone()[0] == 0
+
+
+def test_each_turn_is_committed_when_written(tmp_path):
+    writer = Store.open(tmp_path)
+    call_id = writer.create_call("simulated", "", "Theo")
+    writer.add_turn(call_id, TurnRecord("caller", "first", 0, 1, {}))
+    reader = sqlite3.connect(tmp_path / "ceoline.db")  # another connection sees it at once
+    assert reader.execute("SELECT text FROM turns").fetchall() == [("first",)]
+    reader.close()
+    writer.close()
+
+
+def test_data_dir_that_is_a_file(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="writable directory"):
+        Store.open(blocker / "data")
