@@ -62,7 +62,11 @@ class Utterance:
     caller_turn_seq: int | None = None
     caller_speech_end_ms: int | None = None
     text_parts: list[str] = field(default_factory=list)
+    # Byte offset in the utterance's audio at which each text part starts.
+    part_offsets: list[int] = field(default_factory=list)
     audio: bytearray = field(default_factory=bytearray)
+    queued_bytes: int = 0
+    played_bytes: int = 0
     generated: bool = False
     start_ms: int | None = None
     end_ms: int | None = None
@@ -71,16 +75,28 @@ class Utterance:
     def text(self) -> str:
         return " ".join(p for p in self.text_parts if p).strip()
 
+    @property
+    def spoken_text(self) -> str:
+        """The parts whose audio had started playing: what the caller actually heard."""
+        heard = [t for t, o in zip(self.text_parts, self.part_offsets, strict=True)
+                 if o < self.played_bytes]
+        return " ".join(heard).strip()
+
     def add(self, text: str, pcm: np.ndarray) -> None:
         self.text_parts.append(text)
-        self.audio.extend(pcm.astype(np.int16).tobytes())
+        self.part_offsets.append(self.queued_bytes)
+        raw = pcm.astype(np.int16).tobytes()
+        self.audio.extend(raw)
+        self.queued_bytes += len(raw)
 
     def take_frame(self) -> bytes | None:
         if len(self.audio) >= FRAME_BYTES:
             frame = bytes(self.audio[:FRAME_BYTES])
             del self.audio[:FRAME_BYTES]
+            self.played_bytes += FRAME_BYTES
             return frame
         if self.generated and self.audio:
+            self.played_bytes += len(self.audio)
             frame = bytes(self.audio).ljust(FRAME_BYTES, b"\0")
             self.audio.clear()
             return frame
@@ -391,13 +407,13 @@ class Conversation:
     async def _record_bot_turn(self, utterance: Utterance, interrupted: bool) -> None:
         start = utterance.start_ms or 0
         end = utterance.end_ms if utterance.end_ms is not None else start
-        result = TurnResult("bot", utterance.text, start, end)
+        text = utterance.spoken_text if interrupted else utterance.text
+        result = TurnResult("bot", text, start, end)
         self.turns.append(result)
         if self.store and self.call_id:
             await asyncio.to_thread(
                 self.store.add_turn, self.call_id,
-                TurnRecord("bot", utterance.text, start, end, result.timings_ms,
-                           interrupted=interrupted),
+                TurnRecord("bot", text, start, end, result.timings_ms, interrupted=interrupted),
             )
 
 
