@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 import threading
 import time
@@ -79,14 +80,24 @@ def data_dir(tmp_path) -> Path:
     return tmp_path / "data"
 
 
-def make_config(tmp_path: Path, text: str = "") -> Path:
-    """A config file in tmp_path whose models and persona point at the repository's."""
+def make_config(tmp_path: Path, **sections: dict) -> Path:
+    """A config file in tmp_path using the repository's models and persona, data in tmp_path.
+
+    Keyword arguments override or add sections: ``make_config(p, vad={"aggressiveness": 3})``.
+    """
+    tables: dict[str, dict] = {
+        "models": {"dir": str(ROOT / "models"), "manifest": str(ROOT / "models/manifest.toml")},
+        "persona": {"file": str(ROOT / "configs" / "persona.toml")},
+        "store": {"data_dir": str(tmp_path / "data")},
+    }
+    for name, values in sections.items():
+        tables.setdefault(name, {}).update(values)
+    lines = []
+    for name, values in tables.items():
+        lines.append(f"[{name}]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
     path = tmp_path / "ceoline.toml"
-    path.write_text(
-        f'[models]\ndir = "{ROOT / "models"}"\nmanifest = "{ROOT / "models" / "manifest.toml"}"\n'
-        f'[persona]\nfile = "{ROOT / "configs" / "persona.toml"}"\n'
-        f'[store]\ndata_dir = "{tmp_path / "data"}"\n' + text
-    )
+    path.write_text("\n".join(lines) + "\n")
     return path
 
 
@@ -139,8 +150,11 @@ class FakeTranscriber:
 
 
 class FakeLanguageModel:
-    def __init__(self, reply: str = "We help small businesses. Thanks for asking!",
-                 token_delay_s: float = 0.02):
+    def __init__(
+        self,
+        reply: str = "We help small businesses. Thanks for asking!",
+        token_delay_s: float = 0.02,
+    ):
         self.reply = reply
         self.token_delay_s = token_delay_s
         self.finished_at: list[float] = []

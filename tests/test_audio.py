@@ -10,8 +10,9 @@ def test_any_rate_and_channels_become_16k_mono(tmp_path):
     t = np.arange(44100) / 44100
     tone = 0.5 * np.sin(2 * np.pi * 440 * t)
     path = tmp_path / "st.wav"
-    soundfile.write(str(path), np.stack([tone, tone], axis=1).astype(np.float32), 44100,
-                    subtype="FLOAT")
+    soundfile.write(
+        str(path), np.stack([tone, tone], axis=1).astype(np.float32), 44100, subtype="FLOAT"
+    )
     pcm = read_wav(path)
     assert pcm.dtype == np.int16 and abs(len(pcm) - SAMPLE_RATE) <= 2
     assert 0.3 < np.abs(pcm).max() / 32768 < 0.6

@@ -32,8 +32,11 @@ def test_repo_config_documents_every_key():
         if section.metadata.get("internal"):
             continue
         assert f"[{section.name}]" in text
-        for key in dataclasses.fields(section.type if isinstance(section.type, type)
-                                      else type(getattr(Config(), section.name))):
+        for key in dataclasses.fields(
+            section.type
+            if isinstance(section.type, type)
+            else type(getattr(Config(), section.name))
+        ):
             assert f"\n{key.name} = " in text, f"{section.name}.{key.name} not in the file"
 
 
@@ -55,10 +58,19 @@ def test_unknown_section(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('[runtime]\ndevice = "tpu"\n', r"runtime.device = 'tpu' is not allowed; choose one of 'cpu', 'cuda'"),
+        (
+            '[runtime]\ndevice = "tpu"\n',
+            r"runtime.device = 'tpu' is not allowed; choose one of 'cpu', 'cuda'",
+        ),
         ("[vad]\naggressiveness = 7\n", r"vad.aggressiveness = 7 .*one of 0, 1, 2, 3"),
-        ('[vad]\nend_of_turn_ms = "fast"\n', r"vad.end_of_turn_ms = 'fast' is not valid; expected an integer"),
-        ("[vad]\nend_of_turn_ms = 5\n", r"vad.end_of_turn_ms = 5 is out of range; allowed 100 to 5000"),
+        (
+            '[vad]\nend_of_turn_ms = "fast"\n',
+            r"vad.end_of_turn_ms = 'fast' is not valid; expected an integer",
+        ),
+        (
+            "[vad]\nend_of_turn_ms = 5\n",
+            r"vad.end_of_turn_ms = 5 is out of range; allowed 100 to 5000",
+        ),
         ("[llm]\ntemperature = true\n", r"llm.temperature = True is not valid; expected a number"),
         ("vad = 3\n", r"\[vad\] must be a table"),
     ],

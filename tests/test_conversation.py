@@ -46,7 +46,8 @@ def test_greeting_comes_first_and_is_stored(fake_stages, tmp_path):
 def test_streaming_speaks_before_the_reply_is_generated(fake_stages):
     fake_stages.llm = FakeLanguageModel(
         "Thanks for calling, we build simple money tools for small shops and we are "
-        "always listening to people like you who take the time to call.", token_delay_s=0.06
+        "always listening to people like you who take the time to call.",
+        token_delay_s=0.06,
     )
     result = call(fake_stages, one_question(), greet=False)
     (heard,) = caller_turns(result)
@@ -59,8 +60,9 @@ def test_streaming_speaks_before_the_reply_is_generated(fake_stages):
 
 
 def test_baseline_waits_for_the_whole_reply(fake_stages):
-    fake_stages.llm = FakeLanguageModel("One two three four five six seven eight nine ten.",
-                                        token_delay_s=0.06)
+    fake_stages.llm = FakeLanguageModel(
+        "One two three four five six seven eight nine ten.", token_delay_s=0.06
+    )
     result = call(fake_stages, one_question(), greet=False, streaming=False)
     (heard,) = caller_turns(result)
     t = heard.timings_ms
@@ -79,8 +81,9 @@ def test_early_transcript_is_reused(fake_stages):
 def test_bot_never_starts_over_the_caller(fake_stages):
     # A slow transcript means the reply is ready only once the caller has started again.
     fake_stages.transcriber = FakeTranscriber(delay_s=0.8)
-    pcm = np.concatenate([silence(0.3), speech_segment(1.0), silence(0.6),
-                          speech_segment(1.5), silence(0.2)])
+    pcm = np.concatenate(
+        [silence(0.3), speech_segment(1.0), silence(0.6), speech_segment(1.5), silence(0.2)]
+    )
     result = call(fake_stages, pcm, greet=False)
     heard = caller_turns(result)
     assert len(heard) == 2
@@ -102,8 +105,9 @@ def test_reply_stops_after_max_sentences(fake_stages):
 
 
 def test_unfinished_fragment_at_token_limit_is_dropped(fake_stages):
-    fake_stages.llm = FakeLanguageModel("We love your idea. And we will look at the",
-                                        token_delay_s=0.01)
+    fake_stages.llm = FakeLanguageModel(
+        "We love your idea. And we will look at the", token_delay_s=0.01
+    )
     fake_stages.config = config_with(fake_stages.config, llm={"max_reply_tokens": 10})
     result = call(fake_stages, one_question(), greet=False)
     (reply,) = bot_turns(result)
@@ -153,8 +157,7 @@ def test_hang_up_mid_reply_stores_what_was_said(fake_stages, tmp_path):
         token_delay_s=0.01,
     )
     store = Store.open(tmp_path)
-    result = asyncio.run(run_call(fake_stages, HangUpAt(one_question(), 2600), store,
-                                  greet=False))
+    result = asyncio.run(run_call(fake_stages, HangUpAt(one_question(), 2600), store, greet=False))
     stored = store.get_call(result.call_id)
     bot = [t for t in stored["turns"] if t["role"] == "bot"]
     assert stored["end_reason"] == "caller_hangup" and stored["ended_at"]

@@ -3,8 +3,15 @@ import shutil
 import pytest
 
 from ceoline.errors import ModelError
-from ceoline.locator import (HashCache, check_model, locate, read_manifest, sha256_file,
-                             verify_model, write_manifest)
+from ceoline.locator import (
+    HashCache,
+    check_model,
+    locate,
+    read_manifest,
+    sha256_file,
+    verify_model,
+    write_manifest,
+)
 
 from .conftest import ROOT
 

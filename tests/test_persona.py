@@ -30,10 +30,16 @@ def test_disclosure_cannot_be_edited_away(tmp_path):
     ("text", "message"),
     [
         ('name = "A"\n', "persona key 'company' is missing"),
-        ('name = ""\ncompany = "B"\nrole = "r"\ntone = "t"\nopening_line = "o"\n'
-         'goodbye_line = "g"\nfacts = ["f"]\n', "'name' must be a non-empty string"),
-        ('name = "A"\ncompany = "B"\nrole = "r"\ntone = "t"\nopening_line = "o"\n'
-         'goodbye_line = "g"\nfacts = []\n', "'facts' must be a non-empty list"),
+        (
+            'name = ""\ncompany = "B"\nrole = "r"\ntone = "t"\nopening_line = "o"\n'
+            'goodbye_line = "g"\nfacts = ["f"]\n',
+            "'name' must be a non-empty string",
+        ),
+        (
+            'name = "A"\ncompany = "B"\nrole = "r"\ntone = "t"\nopening_line = "o"\n'
+            'goodbye_line = "g"\nfacts = []\n',
+            "'facts' must be a non-empty list",
+        ),
         ('nmae = "A"\n', "unknown persona key 'nmae'"),
         ("name = \n", "invalid persona TOML"),
     ],

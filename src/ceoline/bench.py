@@ -45,8 +45,11 @@ class BenchResult:
             row = {}
             for mode in MODES:
                 values = [t[stage] for t in self.turns[mode] if t.get(stage) is not None]
-                row[mode] = {"p50": percentile(values, 50), "p95": percentile(values, 95),
-                             "n": len(values)}
+                row[mode] = {
+                    "p50": percentile(values, 50),
+                    "p95": percentile(values, 95),
+                    "n": len(values),
+                }
             base, fast = row["baseline"]["p50"], row["streaming"]["p50"]
             row["baseline_over_streaming_p50"] = (
                 round(base / fast, 2) if base is not None and fast else None
@@ -68,8 +71,9 @@ def prompt_audio(engines: Engines, cache_dir: Path) -> list[np.ndarray]:
     return audio
 
 
-async def run_bench(engines: Engines, calls: int, turns_per_call: int = 2,
-                    progress=lambda message: None) -> BenchResult:
+async def run_bench(
+    engines: Engines, calls: int, turns_per_call: int = 2, progress=lambda message: None
+) -> BenchResult:
     data_dir = engines.config.data_dir
     prompts = await asyncio.to_thread(prompt_audio, engines, data_dir / "bench-prompts")
     result = BenchResult(calls=calls)
@@ -79,17 +83,26 @@ async def run_bench(engines: Engines, calls: int, turns_per_call: int = 2,
         try:
             for call_index in range(calls):
                 for mode in MODES:
-                    chosen = [prompts[(call_index * turns_per_call + k) % len(prompts)]
-                              for k in range(turns_per_call)]
+                    chosen = [
+                        prompts[(call_index * turns_per_call + k) % len(prompts)]
+                        for k in range(turns_per_call)
+                    ]
                     caller = ScriptedCaller(chosen, reply_wait_s=engines.config.call.reply_wait_s)
-                    call = await run_call(engines, caller, store, source="bench",
-                                          caller_label=f"bench-{mode}",
-                                          streaming=(mode == "streaming"), greet=False)
+                    call = await run_call(
+                        engines,
+                        caller,
+                        store,
+                        source="bench",
+                        caller_label=f"bench-{mode}",
+                        streaming=(mode == "streaming"),
+                        greet=False,
+                    )
                     heard = [t.timings_ms for t in call.turns if t.role == "caller"]
                     result.turns[mode].extend(heard)
-                    progress(f"call {call_index + 1}/{calls} {mode}: "
-                             + ", ".join(f"{t.get('response', float('nan')):.0f} ms"
-                                         for t in heard))
+                    progress(
+                        f"call {call_index + 1}/{calls} {mode}: "
+                        + ", ".join(f"{t.get('response', float('nan')):.0f} ms" for t in heard)
+                    )
         finally:
             store.close()
     return result

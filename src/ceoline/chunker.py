@@ -11,8 +11,24 @@ import re
 from ceoline.config import ChunkerConfig
 
 _ABBREVIATIONS = {
-    "mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "inc", "ltd", "co", "jr", "sr",
-    "no", "approx", "dept", "u.s",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "st",
+    "vs",
+    "etc",
+    "e.g",
+    "i.e",
+    "inc",
+    "ltd",
+    "co",
+    "jr",
+    "sr",
+    "no",
+    "approx",
+    "dept",
+    "u.s",
 }
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)|\n+")
 _CLAUSE_END = re.compile(r"[,;:—–](?=\s)|\s[-–—]\s")

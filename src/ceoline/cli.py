@@ -15,8 +15,7 @@ from ceoline.config import Config, load_config
 from ceoline.errors import CeolineError, StoreError
 
 app = typer.Typer(
-    help="ceoline: an on-prem AI CEO hotline. Every call is answered locally and kept as "
-    "feedback.",
+    help="ceoline: an on-prem AI CEO hotline. Every call is answered locally and kept as feedback.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -26,8 +25,12 @@ app.add_typer(calls_app, name="calls")
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Config TOML (default: $CEOLINE_CONFIG, then "
-                 "./configs/ceoline.toml).", show_default=False),
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config TOML (default: $CEOLINE_CONFIG, then ./configs/ceoline.toml).",
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
@@ -46,10 +49,12 @@ def _main(
 ) -> None:
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
-        raise CeolineError(f"--log-level {log_level!r} is not valid; use debug, info, warning "
-                           "or error")
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        raise CeolineError(
+            f"--log-level {log_level!r} is not valid; use debug, info, warning or error"
+        )
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     _state.config_path = config
 
 
@@ -66,10 +71,20 @@ def _engines(config: Config):
 
 @app.command()
 def call(
-    wav: Annotated[Path, typer.Argument(help="The caller's side: a WAV file (any rate, mono "
-                                        "or stereo).", show_default=False)],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the bot's side here "
-                                             "as a 16 kHz WAV on the caller's timeline.")] = None,
+    wav: Annotated[
+        Path,
+        typer.Argument(
+            help="The caller's side: a WAV file (any rate, mono or stereo).", show_default=False
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write the bot's side here as a 16 kHz WAV on the caller's timeline.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -85,8 +100,9 @@ def call(
     engines = _engines(cfg)
     store = Store.open(cfg.data_dir)
     try:
-        result = asyncio.run(run_call(engines, WavCaller(pcm, cfg.call.reply_wait_s), store,
-                                      caller_label=str(wav)))
+        result = asyncio.run(
+            run_call(engines, WavCaller(pcm, cfg.call.reply_wait_s), store, caller_label=str(wav))
+        )
     finally:
         store.close()
     if out is not None:
@@ -103,9 +119,14 @@ def call(
         typer.echo(f"[{turn['start_ms'] / 1000:6.1f}s] {who}: {turn['text']}")
         if turn["role"] == "caller" and "response" in turn["timings_ms"]:
             t = turn["timings_ms"]
-            typer.echo("          " + "  ".join(
-                f"{k}={t[k]:.0f}ms" for k in
-                ("endpoint", "stt", "llm_first_token", "tts_first_audio", "response") if k in t))
+            typer.echo(
+                "          "
+                + "  ".join(
+                    f"{k}={t[k]:.0f}ms"
+                    for k in ("endpoint", "stt", "llm_first_token", "tts_first_audio", "response")
+                    if k in t
+                )
+            )
     if not heard:
         typer.echo("(no caller speech was heard)")
 
@@ -131,14 +152,17 @@ def calls_list(
     typer.echo(f"{'call id':<24}{'started (UTC)':<21}{'secs':>7}  {'turns':>5}  end reason")
     for row in rows:
         secs = "-" if row["duration_s"] is None else f"{row['duration_s']:.1f}"
-        typer.echo(f"{row['id']:<24}{row['started_at'][:19]:<21}{secs:>7}  {row['turns']:>5}  "
-                   f"{row['end_reason'] or 'in progress'}")
+        typer.echo(
+            f"{row['id']:<24}{row['started_at'][:19]:<21}{secs:>7}  {row['turns']:>5}  "
+            f"{row['end_reason'] or 'in progress'}"
+        )
 
 
 @calls_app.command("show")
 def calls_show(
-    call_id: Annotated[str, typer.Argument(help="A call id from `ceoline calls list`.",
-                                           show_default=False)],
+    call_id: Annotated[
+        str, typer.Argument(help="A call id from `ceoline calls list`.", show_default=False)
+    ],
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -154,8 +178,10 @@ def calls_show(
         typer.echo(json.dumps(call_row, indent=2))
         return
     typer.echo(f"call {call_row['id']}  {call_row['source']}  caller={call_row['caller']}")
-    typer.echo(f"started {call_row['started_at']}  ended {call_row['ended_at']}  "
-               f"({call_row['end_reason']})")
+    typer.echo(
+        f"started {call_row['started_at']}  ended {call_row['ended_at']}  "
+        f"({call_row['end_reason']})"
+    )
     for turn in call_row["turns"]:
         mark = " (interrupted)" if turn["interrupted"] else ""
         typer.echo(f"[{turn['start_ms'] / 1000:6.1f}s] {turn['role']:<6}: {turn['text']}{mark}")
@@ -164,8 +190,10 @@ def calls_show(
 @app.command()
 def say(
     text: Annotated[str, typer.Argument(help="What to say.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="WAV file to write (16 kHz mono).",
-                                      show_default=False)],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="WAV file to write (16 kHz mono).", show_default=False),
+    ],
     config: ConfigOption = None,
 ) -> None:
     """Speak TEXT with the configured Piper voice into a WAV file."""
@@ -186,8 +214,9 @@ def say(
 
 @app.command()
 def transcribe(
-    wav: Annotated[Path, typer.Argument(help="A WAV file (any rate, mono or stereo).",
-                                        show_default=False)],
+    wav: Annotated[
+        Path, typer.Argument(help="A WAV file (any rate, mono or stereo).", show_default=False)
+    ],
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -200,8 +229,15 @@ def transcribe(
     pcm = read_wav(wav, max_seconds=cfg.call.max_input_s)
     transcript = Transcriber(locate_all(cfg)["stt"], cfg.stt, cfg.runtime).transcribe(pcm)
     if as_json:
-        typer.echo(json.dumps({"text": transcript.text, "duration_s": transcript.duration_s,
-                               "elapsed_ms": round(transcript.elapsed_ms, 1)}))
+        typer.echo(
+            json.dumps(
+                {
+                    "text": transcript.text,
+                    "duration_s": transcript.duration_s,
+                    "elapsed_ms": round(transcript.elapsed_ms, 1),
+                }
+            )
+        )
     else:
         typer.echo(transcript.text)
 
@@ -218,8 +254,9 @@ def bench(
 
     cfg = _config(config)
     engines = _engines(cfg)
-    result = asyncio.run(run_bench(engines, calls, turns,
-                                   progress=lambda m: typer.echo(m, err=True)))
+    result = asyncio.run(
+        run_bench(engines, calls, turns, progress=lambda m: typer.echo(m, err=True))
+    )
     summary = result.summary()
     if as_json:
         typer.echo(json.dumps({**summary, "turns": result.turns}, indent=2))
@@ -229,8 +266,10 @@ def bench(
 
 @app.command()
 def doctor(
-    pin: Annotated[bool, typer.Option("--pin", help="Record the sha256 of the models in use "
-                                      "in the manifest first.")] = False,
+    pin: Annotated[
+        bool,
+        typer.Option("--pin", help="Record the sha256 of the models in use in the manifest first."),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Check the config, persona, models (sha256 against the manifest) and data directory."""

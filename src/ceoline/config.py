@@ -22,8 +22,14 @@ CONFIG_ENV = "CEOLINE_CONFIG"
 DEFAULT_CONFIG = Path("configs/ceoline.toml")
 
 
-def _opt(default: Any, *, choices: tuple | None = None, lo: float | None = None,
-         hi: float | None = None, doc: str = "") -> Any:
+def _opt(
+    default: Any,
+    *,
+    choices: tuple | None = None,
+    lo: float | None = None,
+    hi: float | None = None,
+    doc: str = "",
+) -> Any:
     return field(default=default, metadata={"choices": choices, "lo": lo, "hi": hi, "doc": doc})
 
 
@@ -219,8 +225,7 @@ def parse_config_file(path: Path) -> Config:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
-            f"{source}: config file not found; check the path given by --config or "
-            f"{CONFIG_ENV}"
+            f"{source}: config file not found; check the path given by --config or {CONFIG_ENV}"
         ) from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read config file ({exc.strerror})") from None

@@ -78,8 +78,11 @@ class Utterance:
     @property
     def spoken_text(self) -> str:
         """The parts whose audio had started playing: what the caller actually heard."""
-        heard = [t for t, o in zip(self.text_parts, self.part_offsets, strict=True)
-                 if o < self.played_bytes]
+        heard = [
+            t
+            for t, o in zip(self.text_parts, self.part_offsets, strict=True)
+            if o < self.played_bytes
+        ]
         return " ".join(heard).strip()
 
     def add(self, text: str, pcm: np.ndarray) -> None:
@@ -247,8 +250,11 @@ class Conversation:
 
     def _on_turn_ended(self, event: TurnEnded) -> None:
         prefetch, self._prefetch = self._prefetch, None
-        if prefetch and prefetch[0].speech_end_ms == event.speech_end_ms and \
-                prefetch[0].audio == event.audio:
+        if (
+            prefetch
+            and prefetch[0].speech_end_ms == event.speech_end_ms
+            and prefetch[0].audio == event.audio
+        ):
             future = prefetch[1]
         else:
             future = self._spawn_transcription(event.audio)
@@ -285,8 +291,12 @@ class Conversation:
             return
         seq = await self._record_caller_turn(text, event, timings)
         self._history.append(Message("user", text))
-        reply = Utterance(kind="reply", timings=timings, caller_turn_seq=seq,
-                          caller_speech_end_ms=event.speech_end_ms)
+        reply = Utterance(
+            kind="reply",
+            timings=timings,
+            caller_turn_seq=seq,
+            caller_speech_end_ms=event.speech_end_ms,
+        )
         self._playback.append(reply)
         try:
             if self.streaming:
@@ -385,10 +395,14 @@ class Conversation:
         if self.store and self.call_id and utterance.caller_turn_seq is not None:
             # The caller's row was committed when the turn ended; its response time is
             # only known now, at the first bot sample.
-            self._spawn(asyncio.to_thread(
-                self.store.update_turn_timings, self.call_id, utterance.caller_turn_seq,
-                utterance.timings.as_dict(),
-            ))
+            self._spawn(
+                asyncio.to_thread(
+                    self.store.update_turn_timings,
+                    self.call_id,
+                    utterance.caller_turn_seq,
+                    utterance.timings.as_dict(),
+                )
+            )
 
     async def _record_caller_turn(
         self, text: str, event: TurnEnded, timings: TurnTimings
@@ -399,9 +413,11 @@ class Conversation:
         if not (self.store and self.call_id):
             return None
         return await asyncio.to_thread(
-            self.store.add_turn, self.call_id,
-            TurnRecord("caller", text, event.speech_start_ms, event.speech_end_ms,
-                       timings.as_dict()),
+            self.store.add_turn,
+            self.call_id,
+            TurnRecord(
+                "caller", text, event.speech_start_ms, event.speech_end_ms, timings.as_dict()
+            ),
         )
 
     async def _record_bot_turn(self, utterance: Utterance, interrupted: bool) -> None:
@@ -412,11 +428,11 @@ class Conversation:
         self.turns.append(result)
         if self.store and self.call_id:
             await asyncio.to_thread(
-                self.store.add_turn, self.call_id,
+                self.store.add_turn,
+                self.call_id,
                 TurnRecord("bot", text, start, end, result.timings_ms, interrupted=interrupted),
             )
 
 
 def _has_words(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
-

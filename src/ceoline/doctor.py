@@ -31,8 +31,13 @@ def run_checks(config: Config, pin: bool = False) -> list[Check]:
     except CeolineError as exc:
         checks.append(Check("persona", False, str(exc)))
     missing_env = [k for k, v in OFFLINE_ENV.items() if os.environ.get(k) != v]
-    checks.append(Check("offline", not missing_env,
-                        "model hubs disabled" if not missing_env else f"unset: {missing_env}"))
+    checks.append(
+        Check(
+            "offline",
+            not missing_env,
+            "model hubs disabled" if not missing_env else f"unset: {missing_env}",
+        )
+    )
     checks.extend(_model_checks(config, pin))
     checks.append(_data_dir_check(config.data_dir))
     return checks
@@ -56,16 +61,24 @@ def _model_checks(config: Config, pin: bool) -> list[Check]:
         results = check_model(model, manifest, cache)
         bad = [r for r in results if r.status != "ok"]
         if not bad:
-            checks.append(Check(f"model {kind}", True,
-                                f"{model.path} ({len(results)} files, sha256 ok)"))
+            checks.append(
+                Check(f"model {kind}", True, f"{model.path} ({len(results)} files, sha256 ok)")
+            )
         else:
             first = bad[0]
-            fix = ("restore the file (`make install` for embedded models) or re-pin with "
-                   "`ceoline doctor --pin`" if first.status == "MISMATCH"
-                   else "pin it with `ceoline doctor --pin`")
-            checks.append(Check(f"model {kind}", False,
-                                f"{first.file}: sha256 {first.status.lower()} in "
-                                f"{manifest_path}; {fix}"))
+            fix = (
+                "restore the file (`make install` for embedded models) or re-pin with "
+                "`ceoline doctor --pin`"
+                if first.status == "MISMATCH"
+                else "pin it with `ceoline doctor --pin`"
+            )
+            checks.append(
+                Check(
+                    f"model {kind}",
+                    False,
+                    f"{first.file}: sha256 {first.status.lower()} in {manifest_path}; {fix}",
+                )
+            )
     return checks
 
 
@@ -81,8 +94,11 @@ def _writable(directory: Path) -> bool:
 
 def _data_dir_check(data_dir: Path) -> Check:
     if not _writable(data_dir):
-        return Check("data dir", False,
-                     f"{data_dir} is not writable; fix its permissions or set [store] data_dir")
+        return Check(
+            "data dir",
+            False,
+            f"{data_dir} is not writable; fix its permissions or set [store] data_dir",
+        )
     try:
         store = Store.open(data_dir)
         migrations = store.applied_migrations()

@@ -46,8 +46,9 @@ class LanguageModel:
 
     def warm(self, system_prompt: str) -> None:
         """Evaluate the system prompt once so the first caller's first token comes quickly."""
-        for _ in self.stream([Message("system", system_prompt), Message("user", "Hi")],
-                             max_tokens=1):
+        for _ in self.stream(
+            [Message("system", system_prompt), Message("user", "Hi")], max_tokens=1
+        ):
             pass
 
     def stream(

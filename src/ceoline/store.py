@@ -156,8 +156,17 @@ class Store:
             self.db.execute(
                 "INSERT INTO turns (call_id, seq, role, text, start_ms, end_ms, interrupted, "
                 "timings, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [call_id, seq, turn.role, turn.text, turn.start_ms, turn.end_ms,
-                 int(turn.interrupted), json.dumps(turn.timings), utc_now()],
+                [
+                    call_id,
+                    seq,
+                    turn.role,
+                    turn.text,
+                    turn.start_ms,
+                    turn.end_ms,
+                    int(turn.interrupted),
+                    json.dumps(turn.timings),
+                    utc_now(),
+                ],
             )
         return seq
 
@@ -194,8 +203,11 @@ class Store:
                 return None
             call = rows[0]
             call["turns"] = [
-                {**t, "interrupted": bool(t["interrupted"]),
-                 "timings": json.loads(t["timings"] or "{}")}
+                {
+                    **t,
+                    "interrupted": bool(t["interrupted"]),
+                    "timings": json.loads(t["timings"] or "{}"),
+                }
                 for t in self.db.query(
                     "SELECT role, text, start_ms, end_ms, interrupted, timings, created_at "
                     "FROM turns WHERE call_id = ? ORDER BY start_ms, seq",

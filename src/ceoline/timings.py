@@ -26,8 +26,11 @@ class TurnTimings:
     reply_tokens: int = 0
 
     def as_dict(self) -> dict:
-        return {k: (round(v, 1) if isinstance(v, float) else v)
-                for k, v in asdict(self).items() if v is not None}
+        return {
+            k: (round(v, 1) if isinstance(v, float) else v)
+            for k, v in asdict(self).items()
+            if v is not None
+        }
 
 
 def percentile(values: list[float], q: float) -> float | None:

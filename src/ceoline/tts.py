@@ -24,8 +24,10 @@ class Speech:
 
 def _providers(device: str) -> list:
     if device == "cuda":
-        return [("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"}),
-                "CPUExecutionProvider"]
+        return [
+            ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"}),
+            "CPUExecutionProvider",
+        ]
     return ["CPUExecutionProvider"]
 
 

@@ -1,0 +1,174 @@
+"""The CLI as an admin meets it: help everywhere, one-line errors, nothing half-written."""
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from ceoline.audio import SAMPLE_RATE, write_wav
+from ceoline.cli import app
+
+from .conftest import ROOT, make_config
+
+
+def walk(command, path=()):
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from walk(sub, (*path, name))
+
+
+def test_every_command_has_help():
+    runner = CliRunner()
+    root = typer.main.get_command(app)
+    paths = [p for p, _ in walk(root)]
+    assert ("call",) in paths and ("calls", "show") in paths and ("bench",) in paths
+    for path, command in walk(root):
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, path
+        assert command.help, f"{' '.join(path)} has no help text"
+
+
+def run_cli(*args, config=None, env=None):
+    full_env = {**os.environ, **(env or {})}
+    cmd = [sys.executable, "-m", "ceoline"]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    return subprocess.run(
+        [*cmd, *map(str, args)], capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=300
+    )
+
+
+def stored_calls(tmp_path) -> int:
+    db = tmp_path / "data" / "ceoline.db"
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+
+def one_line_error(result, pattern: str, code: int) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert pattern in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("setup", "pattern"),
+    [
+        (lambda p: None, "file not found"),
+        (lambda p: p.write_bytes(b""), "file is empty"),
+        (lambda p: p.write_bytes(b"RIFF\x00\x00garbage" * 50), "not a readable WAV"),
+        (lambda p: p.mkdir(), "is a directory"),
+        (lambda p: write_wav(p, np.zeros(SAMPLE_RATE * 600, np.int16)), "lasts 600.0 s"),
+    ],
+)
+def test_bad_caller_audio(tmp_path, setup, pattern):
+    config = make_config(tmp_path)
+    wav = tmp_path / "in.wav"
+    setup(wav)
+    one_line_error(run_cli("call", wav, config=config), pattern, 4)
+    assert stored_calls(tmp_path) == 0
+
+
+def test_broken_config_is_one_line(tmp_path):
+    config = make_config(tmp_path, vad={"aggressiveness": 9})
+    one_line_error(
+        run_cli("call", ROOT / "tests/data/question-mission.wav", config=config),
+        "vad.aggressiveness = 9",
+        2,
+    )
+    bad_toml = tmp_path / "bad.toml"
+    bad_toml.write_text("[store\n")
+    one_line_error(run_cli("doctor", config=bad_toml), "invalid TOML", 2)
+    one_line_error(
+        run_cli("calls", "list", env={"CEOLINE_CONFIG": str(tmp_path / "none.toml")}),
+        "config file not found",
+        2,
+    )
+    assert stored_calls(tmp_path) == 0
+
+
+def test_missing_model_is_one_line(tmp_path):
+    config = make_config(tmp_path, models={"llm": "llama-70b.gguf"})
+    one_line_error(
+        run_cli("call", ROOT / "tests/data/question-mission.wav", config=config),
+        "LLM model file not found",
+        3,
+    )
+    assert stored_calls(tmp_path) == 0
+
+
+def test_unknown_call_id(tmp_path):
+    one_line_error(
+        run_cli("calls", "show", "nope", config=make_config(tmp_path)), "no call with id 'nope'", 5
+    )
+
+
+def test_silence_is_a_clean_no_speech_call(tmp_path):
+    config = make_config(tmp_path)
+    wav = tmp_path / "quiet.wav"
+    write_wav(wav, np.zeros(SAMPLE_RATE * 2, np.int16))
+    result = run_cli("call", wav, "--json", config=config)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [t["role"] for t in data["turns"]] == ["bot"]  # the greeting only
+    shown = json.loads(run_cli("calls", "show", data["call_id"], "--json", config=config).stdout)
+    assert shown["end_reason"] == "caller_hangup" and len(shown["turns"]) == 1
+    listing = run_cli("calls", "list", config=config)
+    assert data["call_id"] in listing.stdout
+
+
+def test_say_and_transcribe_round_trip(tmp_path):
+    config = make_config(tmp_path)
+    out = tmp_path / "said.wav"
+    said = run_cli(
+        "say", "Please add a dark mode to the invoices screen.", "--out", out, config=config
+    )
+    assert said.returncode == 0, said.stderr
+    heard = run_cli("transcribe", out, "--json", config=config)
+    text = json.loads(heard.stdout)["text"].lower()
+    assert "dark mode" in text and "screen" in text
+
+
+def test_doctor_passes_on_the_shipped_setup(tmp_path):
+    result = run_cli("doctor", config=make_config(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sha256 ok" in result.stdout and "FAIL" not in result.stdout
+
+
+def test_doctor_catches_a_tampered_model(tmp_path):
+    import shutil
+
+    from ceoline.locator import locate
+
+    voice = locate("tts", "embedded", ROOT / "models")
+    (tmp_path / "models").mkdir()
+    for f in voice.files:
+        shutil.copy(f, tmp_path / "models" / f.name)
+    config = make_config(
+        tmp_path,
+        models={
+            "dir": str(tmp_path / "models"),
+            "manifest": str(tmp_path / "manifest.toml"),
+            "tts": voice.path.name,
+        },
+    )
+    assert run_cli("doctor", "--pin", config=config).returncode == 0
+    json_file = tmp_path / "models" / f"{voice.path.name}.json"
+    json_file.write_text(json_file.read_text().replace('"quality"', '"qualitY"'))
+    result = run_cli("doctor", config=config)
+    assert result.returncode == 1 and "sha256 mismatch" in result.stdout
+    one_line_error(
+        run_cli("call", ROOT / "tests/data/question-mission.wav", config=config),
+        "sha256 does not match",
+        3,
+    )
+    assert stored_calls(tmp_path) == 0
