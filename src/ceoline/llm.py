@@ -17,6 +17,17 @@ class Message:
     content: str
 
 
+def llama_options(model: ModelFiles, config: LlmConfig, runtime: RuntimeConfig) -> dict:
+    return {
+        "model_path": str(model.path),
+        "n_ctx": config.context_tokens,
+        "n_threads": runtime.threads,
+        "n_gpu_layers": config.gpu_layers if runtime.device == "cuda" else 0,
+        "seed": config.seed,
+        "verbose": False,
+    }
+
+
 class LanguageModel:
     """One shared llama.cpp context.
 
@@ -29,14 +40,7 @@ class LanguageModel:
 
         self.config = config
         try:
-            self._llama = Llama(
-                model_path=str(model.path),
-                n_ctx=config.context_tokens,
-                n_threads=runtime.threads,
-                n_gpu_layers=config.gpu_layers if runtime.device == "cuda" else 0,
-                seed=config.seed,
-                verbose=False,
-            )
+            self._llama = Llama(**llama_options(model, config, runtime))
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(
                 f"cannot load LLM {model.path} ({str(exc).splitlines()[0]}); check the file is "

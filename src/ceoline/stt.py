@@ -27,6 +27,17 @@ def compute_type_for(config: SttConfig, device: str) -> str:
     return "float16" if device == "cuda" else "int8"
 
 
+def whisper_options(model: ModelFiles, config: SttConfig, runtime: RuntimeConfig) -> dict:
+    return {
+        "model_size_or_path": str(model.path),
+        "device": runtime.device,
+        "compute_type": compute_type_for(config, runtime.device),
+        "cpu_threads": runtime.threads,
+        "num_workers": 1,
+        "local_files_only": True,
+    }
+
+
 class Transcriber:
     """One shared Whisper model; calls are serialised because CTranslate2 runs one at a time
     per worker anyway, and queuing here keeps the per-turn timing honest."""
@@ -36,14 +47,7 @@ class Transcriber:
 
         self.config = config
         try:
-            self._model = WhisperModel(
-                str(model.path),
-                device=runtime.device,
-                compute_type=compute_type_for(config, runtime.device),
-                cpu_threads=runtime.threads,
-                num_workers=1,
-                local_files_only=True,
-            )
+            self._model = WhisperModel(**whisper_options(model, config, runtime))
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelError(
                 f"cannot load speech-to-text model {model.path} ({str(exc).splitlines()[0]}); "

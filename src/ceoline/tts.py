@@ -22,7 +22,7 @@ class Speech:
     elapsed_ms: float
 
 
-def _providers(device: str) -> list:
+def onnx_providers(device: str) -> list:
     if device == "cuda":
         return [
             ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"}),
@@ -46,7 +46,7 @@ class Synthesizer:
             options.intra_op_num_threads = runtime.threads
             options.inter_op_num_threads = 1
             session = onnxruntime.InferenceSession(
-                str(model.path), sess_options=options, providers=_providers(runtime.device)
+                str(model.path), sess_options=options, providers=onnx_providers(runtime.device)
             )
             voice_config = PiperConfig.from_dict(json.loads(config_path.read_text("utf-8")))
         except Exception as exc:  # onnxruntime raises its own untyped exceptions
