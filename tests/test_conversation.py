@@ -67,6 +67,7 @@ def test_baseline_waits_for_the_whole_reply(fake_stages):
     (heard,) = caller_turns(result)
     t = heard.timings_ms
     assert t["response"] >= t["endpoint"] + t["llm_total"]
+    assert t["stt_prefetched"] is False and t["stt"] >= 40  # the fake takes 50 ms
     assert len(fake_stages.synthesizer.texts) == 1
 
 

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ceoline.audio import FRAME_BYTES, SILENT_FRAME
+from ceoline.audio import FRAME_BYTES, FRAME_MS, SILENT_FRAME
 from ceoline.chunker import Chunker, clean_for_speech, ends_sentence
 from ceoline.config import Config
 from ceoline.endpointing import Endpointer, SpeechPaused, SpeechResumed, TurnEnded
@@ -147,7 +147,7 @@ class Conversation:
         self._greet = greet
         self._history: list[Message] = []
         self._playback: deque[Utterance] = deque()
-        self._pending_turns: asyncio.Queue[tuple[TurnEnded, asyncio.Future]] = asyncio.Queue()
+        self._pending_turns: asyncio.Queue[tuple[TurnEnded, asyncio.Future, bool]] = asyncio.Queue()
         self._prefetch: tuple[SpeechPaused, asyncio.Future] | None = None
         self._tasks: set[asyncio.Task] = set()
         self._busy_turns = 0
@@ -250,22 +250,20 @@ class Conversation:
 
     def _on_turn_ended(self, event: TurnEnded) -> None:
         prefetch, self._prefetch = self._prefetch, None
-        if (
+        reused = bool(
             prefetch
             and prefetch[0].speech_end_ms == event.speech_end_ms
             and prefetch[0].audio == event.audio
-        ):
-            future = prefetch[1]
-        else:
-            future = self._spawn_transcription(event.audio)
+        )
+        future = prefetch[1] if reused else self._spawn_transcription(event.audio)
         self._busy_turns += 1
-        self._pending_turns.put_nowait((event, future))
+        self._pending_turns.put_nowait((event, future, reused))
 
     async def _turn_worker(self) -> None:
         while True:
-            event, future = await self._pending_turns.get()
+            event, future, reused = await self._pending_turns.get()
             try:
-                await self._respond(event, future)
+                await self._respond(event, future, reused)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -274,17 +272,20 @@ class Conversation:
                 self._busy_turns -= 1
 
     def _clock_ms(self) -> float:
-        """The call-timeline position of 'now', between ticks, for stage timestamps."""
-        return self._now_ms + (time.perf_counter() - self._tick_wall) * 1000
+        """The call-timeline position of 'now', between ticks, for stage timestamps.
 
-    async def _respond(self, event: TurnEnded, transcript_future: asyncio.Future) -> None:
-        timings = TurnTimings(endpoint=float(event.endpoint_ms))
-        prefetched = transcript_future.done()
+        A caller frame pushed at tick t covers [t, t + 20 ms) and its events carry the frame's
+        end, so the tick's own moment on the timeline is t + 20 ms.
+        """
+        return self._now_ms + FRAME_MS + (time.perf_counter() - self._tick_wall) * 1000
+
+    async def _respond(
+        self, event: TurnEnded, transcript_future: asyncio.Future, reused: bool
+    ) -> None:
+        timings = TurnTimings(endpoint=float(event.endpoint_ms), stt_prefetched=reused)
         transcript = await transcript_future
-        ready_ms = self._clock_ms()
-        timings.stt = max(0.0, ready_ms - event.decided_ms)
+        timings.stt = max(0.0, self._clock_ms() - event.decided_ms)
         timings.stt_compute = transcript.elapsed_ms
-        timings.stt_prefetched = prefetched or timings.stt < transcript.elapsed_ms
         text = transcript.text.strip()
         if not _has_words(text):
             log.info("call %s: turn at %d ms had no words", self.call_id, event.speech_start_ms)
