@@ -14,9 +14,12 @@ from ceoline.config import load_config
 from ceoline.engines import locate_all
 from ceoline.tts import Synthesizer
 
+# name: (text, seconds of silence before the caller speaks)
 SAMPLES = {
-    "question-mission.wav": "What is the mission of your company?",
-    "question-founding.wav": "When was Quillfern founded, and by whom?",
+    "question-mission.wav": ("What is the mission of your company?", 1.0),
+    "question-founding.wav": ("When was Quillfern founded, and by whom?", 1.0),
+    # `make run`'s demo caller waits for the greeting to finish, as a real caller does.
+    "demo-call.wav": ("Hi Theo. How did Quillfern get started?", 7.0),
 }
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data"
 
@@ -27,10 +30,10 @@ def main() -> None:
     config = load_config(Path("configs/ceoline.toml"))
     synthesizer = Synthesizer(locate_all(config)["tts"], config.tts, config.runtime)
     OUT.mkdir(parents=True, exist_ok=True)
-    for name, text in SAMPLES.items():
+    for name, (text, wait_s) in SAMPLES.items():
         speech = synthesizer.synthesize(text).pcm
         gap = np.zeros(SAMPLE_RATE, dtype=np.int16)
-        pcm = np.concatenate([gap, speech, gap])
+        pcm = np.concatenate([np.zeros(int(wait_s * SAMPLE_RATE), np.int16), speech, gap])
         # Stored at the voice's native 22.05 kHz in stereo: `ceoline call` must resample and
         # downmix whatever a caller recording arrives as.
         wide = resample(to_float(pcm), SAMPLE_RATE, 22050)
