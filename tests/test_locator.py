@@ -9,7 +9,7 @@ from ceoline.locator import (
     locate,
     read_manifest,
     sha256_file,
-    verify_model,
+    verify_models,
     write_manifest,
 )
 
@@ -63,10 +63,10 @@ def test_manifest_pins_and_detects_a_changed_file(tmp_path):
     cache = HashCache(tmp_path / "cache.json")
     write_manifest(manifest, [model], cache)
     assert read_manifest(manifest)["llm"]["m.gguf"]["m.gguf"] == sha256_file(gguf)
-    verify_model(model, manifest, cache)
+    verify_models([model], manifest, cache)
     gguf.write_bytes(b"GGUF" + bytes(99) + b"\x01")
     with pytest.raises(ModelError, match="sha256 does not match"):
-        verify_model(model, manifest, HashCache(tmp_path / "cache.json"))
+        verify_models([model], manifest, HashCache(tmp_path / "cache.json"))
 
 
 def test_hash_cache_reuses_unchanged_files(tmp_path, monkeypatch):

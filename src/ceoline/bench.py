@@ -77,7 +77,6 @@ async def run_bench(
     data_dir = engines.config.data_dir
     prompts = await asyncio.to_thread(prompt_audio, engines, data_dir / "bench-prompts")
     result = BenchResult(calls=calls)
-    data_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=data_dir, prefix="bench-") as tmp:
         store = Store.open(Path(tmp))
         try:

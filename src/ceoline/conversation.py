@@ -57,8 +57,7 @@ class Stages(Protocol):
 class Utterance:
     """One bot turn: audio arrives in pieces from synthesis and leaves in 20 ms frames."""
 
-    kind: str  # "greeting" | "reply"
-    timings: TurnTimings | None = None
+    timings: TurnTimings | None = None  # None for the greeting
     caller_turn_seq: int | None = None
     caller_speech_end_ms: int | None = None
     text_parts: list[str] = field(default_factory=list)
@@ -145,6 +144,7 @@ class Conversation:
         self.endpointer = Endpointer(self.config.vad, prefetch_ms=prefetch)
         self.turns: list[TurnResult] = []
         self._greet = greet
+        self._system = Message("system", self.persona.system_prompt())
         self._history: list[Message] = []
         self._playback: deque[Utterance] = deque()
         self._pending_turns: asyncio.Queue[tuple[TurnEnded, asyncio.Future, bool]] = asyncio.Queue()
@@ -159,10 +159,8 @@ class Conversation:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._loop = loop
         if self._greet:
-            greeting = Utterance(kind="greeting")
+            greeting = Utterance()
             pcm = await asyncio.to_thread(self.stages.cached_speech, self.persona.greeting)
             greeting.add(self.persona.greeting, pcm)
             greeting.generated = True
@@ -293,7 +291,6 @@ class Conversation:
         seq = await self._record_caller_turn(text, event, timings)
         self._history.append(Message("user", text))
         reply = Utterance(
-            kind="reply",
             timings=timings,
             caller_turn_seq=seq,
             caller_speech_end_ms=event.speech_end_ms,
@@ -314,7 +311,7 @@ class Conversation:
     def _messages(self) -> list[Message]:
         keep = self.config.llm.history_turns * 2
         recent = self._history[-keep:] if keep else self._history[-1:]
-        return [Message("system", self.persona.system_prompt()), *recent]
+        return [self._system, *recent]
 
     def _start_llm(self, timings: TurnTimings, stop: threading.Event) -> asyncio.Queue:
         """Run generation in a thread; deltas arrive on the returned queue, then None."""

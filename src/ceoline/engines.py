@@ -11,7 +11,7 @@ import numpy as np
 
 from ceoline.config import Config
 from ceoline.llm import LanguageModel
-from ceoline.locator import HashCache, ModelFiles, locate, verify_model
+from ceoline.locator import HashCache, ModelFiles, locate, verify_models
 from ceoline.persona import Persona
 from ceoline.stt import Transcriber
 from ceoline.tts import Synthesizer
@@ -44,8 +44,7 @@ class Engines:
         models = locate_all(config)
         if config.models.verify == "on-load":
             cache = HashCache(config.data_dir / HASH_CACHE_NAME)
-            for model in models.values():
-                verify_model(model, config.path(config.models.manifest), cache)
+            verify_models(list(models.values()), config.path(config.models.manifest), cache)
         load_ms: dict[str, float] = {}
         started = time.perf_counter()
         transcriber = Transcriber(models["stt"], config.stt, config.runtime)

@@ -195,9 +195,10 @@ def check_model(model: ModelFiles, manifest: dict, cache: HashCache) -> list[Fil
     return checks
 
 
-def verify_model(model: ModelFiles, manifest_path: Path, cache: HashCache) -> None:
+def verify_models(models: list[ModelFiles], manifest_path: Path, cache: HashCache) -> None:
     """Raise :class:`ModelError` if any pinned file's sha256 differs from the manifest."""
-    for check in check_model(model, read_manifest(manifest_path), cache):
+    manifest = read_manifest(manifest_path)
+    for check in (c for model in models for c in check_model(model, manifest, cache)):
         if check.status == "MISMATCH":
             raise ModelError(
                 f"{check.file}: sha256 does not match {manifest_path} (corrupt or replaced); "

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 class CallerSource:
     """Supplies caller frames; returns None from :meth:`next_frame` to hang up."""
 
+    hangup_reason = "caller_hangup"
+
     def next_frame(self, conversation: Conversation, t_ms: int) -> bytes | None:
         raise NotImplementedError
 
@@ -38,7 +40,6 @@ class WavCaller(CallerSource):
         self._index = 0
         self._reply_wait_ms = reply_wait_s * 1000
         self._finished_at: int | None = None
-        self.hangup_reason = "caller_hangup"
 
     def next_frame(self, conversation: Conversation, t_ms: int) -> bytes | None:
         if self._index < len(self._frames):
@@ -65,7 +66,6 @@ class ScriptedCaller(CallerSource):
         self._current: list[bytes] = []
         self._quiet_since: int | None = None
         self._waiting_since: int | None = None
-        self.hangup_reason = "caller_hangup"
 
     def next_frame(self, conversation: Conversation, t_ms: int) -> bytes | None:
         if self._current:
@@ -97,7 +97,6 @@ class CallResult:
     duration_s: float
     end_reason: str
     late_ticks: int = 0
-    extra: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
         return {
@@ -147,7 +146,7 @@ async def run_call(
             t_ms = tick * FRAME_MS
             frame = caller.next_frame(conversation, t_ms)
             if frame is None:
-                end_reason = getattr(caller, "hangup_reason", "caller_hangup")
+                end_reason = caller.hangup_reason
                 break
             if tick >= max_ticks:
                 end_reason = "max_duration"
@@ -171,5 +170,12 @@ async def run_call(
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(store.end_call, call_id, end_reason, duration_s)
     pcm = np.frombuffer(b"".join(out), dtype=np.int16) if out else np.zeros(0, np.int16)
-    log.info("call %s ended: %s after %.1f s", call_id, end_reason, duration_s)
+    # Late ticks mean the event loop was starved: the caller would have heard jitter.
+    log.info(
+        "call %s ended: %s after %.1f s (%d late ticks)",
+        call_id,
+        end_reason,
+        duration_s,
+        late_ticks,
+    )
     return CallResult(call_id, conversation.turns, pcm, duration_s, end_reason, late_ticks)
