@@ -26,18 +26,24 @@ def test_repo_config_states_every_default():
     assert _public(parse_config_file(REPO_CONFIG)) == _public(Config())
 
 
+def _documented(text: str, table: object, prefix: str) -> None:
+    for key in dataclasses.fields(table):
+        value = getattr(table, key.name)
+        if dataclasses.is_dataclass(value):
+            assert f"[{prefix}{key.name}]" in text
+            _documented(text, value, f"{prefix}{key.name}.")
+        else:
+            assert f"\n{key.name} = " in text, f"{prefix}{key.name} not in the file"
+
+
 def test_repo_config_documents_every_key():
     text = REPO_CONFIG.read_text()
+    config = Config()
     for section in dataclasses.fields(Config):
         if section.metadata.get("internal"):
             continue
         assert f"[{section.name}]" in text
-        for key in dataclasses.fields(
-            section.type
-            if isinstance(section.type, type)
-            else type(getattr(Config(), section.name))
-        ):
-            assert f"\n{key.name} = " in text, f"{section.name}.{key.name} not in the file"
+        _documented(text, getattr(config, section.name), f"{section.name}.")
 
 
 def test_relative_paths_resolve_against_config_dir(tmp_path):

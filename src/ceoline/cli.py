@@ -37,6 +37,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 class _State:
     config_path: Path | None = None
+    log_level_given = False
 
 
 _state = _State()
@@ -45,17 +46,26 @@ _state = _State()
 @app.callback()
 def _main(
     config: ConfigOption = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            help="debug, info, warning or error (default: info for serve, warning otherwise).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    level = getattr(logging, log_level.upper(), None)
-    if not isinstance(level, int):
-        raise CeolineError(
-            f"--log-level {log_level!r} is not valid; use debug, info, warning or error"
-        )
+    level = logging.WARNING
+    if log_level is not None:
+        level = getattr(logging, log_level.upper(), None)
+        if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise CeolineError(
+                f"--log-level {log_level!r} is not valid; use debug, info, warning or error"
+            )
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     _state.config_path = config
+    _state.log_level_given = log_level is not None
 
 
 def _config(override: Path | None) -> Config:
@@ -185,6 +195,101 @@ def calls_show(
     for turn in call_row["turns"]:
         mark = " (interrupted)" if turn["interrupted"] else ""
         typer.echo(f"[{turn['start_ms'] / 1000:6.1f}s] {turn['role']:<6}: {turn['text']}{mark}")
+
+
+@app.command()
+def serve(config: ConfigOption = None) -> None:
+    """Answer SIP calls: listen on [sip] address:port until SIGINT/SIGTERM.
+
+    Each call hears the AI disclosure, then talks with the persona; every call is stored.
+    On SIGINT/SIGTERM new calls are refused, live calls hear a goodbye, and the store is
+    flushed before exit.
+    """
+    from ceoline.sip.server import Server
+    from ceoline.store import Store
+
+    if not _state.log_level_given:
+        logging.getLogger().setLevel(logging.INFO)  # a server logs its call events
+    cfg = _config(config)
+    engines = _engines(cfg)
+    store = Store.open(cfg.data_dir)
+    server = Server(cfg, engines, store)
+    try:
+        listening = server.start()
+        sip = cfg.sip
+        typer.echo(f"ceoline: answering as {engines.persona.name} ({cfg.persona_file})")
+        typer.echo(f"  SIP on {', '.join(listening.transports)}; RTP on {listening.rtp}")
+        typer.echo(f"  call it: {listening.uri}")
+        typer.echo(
+            f"  e.g. sipp -sn uac -m 1 {sip.address}:{sip.port}, or any softphone on the trunk"
+        )
+        typer.echo(
+            f"  callers allowed from: {', '.join(sip.allow)}; at most {sip.max_calls} calls; "
+            "Ctrl-C to stop"
+        )
+        server.install_signal_handlers()
+        server.serve_forever()
+    finally:
+        store.close()
+    typer.echo("ceoline: stopped")
+
+
+@app.command()
+def dial(
+    uri: Annotated[
+        str,
+        typer.Argument(help="Whom to call, e.g. sip:hotline@127.0.0.1:5060.", show_default=False),
+    ],
+    play: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--play", "-p", help="Say this WAV after the greeting (repeat for more turns)."
+        ),
+    ] = None,
+    record: Annotated[
+        Path | None, typer.Option("--record", "-r", help="Write what was heard (16 kHz WAV).")
+    ] = None,
+    dtmf: Annotated[str, typer.Option(help="Keypad digits to send after the prompts.")] = "",
+    transport: Annotated[str, typer.Option(help="udp or tcp.")] = "udp",
+    codec: Annotated[
+        str, typer.Option(help="Offer only this codec, e.g. PCMU/8000 (default: all).")
+    ] = "",
+    bind: Annotated[str, typer.Option(help="Local address to call from.")] = "127.0.0.1",
+    timeout: Annotated[float, typer.Option(min=1, help="Give up after this many seconds.")] = 180,
+    as_json: JsonOption = False,
+) -> None:
+    """Place a test call: wait for the greeting, say each --play WAV, listen, hang up.
+
+    Prints the SIP status and, per prompt, the response time heard on the line.
+    """
+    from ceoline.audio import read_wav, write_wav
+    from ceoline.sip.dialer import Dialer, DialScript
+
+    if transport not in ("udp", "tcp"):
+        raise CeolineError(f"--transport {transport!r} is not valid; use udp or tcp")
+    if not uri.startswith(("sip:", "sips:")):
+        raise CeolineError(f"{uri!r} is not a SIP URI; write it like sip:hotline@127.0.0.1:5060")
+    prompts = [read_wav(p, max_seconds=120) for p in play or []]
+    dialer = Dialer(bind=bind, transport=transport, codec=codec)
+    try:
+        result = dialer.dial(uri, DialScript(prompts=prompts, dtmf=dtmf), timeout_s=timeout)
+    finally:
+        dialer.close()
+    if record is not None:
+        write_wav(record, result.recording)
+    if as_json:
+        typer.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        typer.echo(
+            f"{result.status} {result.reason}  codec={result.codec or '-'}  "
+            f"heard {len(result.recording) / 16000:.1f} s"
+            + ("  (they hung up)" if result.remote_hangup else "")
+        )
+        for i, turn in enumerate(result.turns, 1):
+            shown = "no reply" if turn.response_ms is None else f"{turn.response_ms} ms"
+            typer.echo(f"  prompt {i}: response {shown}")
+    if not result.connected:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 import tomllib
 import typing
@@ -103,6 +104,43 @@ class CallConfig:
     max_duration_s: int = _opt(900, lo=10, hi=86400)
     max_input_s: int = _opt(300, lo=1, hi=86400)
     reply_wait_s: int = _opt(60, lo=1, hi=3600)
+    silence_prompt_s: int = _opt(10, lo=0, hi=3600)
+    silence_timeout_s: int = _opt(20, lo=2, hi=3600)
+    shutdown_grace_s: int = _opt(10, lo=0, hi=300)
+
+
+@dataclass(frozen=True)
+class RegistrationConfig:
+    registrar: str = _opt("")
+    user: str = _opt("")
+    domain: str = _opt("")
+    realm: str = _opt("*")
+    password_env: str = _opt("CEOLINE_SIP_PASSWORD")
+    password_file: str = _opt("")
+    expires_s: int = _opt(300, lo=60, hi=86400)
+
+
+@dataclass(frozen=True)
+class SipConfig:
+    address: str = _opt("127.0.0.1")
+    port: int = _opt(5060, lo=1, hi=65535)
+    udp: bool = _opt(True)
+    tcp: bool = _opt(True)
+    media_address: str = _opt("")
+    rtp_port: int = _opt(40000, lo=1024, hi=65000)
+    rtp_port_range: int = _opt(1000, lo=4, hi=30000)
+    codecs: tuple[str, ...] = _opt(("G722/16000", "PCMU/8000", "PCMA/8000"))
+    allow: tuple[str, ...] = _opt(("127.0.0.0/8", "::1/128"))
+    reject: str = _opt("silence", choices=("silence", "403"))
+    max_calls: int = _opt(4, lo=1, hi=1000)
+    retry_after_s: int = _opt(30, lo=1, hi=3600)
+    answer_delay_ms: int = _opt(0, lo=0, hi=30000)
+    user_agent: str = _opt("ceoline")
+    registration: RegistrationConfig = field(default_factory=RegistrationConfig)
+
+    @property
+    def rtp_address(self) -> str:
+        return self.media_address or self.address
 
 
 @dataclass(frozen=True)
@@ -127,6 +165,7 @@ class Config:
     call: CallConfig = field(default_factory=CallConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     persona: PersonaRef = field(default_factory=PersonaRef)
+    sip: SipConfig = field(default_factory=SipConfig)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
     source: str = field(default="<built-in defaults>", metadata={"internal": True})
 
@@ -156,6 +195,12 @@ def _type_name(tp: Any) -> str:
 
 def _check_value(source: str, key: str, value: Any, tp: Any, meta: dict) -> Any:
     choices = meta.get("choices")
+    if typing.get_origin(tp) is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(
+                f"{source}: {key} = {value!r} is not valid; expected a list of strings"
+            )
+        return tuple(value)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     ok_type = isinstance(value, tp) and not (tp is not bool and isinstance(value, bool))
@@ -174,6 +219,11 @@ def _check_value(source: str, key: str, value: Any, tp: Any, meta: dict) -> Any:
 
 
 def _unknown_key(source: str, key: str, known: list[str]) -> ConfigError:
+    if "password" in key.rsplit(".", 1)[-1].lower():
+        return ConfigError(
+            f"{source}: '{key}' is not allowed: secrets never go in the config file; set "
+            "password_env (an environment variable) or password_file instead"
+        )
     close = difflib.get_close_matches(key.rsplit(".", 1)[-1], known, n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
     return ConfigError(
@@ -236,7 +286,60 @@ def parse_config_file(path: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML ({exc}); fix the syntax there") from None
     config = _build(Config, table, source, "")
+    _check_sip(config.sip, source)
     return dataclasses.replace(config, base_dir=path.resolve().parent, source=source)
+
+
+def _check_sip(sip: SipConfig, source: str) -> None:
+    """Cross-field checks that a single key's range cannot express."""
+    for key, value in (("sip.address", sip.address), ("sip.media_address", sip.media_address)):
+        if key == "sip.media_address" and not value:
+            continue
+        try:
+            addr = ipaddress.ip_address(value)
+        except ValueError:
+            raise ConfigError(
+                f"{source}: {key} = {value!r} is not an IP address; give the address of the "
+                "interface that faces the trunk"
+            ) from None
+        if addr.is_unspecified:
+            raise ConfigError(
+                f"{source}: {key} = {value!r} would let media leave by any interface; give the "
+                "one address of the interface that faces the trunk"
+            )
+    if not (sip.udp or sip.tcp):
+        raise ConfigError(f"{source}: sip.udp and sip.tcp are both false; enable at least one")
+    for entry in sip.allow:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{source}: sip.allow entry {entry!r} is not an address or CIDR such as "
+                "'10.20.0.0/16'"
+            ) from None
+    if not sip.codecs:
+        raise ConfigError(f"{source}: sip.codecs is empty; list at least one, e.g. 'PCMU/8000'")
+    for codec in sip.codecs:
+        name, _, rate = codec.partition("/")
+        if not name or not rate.isdigit():
+            raise ConfigError(
+                f"{source}: sip.codecs entry {codec!r} must be NAME/RATE, e.g. 'G722/16000'"
+            )
+    if sip.rtp_port_range < 2 * sip.max_calls:
+        raise ConfigError(
+            f"{source}: sip.rtp_port_range = {sip.rtp_port_range} cannot hold {sip.max_calls} "
+            f"calls (RTP and RTCP take two ports each); make it at least {2 * sip.max_calls}"
+        )
+    if sip.rtp_port + sip.rtp_port_range > 65536:
+        raise ConfigError(f"{source}: sip.rtp_port + sip.rtp_port_range goes past port 65535")
+    reg = sip.registration
+    if reg.registrar and not reg.registrar.startswith(("sip:", "sips:")):
+        raise ConfigError(
+            f"{source}: sip.registration.registrar = {reg.registrar!r} must be a SIP URI such "
+            "as 'sip:pbx.example.internal'"
+        )
+    if reg.registrar and not reg.user:
+        raise ConfigError(f"{source}: sip.registration.user is empty; registration needs one")
 
 
 def config_with(config: Config, **sections: Any) -> Config:

@@ -155,18 +155,72 @@ class Conversation:
         self._tick_wall = time.perf_counter()
         self._closed = False
         self._worker: asyncio.Task | None = None
+        self._generation: asyncio.Task | None = None
+        self._ending = False
+        self._goodbye: Utterance | None = None
+        self.dtmf: list[str] = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         if self._greet:
-            greeting = Utterance()
-            pcm = await asyncio.to_thread(self.stages.cached_speech, self.persona.greeting)
-            greeting.add(self.persona.greeting, pcm)
-            greeting.generated = True
             # The greeting stays out of the LLM history: small models parrot it back.
-            self._playback.append(greeting)
+            self._playback.append(await self._fixed_utterance(self.persona.greeting))
         self._worker = asyncio.create_task(self._turn_worker())
+
+    async def _fixed_utterance(self, text: str) -> Utterance:
+        utterance = Utterance()
+        utterance.add(text, await asyncio.to_thread(self.stages.cached_speech, text))
+        utterance.generated = True
+        return utterance
+
+    def say(self, text: str) -> None:
+        """Queue a fixed line (a prompt, not a reply); it waits for the caller to finish."""
+        self._spawn(self._queue_fixed(text))
+
+    async def _queue_fixed(self, text: str) -> Utterance:
+        utterance = await self._fixed_utterance(text)
+        if not self._closed:
+            self._playback.append(utterance)
+        return utterance
+
+    def finish(self, goodbye: str) -> None:
+        """End the conversation with ``goodbye``: stop the reply under way, then say it.
+
+        Whatever the caller says from here on is still transcribed and stored, but not
+        answered. :attr:`finished` turns true once the goodbye has been played.
+        """
+        if self._ending:
+            return
+        self._ending = True
+        if self._generation is not None:
+            self._generation.cancel()
+        current = self._playback[0] if self._playback else None
+        if current is not None and current.start_ms is not None:
+            current.end_ms = self._now_ms
+            self._spawn(self._record_bot_turn(current, interrupted=not current.drained))
+        self._playback.clear()
+        self._spawn(self._queue_goodbye(goodbye))
+
+    async def _queue_goodbye(self, text: str) -> None:
+        self._goodbye = await self._queue_fixed(text)
+
+    @property
+    def finished(self) -> bool:
+        return self._goodbye is not None and self._goodbye.end_ms is not None
+
+    @property
+    def caller_speaking(self) -> bool:
+        return self.endpointer.in_speech
+
+    def push_dtmf(self, digit: str) -> None:
+        """A keypad digit from the caller (RFC 4733), kept on the call's record."""
+        self.dtmf.append(digit)
+        log.info("call %s: DTMF %s at %d ms", self.call_id, digit, self._now_ms)
+        if self.store and self.call_id:
+            self._spawn(
+                asyncio.to_thread(self.store.add_event, self.call_id, "dtmf", digit, self._now_ms)
+            )
 
     @property
     def idle(self) -> bool:
@@ -290,23 +344,34 @@ class Conversation:
             return
         seq = await self._record_caller_turn(text, event, timings)
         self._history.append(Message("user", text))
+        if self._ending:
+            return  # kept as feedback, but the goodbye is already on its way
         reply = Utterance(
             timings=timings,
             caller_turn_seq=seq,
             caller_speech_end_ms=event.speech_end_ms,
         )
         self._playback.append(reply)
+        # Generation is its own task so an ending can cancel it without losing this turn.
+        generation = self._generation = self._spawn(self._generate(reply, timings))
         try:
-            if self.streaming:
-                await self._generate_streaming(reply, timings)
-            else:
-                await self._generate_sequential(reply, timings)
-            if not reply.text:
-                pcm = await asyncio.to_thread(self.stages.cached_speech, FALLBACK_REPLY)
-                reply.add(FALLBACK_REPLY, pcm)
+            await asyncio.wait({generation})
         finally:
             reply.generated = True
-        self._history.append(Message("assistant", reply.text))
+            self._generation = None
+        if not generation.cancelled() and generation.exception() is not None:
+            log.error("call %s: reply failed: %s", self.call_id, generation.exception())
+        if reply.text:
+            self._history.append(Message("assistant", reply.text))
+
+    async def _generate(self, reply: Utterance, timings: TurnTimings) -> None:
+        if self.streaming:
+            await self._generate_streaming(reply, timings)
+        else:
+            await self._generate_sequential(reply, timings)
+        if not reply.text:
+            pcm = await asyncio.to_thread(self.stages.cached_speech, FALLBACK_REPLY)
+            reply.add(FALLBACK_REPLY, pcm)
 
     def _messages(self) -> list[Message]:
         keep = self.config.llm.history_turns * 2
@@ -321,7 +386,7 @@ class Conversation:
         started = self._clock_ms()
 
         def cancelled() -> bool:
-            return self._closed or stop.is_set()
+            return self._closed or self._ending or stop.is_set()
 
         def produce() -> None:
             first = True

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ceoline.config import Config
+from ceoline.lifecycle import fixed_lines
 from ceoline.llm import LanguageModel
 from ceoline.locator import HashCache, ModelFiles, locate, verify_models
 from ceoline.persona import Persona
@@ -59,7 +60,8 @@ class Engines:
         if warm:
             started = time.perf_counter()
             llm.warm(persona.system_prompt())
-            engines.cached_speech(persona.greeting)
+            for line in fixed_lines(persona):
+                engines.cached_speech(line)
             load_ms["warm"] = (time.perf_counter() - started) * 1000
         log.info("models loaded %s", {k: round(v) for k, v in load_ms.items()})
         return engines

@@ -25,3 +25,9 @@ class AudioInputError(CeolineError):
 
 class StoreError(CeolineError):
     exit_code = 5
+
+
+class SipError(CeolineError):
+    """The SIP endpoint cannot start (address in use, codec missing, registrar refused)."""
+
+    exit_code = 6

@@ -18,6 +18,7 @@ import numpy as np
 
 from ceoline.audio import FRAME_MS, SILENT_FRAME, frames
 from ceoline.conversation import Conversation, Stages, TurnResult
+from ceoline.lifecycle import CallLifecycle
 from ceoline.store import Store
 
 log = logging.getLogger(__name__)
@@ -134,11 +135,11 @@ async def run_call(
             store.create_call, source, caller_label, stages.persona.name
         )
     conversation = Conversation(stages, store, call_id, streaming=streaming, greet=greet)
+    lifecycle = CallLifecycle(conversation, config.call, stages.persona)
     out: list[bytes] = []
     end_reason = "error"
     tick = 0
     late_ticks = 0
-    max_ticks = config.call.max_duration_s * 1000 // FRAME_MS
     try:
         await conversation.start()
         origin = time.perf_counter()
@@ -148,12 +149,13 @@ async def run_call(
             if frame is None:
                 end_reason = caller.hangup_reason
                 break
-            if tick >= max_ticks:
-                end_reason = "max_duration"
-                break
             conversation.push_caller_frame(frame, t_ms)
             out.append(conversation.next_bot_frame(t_ms))
             tick += 1
+            ended = lifecycle.tick(t_ms)
+            if ended is not None:
+                end_reason = ended
+                break
             delay = origin + tick * FRAME_MS / 1000 - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)

@@ -60,8 +60,32 @@ def _v1_calls_and_turns(db: sqlite_utils.Database) -> None:
     db["calls"].create_index(["started_at"])
 
 
+def _v2_sip_calls_and_events(db: sqlite_utils.Database) -> None:
+    calls = db["calls"]
+    calls.add_column("sip_call_id", str)
+    calls.add_column("caller_uri", str)
+    calls.add_column("codec", str)
+    calls.add_column("answered_at", str)
+    calls.create_index(["sip_call_id"])
+    db["call_events"].create(
+        {
+            "id": int,
+            "call_id": str,
+            "t_ms": int,
+            "kind": str,
+            "detail": str,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("call_id", "calls", "id")],
+        not_null={"call_id", "kind"},
+    )
+    db["call_events"].create_index(["call_id", "id"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_calls_and_turns", _v1_calls_and_turns),
+    ("0002_sip_calls_and_events", _v2_sip_calls_and_events),
 ]
 
 
@@ -138,15 +162,38 @@ class Store:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def create_call(self, source: str, caller: str, persona: str) -> str:
+    def create_call(
+        self,
+        source: str,
+        caller: str,
+        persona: str,
+        *,
+        sip_call_id: str | None = None,
+        caller_uri: str | None = None,
+    ) -> str:
         call_id = new_call_id()
         with self._lock, self._transaction():
             self.db.execute(
-                "INSERT INTO calls (id, source, caller, persona, started_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [call_id, source, caller, persona, utc_now()],
+                "INSERT INTO calls (id, source, caller, persona, started_at, sip_call_id, "
+                "caller_uri) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [call_id, source, caller, persona, utc_now(), sip_call_id, caller_uri],
             )
         return call_id
+
+    def mark_answered(self, call_id: str, codec: str) -> None:
+        with self._lock, self._transaction():
+            self.db.execute(
+                "UPDATE calls SET answered_at = ?, codec = ? WHERE id = ?",
+                [utc_now(), codec, call_id],
+            )
+
+    def add_event(self, call_id: str, kind: str, detail: str = "", t_ms: int | None = None) -> None:
+        with self._lock, self._transaction():
+            self.db.execute(
+                "INSERT INTO call_events (call_id, t_ms, kind, detail, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [call_id, t_ms, kind, detail, utc_now()],
+            )
 
     def add_turn(self, call_id: str, turn: TurnRecord) -> int:
         with self._lock, self._transaction():
@@ -202,6 +249,13 @@ class Store:
             if not rows:
                 return None
             call = rows[0]
+            call["events"] = list(
+                self.db.query(
+                    "SELECT t_ms, kind, detail, created_at FROM call_events WHERE call_id = ? "
+                    "ORDER BY id",
+                    [call_id],
+                )
+            )
             call["turns"] = [
                 {
                     **t,

@@ -1,0 +1,268 @@
+"""A scripted SIP caller on pjsua2: dials the hotline, listens, speaks WAVs, records.
+
+It behaves like a polite person on the phone: it waits for the greeting to finish, says
+each prompt, waits for the answer to finish, and hangs up. Everything it hears is recorded
+on its own clock, so ``response_ms`` is what a caller on the line would measure: from the
+end of their question to the first audible sample of the reply, through RTP, the jitter
+buffer and the codec. Used by the end-to-end tests, ``scripts/sip_bench.py`` and
+``ceoline dial``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pjsua2 as pj
+
+from ceoline.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, SILENT_FRAME, frames, rms_dbfs
+from ceoline.sip.endpoint import pj_error, quiet_pjlib
+
+# A received frame louder than this counts as the bot speaking (Piper's quietest speech
+# is far above it; line silence is digital zero).
+HEARD_DBFS = -45.0
+
+
+@dataclass
+class DialScript:
+    prompts: list[np.ndarray] = field(default_factory=list)
+    dtmf: str = ""
+    wait_for_greeting: bool = True
+    # Silence that marks the end of the bot's speech (its pauses between clauses are shorter).
+    end_of_speech_ms: int = 1200
+    # Longest wait for any reply to start.
+    reply_timeout_ms: int = 20000
+    hangup_after_ms: int = 120000
+
+
+@dataclass
+class TurnMeasure:
+    prompt_end_ms: int
+    reply_start_ms: int | None = None
+
+    @property
+    def response_ms(self) -> int | None:
+        if self.reply_start_ms is None:
+            return None
+        return self.reply_start_ms - self.prompt_end_ms
+
+
+@dataclass
+class DialResult:
+    status: int = 0
+    reason: str = ""
+    connected: bool = False
+    codec: str = ""
+    remote_hangup: bool = False
+    recording: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+    turns: list[TurnMeasure] = field(default_factory=list)
+    greeting_heard_ms: int | None = None
+
+    def as_json(self) -> dict:
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "connected": self.connected,
+            "codec": self.codec,
+            "remote_hangup": self.remote_hangup,
+            "recorded_s": round(len(self.recording) / SAMPLE_RATE, 2),
+            "greeting_heard_ms": self.greeting_heard_ms,
+            "turns": [
+                {"prompt_end_ms": t.prompt_end_ms, "response_ms": t.response_ms} for t in self.turns
+            ],
+        }
+
+
+class _ScriptPort(pj.AudioMediaPort):
+    """Runs the script from pjmedia's clock: frames in are heard, frames out are spoken."""
+
+    def __init__(self, script: DialScript, result: DialResult):
+        super().__init__()
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, SAMPLE_RATE, 1, FRAME_MS * 1000, 16)
+        self.createPort("dialer", fmt)
+        self.script = script
+        self.result = result
+        self.heard: list[bytes] = []
+        self.t_ms = 0
+        self.state = "greeting" if script.wait_for_greeting else "next"
+        self.prompts = [frames(p) for p in script.prompts]
+        self.speaking: list[bytes] = []
+        self.voiced_left = 0  # frames until the prompt's last voiced frame has been sent
+        self.last_voice_ms: int | None = None
+        self.state_since = 0
+        self.want_dtmf = bool(script.dtmf)
+        self.done = threading.Event()
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:
+        data = bytes(frame.buf) if frame.size == FRAME_BYTES else SILENT_FRAME
+        self.heard.append(data)
+        if rms_dbfs(data) > HEARD_DBFS:
+            self.last_voice_ms = self.t_ms
+            if self.result.turns and self.state in ("speaking", "listening"):
+                turn = self.result.turns[-1]
+                if turn.reply_start_ms is None:
+                    turn.reply_start_ms = self.t_ms
+            if self.state == "greeting" and self.result.greeting_heard_ms is None:
+                self.result.greeting_heard_ms = self.t_ms
+        self.t_ms += FRAME_MS
+        self._advance()
+
+    def _quiet_for(self, ms: int) -> bool:
+        return self.last_voice_ms is not None and self.t_ms - self.last_voice_ms >= ms
+
+    def _advance(self) -> None:
+        s = self.script
+        if self.t_ms >= s.hangup_after_ms:
+            self.done.set()
+        elif self.state == "greeting":
+            if self._quiet_for(s.end_of_speech_ms) or self.t_ms - self.state_since > 30000:
+                self.state = "next"
+        elif self.state == "listening" and self.result.turns:
+            turn = self.result.turns[-1]
+            waited = self.t_ms - turn.prompt_end_ms
+            if (turn.reply_start_ms is not None and self._quiet_for(s.end_of_speech_ms)) or (
+                turn.reply_start_ms is None and waited > s.reply_timeout_ms
+            ):
+                self.state = "next"
+        if self.state == "next":
+            if self.prompts:
+                self.speaking = self.prompts.pop(0)
+                voiced = [i for i, f in enumerate(self.speaking) if rms_dbfs(f) > HEARD_DBFS]
+                self.voiced_left = (voiced[-1] + 1) if voiced else len(self.speaking)
+                self.state = "speaking"
+            elif not self.want_dtmf:
+                self.state = "finished"
+                self.done.set()
+
+    def onFrameRequested(self, frame: pj.MediaFrame) -> None:
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        frame.size = FRAME_BYTES
+        if self.state == "speaking" and self.speaking:
+            frame.buf = pj.ByteVector(self.speaking.pop(0))
+            self.voiced_left -= 1
+            if self.voiced_left == 0:
+                # The question ends with its last voiced frame, not with trailing silence.
+                self.result.turns.append(TurnMeasure(prompt_end_ms=self.t_ms + FRAME_MS))
+            if not self.speaking:
+                self.state = "listening"
+        else:
+            frame.buf = pj.ByteVector(SILENT_FRAME)
+
+
+class _DialCall(pj.Call):
+    def __init__(self, account: pj.Account, dialer: Dialer):
+        super().__init__(account)
+        self.dialer = dialer
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        self.dialer._on_state(self)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        self.dialer._on_media(self)
+
+
+class Dialer:
+    """One pjsua2 endpoint that places a call; run it in its own process (pjsua is global)."""
+
+    def __init__(self, bind: str = "127.0.0.1", transport: str = "udp", codec: str = ""):
+        quiet_pjlib()
+        self.ep = pj.Endpoint()
+        self.ep.libCreate()
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = False
+        cfg.logConfig.consoleLevel = 1
+        cfg.logConfig.level = 1
+        cfg.medConfig.clockRate = SAMPLE_RATE
+        cfg.medConfig.sndClockRate = SAMPLE_RATE
+        cfg.medConfig.noVad = True
+        cfg.medConfig.ecTailLen = 0
+        self.ep.libInit(cfg)
+        self.ep.audDevManager().setNullDev()
+        kind = pj.PJSIP_TRANSPORT_TCP if transport == "tcp" else pj.PJSIP_TRANSPORT_UDP
+        tc = pj.TransportConfig()
+        tc.port = 0
+        tc.boundAddress = bind
+        tc.publicAddress = bind
+        self.ep.transportCreate(kind, tc)
+        if codec:
+            for c in self.ep.codecEnum2():
+                self.ep.codecSetPriority(
+                    c.codecId, 255 if c.codecId.lower().startswith(codec.lower()) else 0
+                )
+        self.ep.libStart()
+        self.transport = transport
+        acc_cfg = pj.AccountConfig()
+        acc_cfg.idUri = f"sip:caller@{bind}"
+        acc_cfg.mediaConfig.transportConfig.boundAddress = bind
+        acc_cfg.mediaConfig.transportConfig.publicAddress = bind
+        self.account = pj.Account()
+        self.account.create(acc_cfg)
+        self._call: _DialCall | None = None
+        self._port: _ScriptPort | None = None
+        self._disconnected = False
+        self.result = DialResult()
+        self.script = DialScript()
+
+    def dial(self, uri: str, script: DialScript, timeout_s: float = 180) -> DialResult:
+        self.script = script
+        self._port = _ScriptPort(script, self.result)
+        if self.transport == "tcp" and "transport=" not in uri:
+            uri += ";transport=tcp"
+        self._call = _DialCall(self.account, self)
+        try:
+            self._call.makeCall(uri, pj.CallOpParam(True))
+        except pj.Error as exc:
+            self.result.reason = pj_error(exc)
+            return self.result
+        deadline = time.monotonic() + timeout_s
+        dtmf_sent = False
+        hung_up = False
+        while not self._disconnected and time.monotonic() < deadline:
+            self.ep.libHandleEvents(10)
+            port = self._port
+            if port.want_dtmf and not dtmf_sent and port.state in ("next", "finished"):
+                self._call.dialDtmf(script.dtmf)
+                dtmf_sent = True
+                port.want_dtmf = False
+                deadline = min(deadline, time.monotonic() + 4)
+            if port.done.is_set() and not hung_up and not port.want_dtmf:
+                hung_up = True
+                self._call.hangup(pj.CallOpParam(True))
+        if not self._disconnected:
+            self._call.hangup(pj.CallOpParam(True))
+            end = time.monotonic() + 3
+            while not self._disconnected and time.monotonic() < end:
+                self.ep.libHandleEvents(10)
+        self.result.remote_hangup = self._disconnected and not hung_up
+        heard = b"".join(self._port.heard)
+        self.result.recording = np.frombuffer(heard, dtype=np.int16).copy()
+        return self.result
+
+    def _on_state(self, call: _DialCall) -> None:
+        info = call.getInfo()
+        self.result.status = info.lastStatusCode
+        self.result.reason = info.lastReason
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED:
+            self.result.connected = True
+        if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self._disconnected = True
+
+    def _on_media(self, call: _DialCall) -> None:
+        info = call.getInfo()
+        for index, media in enumerate(info.media):
+            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                audio = call.getAudioMedia(index)
+                audio.startTransmit(self._port)
+                self._port.startTransmit(audio)
+                stream = call.getStreamInfo(index)
+                self.result.codec = f"{stream.codecName}/{stream.codecClockRate}"
+
+    def close(self) -> None:
+        self._call = None
+        self._port = None
+        self.account = None
+        self.ep.libDestroy()

@@ -1,0 +1,69 @@
+"""The bridge between a pjsua2 call and the voice loop: 20 ms frames through two queues.
+
+pjmedia's clock thread calls :meth:`CallAudioPort.onFrameReceived` and
+:meth:`CallAudioPort.onFrameRequested` every 20 ms. They only move bytes between the
+conference bridge and two bounded deques (appends and pops are atomic under the GIL); the
+conversation runs on the asyncio loop and never in these callbacks. The port runs at 16 kHz,
+the conference bridge's rate, so the bridge resamples 8 kHz PCMU/PCMA legs.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import pjsua2 as pj
+
+from ceoline.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, SILENT_FRAME
+
+# Caller audio waiting for the loop: 1 s absorbs an event-loop stall without losing speech.
+INBOUND_FRAMES = 50
+# Bot audio queued ahead of the bridge: 2 frames of slack against tick jitter, capped so a
+# stalled bridge cannot build up delay.
+OUTBOUND_PRIME = 2
+OUTBOUND_FRAMES = 10
+
+
+class FramePipe:
+    """The two queues one call's audio flows through; shared by the port and the session."""
+
+    def __init__(self) -> None:
+        self.inbound: deque[bytes] = deque(maxlen=INBOUND_FRAMES)
+        self.outbound: deque[bytes] = deque([SILENT_FRAME] * OUTBOUND_PRIME, maxlen=OUTBOUND_FRAMES)
+        self.received = 0
+        self.played = 0
+        self.underruns = 0
+
+    def take_inbound(self) -> list[bytes]:
+        frames = []
+        while self.inbound:
+            frames.append(self.inbound.popleft())
+        return frames
+
+
+class CallAudioPort(pj.AudioMediaPort):
+    def __init__(self, name: str, pipe: FramePipe):
+        super().__init__()
+        self.pipe = pipe
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, SAMPLE_RATE, 1, FRAME_MS * 1000, 16)
+        self.createPort(name, fmt)
+        self._silence = pj.ByteVector(SILENT_FRAME)
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:
+        pipe = self.pipe
+        pipe.received += 1
+        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size == FRAME_BYTES:
+            pipe.inbound.append(bytes(frame.buf))
+        else:
+            pipe.inbound.append(SILENT_FRAME)
+
+    def onFrameRequested(self, frame: pj.MediaFrame) -> None:
+        pipe = self.pipe
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        frame.size = FRAME_BYTES
+        if pipe.outbound:
+            frame.buf = pj.ByteVector(pipe.outbound.popleft())
+            pipe.played += 1
+        else:
+            frame.buf = self._silence
+            pipe.underruns += 1

@@ -1,0 +1,357 @@
+"""`ceoline serve`: a pjsua2 user agent that answers calls with the voice loop.
+
+Threads, and what each may do:
+
+* **SIP thread** (the one that calls :meth:`Server.serve_forever`): polls pjsip, runs every
+  SIP callback and every pjsua2 API call. Nothing else touches pjsua2 objects.
+* **pjmedia clock thread**: calls :class:`CallAudioPort` every 20 ms; only moves bytes.
+* **call loop** (asyncio, one thread): one :class:`CallSession` per call; inference runs in
+  its worker threads. It asks the SIP thread for hang-ups through :meth:`Server.post`.
+
+Models load once, before the first call, and are shared; each call has its own conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+import pjsua2 as pj
+
+from ceoline.config import Config
+from ceoline.conversation import Stages
+from ceoline.errors import SipError
+from ceoline.sip.allowlist import Allowlist
+from ceoline.sip.endpoint import (
+    Listening,
+    PjLogWriter,
+    account_config,
+    create_transports,
+    endpoint_config,
+    pj_error,
+    quiet_pjlib,
+    set_codecs,
+)
+from ceoline.sip.events import log_event
+from ceoline.sip.guard import RequestGuard, pjsua_library
+from ceoline.sip.media import CallAudioPort, FramePipe
+from ceoline.sip.session import CallSession, IncomingCall
+from ceoline.store import Store
+
+log = logging.getLogger(__name__)
+
+POLL_MS = 10
+# After the last hang-up, how long pjsip gets to finish the BYE transactions.
+DRAIN_S = 3.0
+
+
+class InboundCall(pj.Call):
+    def __init__(self, account: pj.Account, call_id: int, server: Server):
+        super().__init__(account, call_id)
+        self.server = server
+        self.pj_id = call_id
+        self.session: CallSession | None = None
+        self.pipe: FramePipe | None = None
+        self.port: CallAudioPort | None = None
+        self.media_up = False
+        self.hanging_up = False
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        self.server._on_call_state(self)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        self.server._on_media_state(self)
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        self.server._on_dtmf(self, prm.digit)
+
+
+class HotlineAccount(pj.Account):
+    def __init__(self, server: Server):
+        super().__init__()
+        self.server = server
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        self.server._on_incoming(self, prm)
+
+    def onRegState(self, prm: pj.OnRegStateParam) -> None:
+        level = logging.INFO if prm.code // 100 == 2 else logging.WARNING
+        log_event("sip.registration", level, status=prm.code, reason=prm.reason)
+
+
+class Server:
+    def __init__(self, config: Config, stages: Stages, store: Store):
+        self.config = config
+        self.sip = config.sip
+        self.stages = stages
+        self.store = store
+        self.allowlist = Allowlist(self.sip.allow)
+        self.calls: dict[int, InboundCall] = {}
+        self.completed = 0
+        self._posted: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._answer_at: list[tuple[float, InboundCall]] = []
+        self._futures: set[concurrent.futures.Future] = set()
+        self._stop_requested = 0
+        self._stopping_since: float | None = None
+        self.ep: pj.Endpoint | None = None
+        self.account: HotlineAccount | None = None
+        self.guard: RequestGuard | None = None
+        self.loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(
+            target=self.loop.run_forever, name="ceoline-calls", daemon=True
+        )
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    def start(self) -> Listening:
+        quiet_pjlib()
+        self.ep = ep = pj.Endpoint()
+        ep.libCreate()
+        self._writer = PjLogWriter()
+        try:
+            ep.libInit(endpoint_config(self.config, self._writer))
+            ep.audDevManager().setNullDev()
+            transports = create_transports(ep, self.sip)
+            codecs = set_codecs(ep, self.sip.codecs)
+            self.guard = RequestGuard(
+                self.allowlist,
+                self.sip.reject,
+                self.sip.max_calls,
+                self.sip.retry_after_s,
+                codec_preference=[(c.split("/")[0], int(c.split("/")[1])) for c in codecs],
+            )
+            self.guard.register()
+            ep.libStart()
+            limit = pjsua_library().pjsua_call_get_max_count()
+            if self.sip.max_calls > limit:
+                raise SipError(
+                    f"[sip] max_calls = {self.sip.max_calls} is more than this pjsua build "
+                    f"holds ({limit} calls, PJSUA_MAX_CALLS); lower max_calls to {limit} or "
+                    "install a pjsua2 built with a larger PJSUA_MAX_CALLS"
+                )
+            acc_cfg, uri = account_config(self.config)
+            self.account = HotlineAccount(self)
+            self.account.create(acc_cfg, True)
+        except pj.Error as exc:
+            self._destroy()
+            raise SipError(f"the SIP endpoint failed to start: {pj_error(exc)}") from None
+        except Exception:
+            self._destroy()
+            raise
+        self._loop_thread.start()
+        rtp = f"{self.sip.rtp_address} ports {self.sip.rtp_port}-"
+        rtp += str(self.sip.rtp_port + self.sip.rtp_port_range - 1)
+        listening = Listening(tuple(transports), rtp, uri)
+        log_event(
+            "server.listening",
+            transports=",".join(t.replace(" ", ":", 1) for t in transports),
+            rtp=rtp.replace(" ", "_"),
+            uri=uri,
+            max_calls=self.sip.max_calls,
+        )
+        return listening
+
+    # -- the SIP thread's loop --------------------------------------------------------------
+
+    def post(self, action: Callable[[], None]) -> None:
+        """Run ``action`` on the SIP thread (thread-safe)."""
+        self._posted.put(action)
+
+    def request_stop(self, *_: object) -> None:
+        """Signal-safe: stop accepting, say goodbye on live calls, then exit."""
+        self._stop_requested += 1
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGTERM, self.request_stop)
+
+    def serve_forever(self) -> None:
+        ep = self.ep
+        assert ep is not None
+        try:
+            while True:
+                ep.libHandleEvents(POLL_MS)
+                self._run_posted()
+                self._answer_due()
+                if self._stop_requested and self._stopping_since is None:
+                    self._begin_stop()
+                if self._stopping_since is not None and self._stop_done():
+                    break
+        finally:
+            self._finish()
+
+    def _run_posted(self) -> None:
+        while True:
+            try:
+                action = self._posted.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                action()
+            except pj.Error as exc:
+                log.warning("SIP action failed: %s", pj_error(exc))
+            except Exception:
+                log.exception("SIP action failed")
+
+    def _answer_due(self) -> None:
+        now = time.monotonic()
+        due = [c for at, c in self._answer_at if at <= now]
+        self._answer_at = [(at, c) for at, c in self._answer_at if at > now]
+        for call in due:
+            if call.pj_id in self.calls and not call.hanging_up:
+                self._answer(call, 200)
+
+    # -- calls ------------------------------------------------------------------------------
+
+    @property
+    def live_calls(self) -> int:
+        return sum(1 for c in self.calls.values() if c.session is not None)
+
+    def _answer(self, call: InboundCall, status: int, headers: dict[str, str] | None = None):
+        op = pj.CallOpParam()
+        op.statusCode = status
+        for name, value in (headers or {}).items():
+            header = pj.SipHeader()
+            header.hName = name
+            header.hValue = value
+            op.txOption.headers.append(header)
+        try:
+            call.answer(op)
+        except pj.Error as exc:
+            log.info("call %s: could not answer %d (%s)", call.pj_id, status, pj_error(exc))
+
+    def _on_incoming(self, account: HotlineAccount, prm: pj.OnIncomingCallParam) -> None:
+        call = InboundCall(account, prm.callId, self)
+        self.calls[prm.callId] = call
+        source = prm.rdata.srcAddress
+        info = call.getInfo()
+        if not self.allowlist.allows(source):
+            log_event("call.refused", logging.WARNING, source=source, status=403)
+            self._answer(call, 403)
+            return
+        if self._stopping_since is not None or self.live_calls >= self.sip.max_calls:
+            log_event("call.refused", source=source, status=503, caller=info.remoteUri)
+            self._answer(call, 503, {"Retry-After": str(self.sip.retry_after_s)})
+            return
+        call.pipe = FramePipe()
+        call.session = CallSession(
+            self.stages,
+            self.store,
+            IncomingCall(info.callIdString, info.remoteUri, source),
+            call.pipe,
+            hangup=lambda reason, c=call: self.post(lambda: self._hangup(c, reason)),
+        )
+        future = asyncio.run_coroutine_threadsafe(call.session.run(), self.loop)
+        self._futures.add(future)
+        future.add_done_callback(self._session_done)
+        self._answer(call, 180)
+        self._answer_at.append((time.monotonic() + self.sip.answer_delay_ms / 1000, call))
+        self._answer_due()
+
+    def _session_done(self, future: concurrent.futures.Future) -> None:
+        self._futures.discard(future)
+        self.completed += 1
+        if not future.cancelled() and future.exception() is not None:
+            log.error("call session failed: %r", future.exception())
+
+    def _hangup(self, call: InboundCall, reason: str) -> None:
+        if call.pj_id not in self.calls or call.hanging_up:
+            return
+        call.hanging_up = True
+        op = pj.CallOpParam()
+        # Only used when the call is not yet answered; an answered call gets a BYE.
+        op.statusCode = 503 if reason == "shutdown" else 480
+        call.hangup(op)
+
+    def _on_media_state(self, call: InboundCall) -> None:
+        if call.session is None or call.pipe is None:
+            return
+        info = call.getInfo()
+        for index, media in enumerate(info.media):
+            if media.type != pj.PJMEDIA_TYPE_AUDIO or media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
+                continue
+            audio = call.getAudioMedia(index)
+            if call.port is None:
+                call.port = CallAudioPort(f"call{call.pj_id}", call.pipe)
+            audio.startTransmit(call.port)
+            call.port.startTransmit(audio)
+            if not call.media_up:
+                call.media_up = True
+                stream = call.getStreamInfo(index)
+                codec = f"{stream.codecName}/{stream.codecClockRate}"
+                self.loop.call_soon_threadsafe(call.session.on_answered, codec)
+
+    def _on_dtmf(self, call: InboundCall, digit: str) -> None:
+        if call.session is not None:
+            self.loop.call_soon_threadsafe(call.session.on_dtmf, digit)
+
+    def _on_call_state(self, call: InboundCall) -> None:
+        info = call.getInfo()
+        if info.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+            return
+        if call.session is not None:
+            if call.media_up:
+                reason = "caller_hangup"
+            elif info.lastStatusCode == 487:
+                reason = "cancelled"
+            else:
+                reason = f"not_answered_{info.lastStatusCode}"
+            self.loop.call_soon_threadsafe(
+                call.session.on_disconnected, reason, info.lastStatusCode
+            )
+        # pjsua2 objects are released after the callback returns, on this thread.
+        self.post(lambda: self._release(call))
+
+    def _release(self, call: InboundCall) -> None:
+        self.calls.pop(call.pj_id, None)
+        call.port = None
+
+    # -- shutdown ---------------------------------------------------------------------------
+
+    def _begin_stop(self) -> None:
+        self._stopping_since = time.monotonic()
+        if self.guard is not None:
+            self.guard.accepting = False
+        log_event("server.stopping", live_calls=self.live_calls)
+        for call in list(self.calls.values()):
+            if call.session is not None:
+                self.loop.call_soon_threadsafe(call.session.request_shutdown)
+
+    def _stop_done(self) -> bool:
+        assert self._stopping_since is not None
+        waited = time.monotonic() - self._stopping_since
+        grace = self.config.call.shutdown_grace_s
+        if (self._stop_requested > 1 or waited >= grace) and self.calls:
+            for call in list(self.calls.values()):
+                if not call.hanging_up:
+                    self._hangup(call, "shutdown")
+        return (not self.calls and not self._futures) or waited >= grace + DRAIN_S
+
+    def _finish(self) -> None:
+        # Sessions store their calls' ends; give them the time to do it before the loop stops.
+        for future in list(self._futures):
+            try:
+                future.result(timeout=5)
+            except Exception:
+                log.exception("call session did not finish cleanly")
+        if self._loop_thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._loop_thread.join(timeout=5)
+        self._destroy()
+        log_event("server.stopped", calls=self.completed)
+
+    def _destroy(self) -> None:
+        self.calls.clear()
+        self.account = None
+        if self.ep is not None:
+            try:
+                self.ep.libDestroy()
+            except pj.Error as exc:
+                log.warning("pjsua shutdown: %s", pj_error(exc))
+            self.ep = None
