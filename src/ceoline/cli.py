@@ -254,6 +254,9 @@ def dial(
     codec: Annotated[
         str, typer.Option(help="Offer only this codec, e.g. PCMU/8000 (default: all).")
     ] = "",
+    hold: Annotated[
+        float, typer.Option(min=0, help="Stay on the line this many seconds after the script.")
+    ] = 0,
     bind: Annotated[str, typer.Option(help="Local address to call from.")] = "127.0.0.1",
     timeout: Annotated[float, typer.Option(min=1, help="Give up after this many seconds.")] = 180,
     as_json: JsonOption = False,
@@ -272,7 +275,8 @@ def dial(
     prompts = [read_wav(p, max_seconds=120) for p in play or []]
     dialer = Dialer(bind=bind, transport=transport, codec=codec)
     try:
-        result = dialer.dial(uri, DialScript(prompts=prompts, dtmf=dtmf), timeout_s=timeout)
+        script = DialScript(prompts=prompts, dtmf=dtmf, hold_ms=int(hold * 1000))
+        result = dialer.dial(uri, script, timeout_s=timeout)
     finally:
         dialer.close()
     if record is not None:

@@ -23,6 +23,8 @@ from ceoline.sip.endpoint import pj_error, quiet_pjlib
 # A received frame louder than this counts as the bot speaking (Piper's quietest speech
 # is far above it; line silence is digital zero).
 HEARD_DBFS = -45.0
+# RFC 4733 digits last ~100 ms each plus end packets: let them go out before a BYE.
+DTMF_SETTLE_S = 1.5
 
 
 @dataclass
@@ -35,6 +37,8 @@ class DialScript:
     # Longest wait for any reply to start.
     reply_timeout_ms: int = 20000
     hangup_after_ms: int = 120000
+    # After the script, stay on the line this long (the other side may hang up first).
+    hold_ms: int = 0
 
 
 @dataclass
@@ -219,17 +223,21 @@ class Dialer:
             self.result.reason = pj_error(exc)
             return self.result
         deadline = time.monotonic() + timeout_s
-        dtmf_sent = False
+        dtmf_sent_at: float | None = None
+        done_at: float | None = None
         hung_up = False
         while not self._disconnected and time.monotonic() < deadline:
             self.ep.libHandleEvents(10)
             port = self._port
-            if port.want_dtmf and not dtmf_sent and port.state in ("next", "finished"):
+            now = time.monotonic()
+            if port.want_dtmf and dtmf_sent_at is None and port.state in ("next", "finished"):
                 self._call.dialDtmf(script.dtmf)
-                dtmf_sent = True
+                dtmf_sent_at = now
+            if dtmf_sent_at is not None and now - dtmf_sent_at > DTMF_SETTLE_S:
                 port.want_dtmf = False
-                deadline = min(deadline, time.monotonic() + 4)
-            if port.done.is_set() and not hung_up and not port.want_dtmf:
+            if port.done.is_set() and not port.want_dtmf and done_at is None:
+                done_at = now
+            if done_at is not None and not hung_up and now - done_at >= script.hold_ms / 1000:
                 hung_up = True
                 self._call.hangup(pj.CallOpParam(True))
         if not self._disconnected:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import logging
 import queue
 import signal
@@ -310,7 +311,11 @@ class Server:
 
     def _release(self, call: InboundCall) -> None:
         self.calls.pop(call.pj_id, None)
+        # Break the call <-> session cycle so the pjsua2 objects die here, on this thread,
+        # while pjsua is alive, and not in a later garbage collection on another thread.
         call.port = None
+        call.session = None
+        call.pipe = None
 
     # -- shutdown ---------------------------------------------------------------------------
 
@@ -349,6 +354,8 @@ class Server:
     def _destroy(self) -> None:
         self.calls.clear()
         self.account = None
+        # A pjsua2 object destroyed after libDestroy trips pjsua's assertions: collect now.
+        gc.collect()
         if self.ep is not None:
             try:
                 self.ep.libDestroy()

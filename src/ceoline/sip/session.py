@@ -55,7 +55,7 @@ class CallSession:
         self.store = store
         self.incoming = incoming
         self.pipe = pipe
-        self._hangup = hangup
+        self._hangup: Callable[[str], None] | None = hangup
         self.call_id: str | None = None
         self.conversation: Conversation | None = None
         self.codec: str | None = None
@@ -91,7 +91,7 @@ class CallSession:
             self._request_hangup("shutdown")
 
     def _request_hangup(self, reason: str) -> None:
-        if self._hangup_reason is None:
+        if self._hangup_reason is None and self._hangup is not None:
             self._hangup_reason = reason
             self._hangup(reason)
 
@@ -149,6 +149,7 @@ class CallSession:
             await conversation.close()
 
     async def _close(self) -> None:
+        self._hangup = None  # it refers to the pjsua2 call, which must not outlive the SIP side
         reason = self.end_reason or self._hangup_reason or "error"
         self.end_reason = reason
         duration = time.monotonic() - self._answered_at if self._answered_at else 0.0

@@ -1,0 +1,166 @@
+"""`ceoline serve` end to end, with a second pjsua2 user agent (`ceoline dial`) as the caller."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from ceoline.audio import read_wav
+
+from .conftest import DATA
+from .sip_support import CEOLINE, ROOT, dial, start_server
+
+pytestmark = pytest.mark.models
+
+QUESTION = DATA / "question-mission.wav"
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = start_server(tmp_path_factory.mktemp("serve"))
+    yield srv
+    assert srv.stop() == 0, srv.log()
+
+
+@pytest.fixture(scope="module")
+def transcriber():
+    from ceoline.config import parse_config_file
+    from ceoline.engines import locate_all
+    from ceoline.stt import Transcriber
+
+    from .conftest import REPO_CONFIG
+
+    config = parse_config_file(REPO_CONFIG)
+    return Transcriber(locate_all(config)["stt"], config.stt, config.runtime)
+
+
+def _call_by_sip_id(server, predicate) -> dict:
+    for _ in range(100):
+        calls = [c for c in server.calls() if predicate(c) and c["ended_at"]]
+        if calls:
+            return calls[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no matching stored call; log:\n{server.log()}")
+
+
+def test_call_is_answered_greeted_heard_answered_and_stored(server, transcriber, tmp_path):
+    heard = tmp_path / "heard.wav"
+    done = dial(server, "--play", str(QUESTION), "--record", str(heard), "--dtmf", "5")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == 200 and result["connected"]
+    assert result["codec"] == "G722/16000"  # preferred over the caller's first choice
+    assert result["turns"][0]["response_ms"] is not None, "no reply was heard"
+
+    text = _words(transcriber.transcribe(read_wav(heard)).text)
+    assert "ai version" in text or "a i version" in text, text
+    assert "transcribed" in text, text
+    greeting_end = text.index("transcribed")
+    assert len(text[greeting_end:].split()) > 8, f"nothing heard after the greeting: {text}"
+
+    call = _call_by_sip_id(server, lambda c: c["caller_uri"] and "caller@" in c["caller_uri"])
+    assert call["source"] == "sip"
+    assert call["sip_call_id"]
+    assert call["codec"] == "G722/16000"
+    assert call["answered_at"] and call["end_reason"] == "caller_hangup"
+    assert call["duration_s"] > 5
+    caller_turns = [t for t in call["turns"] if t["role"] == "caller"]
+    assert any("mission" in t["text"].lower() for t in caller_turns), call["turns"]
+    bot_turns = [t["text"] for t in call["turns"] if t["role"] == "bot"]
+    assert bot_turns[0].startswith("Hi, this is an AI version of")
+    assert len(bot_turns) >= 2 and bot_turns[1]
+    assert {"kind": "dtmf", "detail": "5"}.items() <= call["events"][0].items()
+    assert "event=call.answered" in server.log() and "event=call.ended" in server.log()
+
+
+def test_tcp_and_a_narrowband_codec(server):
+    done = dial(server, "--transport", "tcp", "--codec", "PCMU", "--timeout", "30")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["codec"] == "PCMU/8000"
+    assert result["greeting_heard_ms"] is not None
+
+
+def test_silent_caller_is_asked_then_told_goodbye_and_hung_up(tmp_path, transcriber):
+    srv = start_server(tmp_path, call={"silence_prompt_s": 2, "silence_timeout_s": 3})
+    try:
+        heard = tmp_path / "heard.wav"
+        done = dial(srv, "--hold", "40", "--record", str(heard))
+        result = json.loads(done.stdout)
+        assert result["remote_hangup"], "the server should have hung up"
+        text = _words(transcriber.transcribe(read_wav(heard)).text)
+        assert "still there" in text and "hang up" in text, text
+        call = srv.wait_for_calls(1)[0]
+        assert call["end_reason"] == "silence"
+        bot = [t["text"] for t in call["turns"] if t["role"] == "bot"]
+        assert any("still there" in t for t in bot) and "hang up" in bot[-1]
+    finally:
+        assert srv.stop() == 0
+
+
+def test_sigterm_says_goodbye_to_live_calls_and_exits_cleanly(tmp_path):
+    srv = start_server(tmp_path)
+    caller = subprocess.Popen(
+        [*CEOLINE, "dial", srv.uri, "--json", "--hold", "60"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        srv.wait_for_calls(1, ended=False)
+        while not srv.calls()[0]["answered_at"]:
+            time.sleep(0.1)
+        time.sleep(1.0)  # mid-greeting
+        srv.proc.send_signal(signal.SIGTERM)
+        assert srv.proc.wait(timeout=40) == 0, srv.log()
+        out, _ = caller.communicate(timeout=30)
+    finally:
+        caller.kill()
+    assert json.loads(out)["remote_hangup"]
+    call = srv.calls()[0]
+    assert call["end_reason"] == "shutdown"
+    bot = [t for t in call["turns"] if t["role"] == "bot"]
+    assert bot[0]["interrupted"], "the greeting was cut for the goodbye"
+    assert "close right now" in bot[-1]["text"]
+    assert "event=server.stopped" in srv.log()
+
+
+def test_call_length_limit(tmp_path):
+    srv = start_server(tmp_path, call={"max_duration_s": 10})
+    try:
+        done = dial(srv, "--hold", "40")
+        assert json.loads(done.stdout)["remote_hangup"]
+        call = srv.wait_for_calls(1)[0]
+        assert call["end_reason"] == "max_duration"
+        assert 10 <= call["duration_s"] < 20
+        assert "time limit" in call["turns"][-1]["text"]
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("reject", ["403", "silence"])
+def test_sources_outside_the_allowlist_are_refused(tmp_path, reject):
+    srv = start_server(tmp_path, sip={"allow": ["127.0.0.2/32"], "reject": reject})
+    try:
+        done = dial(srv, "--timeout", "4")
+        result = json.loads(done.stdout)
+        assert not result["connected"]
+        if reject == "403":
+            assert result["status"] == 403
+        else:
+            assert result["status"] in (0, 100, 408, 487)  # nothing came back
+        allowed = dial(srv, "--bind", "127.0.0.2", "--timeout", "20")
+        assert json.loads(allowed.stdout)["connected"]
+        assert srv.calls()[0]["caller_uri"].endswith("127.0.0.2>")
+        assert "event=sip.dropped source=127.0.0.1" in srv.log()
+    finally:
+        srv.stop()
