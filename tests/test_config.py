@@ -128,3 +128,46 @@ def test_config_is_frozen_and_config_with_copies():
         config.vad.aggressiveness = 3  # type: ignore[misc]
     changed = config_with(config, vad={"end_of_turn_ms": 300})
     assert changed.vad.end_of_turn_ms == 300 and config.vad.end_of_turn_ms == 500
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[sip]\naddress = "0.0.0.0"\n', "any interface"),
+        ('[sip]\naddress = "pbx.local"\n', "not an IP address"),
+        ('[sip]\nmedia_address = "::"\n', "any interface"),
+        ('[sip]\nallow = ["10.0.0.0/33"]\n', "not an address or CIDR"),
+        ('[sip]\nallow = "10.0.0.0/8"\n', "expected a list of strings"),
+        ("[sip]\ncodecs = []\n", "codecs is empty"),
+        ('[sip]\ncodecs = ["G722"]\n', "NAME/RATE"),
+        ("[sip]\nudp = false\ntcp = false\n", "enable at least one"),
+        ("[sip]\nmax_calls = 10\nrtp_port_range = 10\n", "at least 20"),
+        ('[sip]\nreject = "drop"\n', "choose one of"),
+        ('[sip.registration]\nregistrar = "pbx.local"\n', "must be a SIP URI"),
+        ('[sip.registration]\nregistrar = "sip:pbx.local"\n', "needs one"),
+        ('[sip.registration]\npassword = "hunter2"\n', "secrets never go in the config"),
+    ],
+)
+def test_sip_section_rejects_unsafe_or_broken_values(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config_file(write(tmp_path, text))
+
+
+def test_sip_section_accepts_a_trunk_setup(tmp_path):
+    config = parse_config_file(
+        write(
+            tmp_path,
+            '[sip]\naddress = "10.20.0.5"\nmedia_address = "10.30.0.5"\n'
+            'allow = ["10.20.0.0/24"]\n[sip.registration]\nregistrar = "sip:10.20.0.1"\n'
+            'user = "ceo"\n',
+        )
+    )
+    assert config.sip.rtp_address == "10.30.0.5"
+    assert config.sip.allow == ("10.20.0.0/24",)
+    assert config.sip.registration.user == "ceo"
+
+
+def test_production_example_config_is_valid():
+    config = parse_config_file(REPO_CONFIG.parent / "production.toml")
+    assert not config.sip.address.startswith("127.")
+    assert config.runtime.device == "cuda"

@@ -167,3 +167,16 @@ def test_hang_up_mid_reply_stores_what_was_said(fake_stages, tmp_path):
     # Only the pieces whose audio had begun are kept: not the whole generated reply.
     assert bot[0]["text"].startswith("First we started small.")
     assert "many more things" not in bot[0]["text"]
+
+
+def test_words_said_just_before_hanging_up_are_kept_not_answered(fake_stages, tmp_path):
+    fake_stages.transcriber = FakeTranscriber("And please fix the export button.")
+    store = Store.open(tmp_path)
+    speech = speech_segment(1.5)
+    # Hang up 1 s into speech: the turn never reaches its end-of-turn silence.
+    result = asyncio.run(run_call(fake_stages, HangUpAt(speech, 1000), store, greet=False))
+    stored = store.get_call(result.call_id)
+    assert [(t["role"], t["text"]) for t in stored["turns"]] == [
+        ("caller", "And please fix the export button.")
+    ]
+    assert fake_stages.llm.seen == []

@@ -65,3 +65,35 @@ def test_data_dir_that_is_a_file(tmp_path):
     blocker.write_text("x")
     with pytest.raises(StoreError, match="writable directory"):
         Store.open(blocker / "data")
+
+
+def test_sip_call_fields_and_events(store):
+    call_id = store.create_call(
+        "sip", "1001@pbx", "Theo", sip_call_id="abc@host", caller_uri='"Ann" <sip:1001@pbx>'
+    )
+    store.mark_answered(call_id, "G722/16000")
+    store.add_event(call_id, "dtmf", "5", 1200)
+    store.end_call(call_id, "caller_hangup", 12.5)
+    call = store.get_call(call_id)
+    assert call["sip_call_id"] == "abc@host"
+    assert call["caller_uri"] == '"Ann" <sip:1001@pbx>'
+    assert call["codec"] == "G722/16000" and call["answered_at"]
+    assert call["events"] == [
+        {"t_ms": 1200, "kind": "dtmf", "detail": "5", "created_at": call["events"][0]["created_at"]}
+    ]
+
+
+def test_upgrade_from_the_first_schema_keeps_calls(tmp_path):
+    import sqlite_utils
+
+    from ceoline.store import _v1_calls_and_turns
+
+    db = sqlite_utils.Database(tmp_path / "ceoline.db")
+    _v1_calls_and_turns(db)
+    db["migrations"].insert({"name": "0001_calls_and_turns", "applied_at": "2026-01-01"}, pk="name")
+    db["calls"].insert({"id": "old", "source": "simulated", "started_at": "2026-01-01"})
+    db.conn.close()
+    store = Store.open(tmp_path)
+    assert store.get_call("old")["codec"] is None
+    assert store.get_call("old")["events"] == []
+    store.close()

@@ -38,6 +38,9 @@ from ceoline.timings import TurnTimings
 
 log = logging.getLogger(__name__)
 
+# At hang-up, how long the last caller turns may take to transcribe and store.
+CLOSE_TRANSCRIBE_S = 10.0
+
 FALLBACK_REPLY = "Sorry, I lost my train of thought there. Could you say that again?"
 
 
@@ -150,6 +153,7 @@ class Conversation:
         self._pending_turns: asyncio.Queue[tuple[TurnEnded, asyncio.Future, bool]] = asyncio.Queue()
         self._prefetch: tuple[SpeechPaused, asyncio.Future] | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._writes: set[asyncio.Task] = set()
         self._busy_turns = 0
         self._now_ms = 0
         self._tick_wall = time.perf_counter()
@@ -198,7 +202,7 @@ class Conversation:
         current = self._playback[0] if self._playback else None
         if current is not None and current.start_ms is not None:
             current.end_ms = self._now_ms
-            self._spawn(self._record_bot_turn(current, interrupted=not current.drained))
+            self._keep(self._record_bot_turn(current, interrupted=not current.drained))
         self._playback.clear()
         self._spawn(self._queue_goodbye(goodbye))
 
@@ -218,7 +222,7 @@ class Conversation:
         self.dtmf.append(digit)
         log.info("call %s: DTMF %s at %d ms", self.call_id, digit, self._now_ms)
         if self.store and self.call_id:
-            self._spawn(
+            self._keep(
                 asyncio.to_thread(self.store.add_event, self.call_id, "dtmf", digit, self._now_ms)
             )
 
@@ -233,9 +237,24 @@ class Conversation:
         )
 
     async def close(self) -> None:
-        """Stop all work; a reply cut off mid-way is stored with the text spoken so far."""
+        """Stop all work; a reply cut off mid-way is stored with the text spoken so far.
+
+        What the caller said last is kept even when they hang up mid-sentence: the open
+        turn is closed and every pending turn is transcribed and stored (not answered).
+        """
         if self._closed:
             return
+        self._ending = True
+        if self._generation is not None:
+            self._generation.cancel()
+        last = self.endpointer.flush(self._now_ms + FRAME_MS)
+        if last is not None:
+            self._on_turn_ended(last)
+        deadline = time.perf_counter() + CLOSE_TRANSCRIBE_S
+        while (self._busy_turns or not self._pending_turns.empty()) and (
+            time.perf_counter() < deadline and self._worker is not None
+        ):
+            await asyncio.sleep(0.02)
         self._closed = True
         if self._worker:
             self._worker.cancel()
@@ -252,6 +271,8 @@ class Conversation:
             current.end_ms = self._now_ms
             await self._record_bot_turn(current, interrupted=True)
         self._playback.clear()
+        while self._writes:
+            await asyncio.gather(*list(self._writes), return_exceptions=True)
 
     # -- the tick interface (event loop thread; never blocks) ------------------------------
 
@@ -281,7 +302,7 @@ class Conversation:
             if current.drained and current.start_ms is not None:
                 current.end_ms = t_ms
                 self._playback.popleft()
-                self._spawn(self._record_bot_turn(current, interrupted=False))
+                self._keep(self._record_bot_turn(current, interrupted=False))
                 continue
             if current.drained:  # generated nothing to say
                 self._playback.popleft()
@@ -290,6 +311,13 @@ class Conversation:
         return SILENT_FRAME
 
     # -- turn handling ---------------------------------------------------------------------
+
+    def _keep(self, coro) -> asyncio.Task:
+        """Run a store write: never cancelled, awaited by :meth:`close`."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        return task
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
@@ -458,7 +486,7 @@ class Conversation:
         if self.store and self.call_id and utterance.caller_turn_seq is not None:
             # The caller's row was committed when the turn ended; its response time is
             # only known now, at the first bot sample.
-            self._spawn(
+            self._keep(
                 asyncio.to_thread(
                     self.store.update_turn_timings,
                     self.call_id,

@@ -117,6 +117,20 @@ class Endpointer:
         self._history.clear()
         return [SpeechStarted(self._start_ms)]
 
+    def flush(self, t_ms: int) -> TurnEnded | None:
+        """End a turn still in progress (the call is ending); None when nobody is speaking."""
+        if not self._in_speech:
+            return None
+        event = TurnEnded(
+            speech_start_ms=self._start_ms,
+            speech_end_ms=self._last_voiced_end_ms,
+            decided_ms=t_ms,
+            audio=self._turn_audio(),
+            forced=True,
+        )
+        self.reset()
+        return event
+
     def _turn_audio(self) -> bytes:
         end = min(len(self._frames), self._last_voiced_index + 1 + self._tail_frames)
         return b"".join(self._frames[:end])
