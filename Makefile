@@ -1,4 +1,4 @@
-# ceoline: `make run` sets up and runs a demo call; `make test` sets up and runs the tests.
+# ceoline: `make run` sets up and answers SIP calls; `make test` sets up and runs the tests.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -11,26 +11,41 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 # so no test can reach beyond this machine.
 NETNS := $(shell unshare -n true 2>/dev/null && command -v ip >/dev/null && echo yes)
 
-.PHONY: help install run test lint fmt bench doctor clean
+.PHONY: help install sysdeps run call demo test lint fmt bench bench-sip doctor clean
 
 help: ## Show the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-install: $(STAMP) ## Create .venv with every dependency (builds llama-cpp-python, several minutes)
+install: sysdeps $(STAMP) ## Create .venv with every dependency (builds llama-cpp-python, several minutes)
+
+# System packages: compilers for llama-cpp-python's build, SIPp for the SIP interop tests.
+sysdeps:
+	@missing=""; \
+	command -v cmake >/dev/null || missing="$$missing cmake"; \
+	command -v g++ >/dev/null || missing="$$missing build-essential"; \
+	command -v sipp >/dev/null || missing="$$missing sip-tester"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
 
 $(STAMP): pyproject.toml
-	@if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null; then \
-		echo "installing build tools (cmake, g++)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake build-essential; \
-	fi
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "ceoline needs Python 3.11"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip wheel
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-run: install ## Check the setup, then run a demo call on a bundled sample and print the dialogue
+run: install ## Check the setup, then answer SIP calls on 127.0.0.1:5060 (Ctrl-C stops)
 	$(BIN)/ceoline doctor
+	$(BIN)/ceoline serve
+
+call: install ## Place a test call to a running `make run` and print the response time
+	$(BIN)/ceoline dial sip:hotline@127.0.0.1:5060 --play tests/data/question-mission.wav \
+		--record data/heard.wav
+	@echo "What the caller heard is in data/heard.wav"
+
+demo: install ## A simulated call on a bundled sample, no SIP: print the dialogue
 	$(BIN)/ceoline call $(SAMPLE) --out data/demo-reply.wav
 	@echo "The bot's side of the call is in data/demo-reply.wav"
 
@@ -51,6 +66,9 @@ fmt: install ## Format the code with ruff
 
 bench: install ## Benchmark the streaming loop against the naive baseline
 	$(BIN)/ceoline bench --calls 5
+
+bench-sip: install ## Response times over real SIP calls, and how many calls this box holds
+	$(BIN)/python scripts/sip_bench.py
 
 doctor: install ## Check config, models and data dir
 	$(BIN)/ceoline doctor

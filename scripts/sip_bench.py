@@ -1,0 +1,162 @@
+"""Response time over real SIP calls, and how many simultaneous calls this box holds.
+
+Starts `ceoline serve` on loopback (its own data directory), then places waves of calls with
+`ceoline dial` at 1, 2, ... simultaneous callers. Each caller waits for the greeting, asks
+two questions and listens to each answer. ``response`` is measured on the caller's side of
+the line: from the end of the caller's last voiced frame to the first audible frame of the
+reply, through RTP, the jitter buffer and the codec. The server's own per-turn ``response``
+(stored with each turn) is reported beside it. Figures are p50/p95; the ratio is against the
+single-call level measured in the same run.
+
+    .venv/bin/python scripts/sip_bench.py [--levels 1,2,3,4] [--waves 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from ceoline.store import Store  # noqa: E402
+from ceoline.timings import percentile  # noqa: E402
+
+PROMPTS = [ROOT / "tests/data/question-mission.wav", ROOT / "tests/data/question-founding.wav"]
+CEOLINE = [sys.executable, "-m", "ceoline"]
+LIMIT_MS = 2000
+
+
+def start_server(workdir: Path, port: int, max_calls: int) -> subprocess.Popen:
+    config = workdir / "ceoline.toml"
+    config.write_text(
+        f'[models]\ndir = "{ROOT / "models"}"\nmanifest = "{ROOT / "models/manifest.toml"}"\n'
+        f'[persona]\nfile = "{ROOT / "configs/persona.toml"}"\n'
+        f'[store]\ndata_dir = "{workdir / "data"}"\n'
+        f"[sip]\nport = {port}\nrtp_port = 30000\nmax_calls = {max_calls}\n"
+        "[call]\nsilence_prompt_s = 0\nsilence_timeout_s = 60\n"
+    )
+    log = (workdir / "server.log").open("w")
+    proc = subprocess.Popen(
+        [*CEOLINE, "serve", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 120
+    while "call it:" not in (workdir / "server.log").read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(
+                "ceoline serve did not start:\n" + (workdir / "server.log").read_text()
+            )
+        time.sleep(0.2)
+    return proc
+
+
+def wave(uri: str, callers: int) -> list[dict]:
+    procs = []
+    for i in range(callers):
+        args = [*CEOLINE, "dial", uri, "--json", "--timeout", "240"]
+        for prompt in PROMPTS:
+            args += ["--play", str(prompt)]
+        procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, text=True))
+        if i + 1 < callers:
+            time.sleep(random.uniform(0.3, 1.5))  # callers do not dial in lockstep
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=300)
+        results.append(json.loads(out) if out.strip() else {"connected": False, "turns": []})
+    return results
+
+
+def server_responses(data_dir: Path, since: str) -> list[float]:
+    store = Store.open(data_dir)
+    try:
+        values = []
+        for row in store.list_calls(10000):
+            if row["started_at"] < since:
+                continue
+            call = store.get_call(row["id"])
+            for turn in call["turns"]:
+                if turn["role"] == "caller" and "response" in turn["timings"]:
+                    values.append(turn["timings"]["response"])
+        return values
+    finally:
+        store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--levels", default="1,2,3,4", help="simultaneous callers per level")
+    parser.add_argument("--waves", type=int, default=3, help="waves of calls per level")
+    parser.add_argument("--port", type=int, default=5098)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    report = {"levels": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        server = start_server(workdir, args.port, max(levels))
+        uri = f"sip:hotline@127.0.0.1:{args.port}"
+        try:
+            for n in levels:
+                since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+                heard: list[float] = []
+                failed = 0
+                for w in range(args.waves):
+                    print(f"level {n}: wave {w + 1}/{args.waves}", file=sys.stderr)
+                    for result in wave(uri, n):
+                        if not result.get("connected"):
+                            failed += 1
+                        heard += [t["response_ms"] for t in result["turns"] if t["response_ms"]]
+                        failed += sum(1 for t in result["turns"] if t["response_ms"] is None)
+                time.sleep(1)
+                served = server_responses(workdir / "data", since)
+                report["levels"].append(
+                    {
+                        "callers": n,
+                        "turns": len(heard),
+                        "failed": failed,
+                        "heard_p50": percentile(heard, 50),
+                        "heard_p95": percentile(heard, 95),
+                        "server_p50": percentile(served, 50),
+                        "server_p95": percentile(served, 95),
+                    }
+                )
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+    base = report["levels"][0]
+    for level in report["levels"]:
+        for q in ("p50", "p95"):
+            value, ref = level[f"heard_{q}"], base[f"heard_{q}"]
+            level[f"{q}_vs_1"] = round(value / ref, 2) if value and ref else float("nan")
+    held = [
+        lv["callers"]
+        for lv in report["levels"]
+        if lv["heard_p95"] is not None and lv["heard_p95"] < LIMIT_MS and not lv["failed"]
+    ]
+    report["max_callers_p95_under_2s"] = max(held) if held else 0
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f}"
+
+    print("callers  turns  heard p50   p95  server p50   p95  p50 vs 1  p95 vs 1  failed")
+    for lv in report["levels"]:
+        print(
+            f"{lv['callers']:>7}  {lv['turns']:>5}  {ms(lv['heard_p50']):>9} "
+            f"{ms(lv['heard_p95']):>5}  {ms(lv['server_p50']):>10} {ms(lv['server_p95']):>5}  "
+            f"{lv['p50_vs_1']:>7.2f}x {lv['p95_vs_1']:>8.2f}x  {lv['failed']:>6}"
+        )
+    print(f"simultaneous calls with response p95 < 2 s: {report['max_callers_p95_under_2s']}")
+
+
+if __name__ == "__main__":
+    main()
