@@ -131,3 +131,300 @@ def dial(server: ServerProcess, *args: str, timeout: float = 120) -> subprocess.
         timeout=timeout,
         cwd=ROOT,
     )
+
+
+# -- SIPp and raw SIP over sockets -------------------------------------------------------------
+
+SIPP_DIR = ROOT / "tests" / "sipp"
+LOOPBACK = "127.0.0.1"
+
+
+def require_sipp() -> str:
+    """The sipp binary. A missing one fails the test: an interop suite that skips proves nothing."""
+    import shutil
+
+    import pytest
+
+    path = shutil.which("sipp")
+    if path is None:
+        pytest.fail(
+            "sipp is not installed, so the SIP interop tests cannot run; `make install` installs "
+            "it (Debian/Ubuntu package sip-tester)",
+            pytrace=False,
+        )
+    return path
+
+
+def free_port_block(count: int) -> int:
+    """An even port P with P..P+count-1 free for UDP on 127.0.0.1 (SIPp's RTP/RTCP pairs)."""
+    for _ in range(200):
+        base = random.randrange(20000, 30000 - count, 2)
+        socks = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind((LOOPBACK, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port block")
+
+
+@dataclass
+class SippRun:
+    """One sipp process: its exit code, how long it ran, and the trace files it left."""
+
+    name: str
+    returncode: int
+    elapsed_s: float
+    workdir: Path
+    call_id_prefix: str
+    stdout: str
+
+    def _read(self, suffix: str) -> str:
+        path = self.workdir / f"{self.name}-{suffix}"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    @property
+    def messages(self) -> str:
+        return self._read("messages.log")
+
+    @property
+    def errors(self) -> str:
+        return self._read("errors.log")
+
+    @property
+    def logs(self) -> str:
+        return self._read("logs.log")
+
+    def rtt_ms(self) -> list[float]:
+        """Response times (ms) that the scenario marked with rtd, from -trace_rtt."""
+        rows = []
+        for path in self.workdir.glob("*_rtt.csv"):
+            for line in path.read_text().splitlines()[1:]:
+                fields = line.split(";")
+                if len(fields) >= 2:
+                    rows.append(float(fields[1]))
+        return rows
+
+    def report(self) -> str:
+        tail = "\n".join(self.stdout.strip().splitlines()[-12:])
+        return (
+            f"sipp {self.name} exited {self.returncode} after {self.elapsed_s:.1f} s\n"
+            f"--- errors ---\n{self.errors[-4000:]}\n--- messages ---\n{self.messages[-6000:]}\n"
+            f"--- screen ---\n{tail}"
+        )
+
+
+def sipp_command(
+    scenario: str,
+    workdir: Path,
+    name: str,
+    target: str | None = None,
+    *,
+    calls: int = 1,
+    limit: int | None = None,
+    timeout_s: float = 60,
+    variables: dict[str, str] | None = None,
+    extra: tuple[str, ...] = (),
+    sip_port: int | None = None,
+) -> tuple[list[str], str]:
+    """The sipp command line for one run, and the Call-ID prefix its calls will carry.
+
+    Everything binds to 127.0.0.1, the control socket included (SIPp opens one on 8888 on
+    every interface unless told otherwise), and each run gets its own ports so runs can
+    overlap.
+    """
+    sip_port = sip_port or free_port()
+    media_port = free_port_block(4)
+    control_port = free_port()
+    prefix = f"{name}-{random.randrange(16**8):08x}"
+    cmd = [
+        require_sipp(),
+        *([target] if target else []),
+        "-sf",
+        str(SIPP_DIR / f"{scenario}.xml"),
+        "-s",
+        "hotline",
+        "-m",
+        str(calls),
+        "-i",
+        LOOPBACK,
+        "-mi",
+        LOOPBACK,
+        "-bind_local",
+        "-p",
+        str(sip_port),
+        "-mp",
+        str(media_port),
+        "-ci",
+        LOOPBACK,
+        "-cp",
+        str(control_port),
+        "-cid_str",
+        f"{prefix}-%u-%p@%s",
+        "-nostdin",
+        "-timeout",
+        f"{int(timeout_s)}s",
+        "-timeout_error",
+        "-trace_msg",
+        "-message_file",
+        str(workdir / f"{name}-messages.log"),
+        "-trace_err",
+        "-error_file",
+        str(workdir / f"{name}-errors.log"),
+        "-trace_logs",
+        "-log_file",
+        str(workdir / f"{name}-logs.log"),
+    ]
+    if limit is not None:
+        cmd += ["-l", str(limit)]
+    for key, value in (variables or {}).items():
+        cmd += ["-set", key, value]
+    cmd += list(extra)
+    return cmd, prefix
+
+
+def start_sipp(scenario: str, workdir: Path, name: str, target: str | None = None, **kwargs):
+    """sipp in the background (for calls that must overlap); finish it with :func:`finish_sipp`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cmd, prefix = sipp_command(scenario, workdir, name, target, **kwargs)
+    out = (workdir / f"{name}-screen.log").open("w")
+    proc = subprocess.Popen(
+        cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+    )
+    return proc, prefix, time.monotonic(), kwargs.get("timeout_s", 60)
+
+
+def finish_sipp(started, workdir: Path, name: str) -> SippRun:
+    proc, prefix, t0, timeout_s = started
+    try:
+        proc.wait(timeout=timeout_s + 30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    elapsed = time.monotonic() - t0
+    stdout = (workdir / f"{name}-screen.log").read_text(errors="replace")
+    return SippRun(name, proc.returncode, elapsed, workdir, prefix, stdout)
+
+
+def run_sipp(scenario: str, workdir: Path, name: str, target: str | None = None, **kwargs):
+    """Run one sipp scenario to the end (never -bg) and return what happened."""
+    return finish_sipp(start_sipp(scenario, workdir, name, target, **kwargs), workdir, name)
+
+
+def calls_with_prefix(
+    server: ServerProcess, prefix: str, count: int, timeout: float = 30, ended: bool = True
+) -> list[dict]:
+    """The stored calls whose SIP Call-ID starts with ``prefix`` (one sipp run's calls)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        calls = [c for c in server.calls() if (c.get("sip_call_id") or "").startswith(prefix)]
+        done = [c for c in calls if c["ended_at"]] if ended else calls
+        if len(done) >= count or time.monotonic() > deadline:
+            return done
+        time.sleep(0.2)
+
+
+def sip_request(
+    method: str,
+    server: ServerProcess,
+    local_port: int,
+    *,
+    transport: str = "UDP",
+    body: bytes = b"",
+    content_type: str = "application/sdp",
+    call_id: str | None = None,
+    branch: str | None = None,
+    to_tag: str | None = None,
+    cseq: int = 1,
+) -> bytes:
+    """A well-formed request from a caller on 127.0.0.1:local_port, as bytes."""
+    call_id = call_id or f"raw-{random.randrange(16**12):012x}@{LOOPBACK}"
+    branch = branch or f"z9hG4bK-raw-{random.randrange(16**12):012x}"
+    to = f"<sip:hotline@{server.target}>" + (f";tag={to_tag}" if to_tag else "")
+    lines = [
+        f"{method} {server.uri} SIP/2.0",
+        f"Via: SIP/2.0/{transport} {LOOPBACK}:{local_port};rport;branch={branch}",
+        f"From: <sip:raw@{LOOPBACK}:{local_port}>;tag=raw{local_port}",
+        f"To: {to}",
+        f"Call-ID: {call_id}",
+        f"CSeq: {cseq} {method}",
+        f"Contact: <sip:raw@{LOOPBACK}:{local_port}>",
+        "Max-Forwards: 70",
+    ]
+    if body:
+        lines.append(f"Content-Type: {content_type}")
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def status_line(message: bytes) -> str:
+    return message.split(b"\r\n", 1)[0].decode("ascii", "replace")
+
+
+def header(message: bytes, name: str) -> str | None:
+    for line in message.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        key, _, value = line.decode("ascii", "replace").partition(":")
+        if key.strip().lower() == name.lower():
+            return value.strip()
+    return None
+
+
+class UdpPeer:
+    """A UDP socket on 127.0.0.1 that sends raw datagrams to the server and reads replies."""
+
+    def __init__(self, server: ServerProcess):
+        self.server = server
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((LOOPBACK, 0))
+        self.port = self.sock.getsockname()[1]
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendto(data, (LOOPBACK, self.server.port))
+
+    def replies(self, wait_s: float, until_final: bool = False) -> list[bytes]:
+        """Everything that arrives within ``wait_s`` (or up to the first final response)."""
+        got: list[bytes] = []
+        deadline = time.monotonic() + wait_s
+        while (left := deadline - time.monotonic()) > 0:
+            self.sock.settimeout(left)
+            try:
+                data, _ = self.sock.recvfrom(65535)
+            except TimeoutError:
+                break
+            got.append(data)
+            if until_final and data.startswith(b"SIP/2.0 ") and data[8:9] != b"1":
+                break
+        return got
+
+    def ack_failure(self, invite: bytes, final: bytes) -> None:
+        """ACK a non-2xx final response to ``invite`` (same transaction, so same branch)."""
+        head = invite.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        keep = [h for h in head[1:] if h.split(b":")[0].lower() in (b"via", b"from", b"call-id")]
+        to = header(final, "To") or ""
+        cseq = (header(final, "CSeq") or "1 INVITE").split()[0]
+        lines = [b"ACK " + head[0].split(b" ")[1] + b" SIP/2.0", *keep]
+        lines += [f"To: {to}".encode(), f"CSeq: {cseq} ACK".encode(), b"Max-Forwards: 70"]
+        self.send(b"\r\n".join(lines) + b"\r\nContent-Length: 0\r\n\r\n")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def question_ulaw_wav(path: Path) -> Path:
+    """The bundled spoken question as 8 kHz mono mu-law WAV, the format SIPp streams as PCMU."""
+    import soundfile
+
+    from ceoline.audio import SAMPLE_RATE, read_wav, resample
+
+    from .conftest import DATA
+
+    pcm16k = read_wav(DATA / "question-mission.wav")
+    pcm8k = resample(pcm16k, SAMPLE_RATE, 8000) / 32768.0
+    soundfile.write(str(path), pcm8k, 8000, format="WAV", subtype="ULAW")
+    return path

@@ -164,3 +164,31 @@ def test_sources_outside_the_allowlist_are_refused(tmp_path, reject):
         assert "event=sip.dropped source=127.0.0.1" in srv.log()
     finally:
         srv.stop()
+
+
+def test_caller_hanging_up_during_the_greeting(server):
+    before = {c["id"] for c in server.calls()}
+    done = dial(server, "--timeout", "3")
+    assert json.loads(done.stdout)["connected"]
+    for _ in range(100):
+        new = [c for c in server.calls() if c["id"] not in before and c["ended_at"]]
+        if new:
+            break
+        time.sleep(0.1)
+    call = new[0]
+    assert call["end_reason"] == "caller_hangup"
+    greeting = call["turns"][0]
+    assert greeting["interrupted"] and greeting["text"].startswith("Hi, this is an AI")
+
+
+def test_a_second_server_on_the_same_port_fails_with_one_line(server):
+    done = subprocess.run(
+        [*CEOLINE, "serve", "--config", str(server.config_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 6
+    error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and f"127.0.0.1:{server.port}" in error[0] and "port" in error[0]
