@@ -139,7 +139,10 @@ def test_say_and_transcribe_round_trip(tmp_path):
 
 
 def test_doctor_passes_on_the_shipped_setup(tmp_path):
-    result = run_cli("doctor", config=make_config(tmp_path))
+    from .sip_support import free_port
+
+    # A free port: a `make run` on this machine must not fail the test.
+    result = run_cli("doctor", config=make_config(tmp_path, sip={"port": free_port()}))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "sha256 ok" in result.stdout and "FAIL" not in result.stdout
 
@@ -172,3 +175,15 @@ def test_doctor_catches_a_tampered_model(tmp_path):
         3,
     )
     assert stored_calls(tmp_path) == 0
+
+
+def test_doctor_reports_a_taken_sip_port(tmp_path):
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        result = run_cli("doctor", config=make_config(tmp_path, sip={"port": port}))
+    assert result.returncode == 1
+    line = next(x for x in result.stdout.splitlines() if " sip " in x)
+    assert line.startswith("FAIL") and f"127.0.0.1:{port}" in line

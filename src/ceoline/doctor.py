@@ -1,8 +1,9 @@
-"""Health checks an admin runs before taking calls: config, persona, models, data dir."""
+"""Health checks an admin runs before taking calls: config, persona, models, data, SIP."""
 
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from ceoline.errors import CeolineError
 from ceoline.locator import HashCache, check_model, read_manifest, write_manifest
 from ceoline.offline import OFFLINE_ENV
 from ceoline.persona import load_persona
+from ceoline.sip.endpoint import read_password
 from ceoline.store import Store
 
 
@@ -40,7 +42,36 @@ def run_checks(config: Config, pin: bool = False) -> list[Check]:
     )
     checks.extend(_model_checks(config, pin))
     checks.append(_data_dir_check(config.data_dir))
+    checks.append(_sip_check(config))
     return checks
+
+
+def _sip_check(config: Config) -> Check:
+    """Can `ceoline serve` bind its address and port (is it local, is the port free)?"""
+    sip = config.sip
+    family = socket.AF_INET6 if ":" in sip.address else socket.AF_INET
+    kinds = [("udp", socket.SOCK_DGRAM)] * sip.udp + [("tcp", socket.SOCK_STREAM)] * sip.tcp
+    for name, kind in kinds:
+        with socket.socket(family, kind) as sock:
+            try:
+                sock.bind((sip.address, sip.port))
+            except OSError as exc:
+                return Check(
+                    "sip",
+                    False,
+                    f"cannot bind {name} {sip.address}:{sip.port} ({exc.strerror}); a server may "
+                    "already run there, or the address is not on this host: check [sip] address",
+                )
+    reg = sip.registration
+    if reg.registrar:
+        try:
+            read_password(reg, config)
+        except CeolineError as exc:
+            return Check("sip", False, str(exc))
+    transports = "/".join(n for n, _ in kinds)
+    return Check(
+        "sip", True, f"{transports} {sip.address}:{sip.port} free, {len(sip.allow)} allowed sources"
+    )
 
 
 def _model_checks(config: Config, pin: bool) -> list[Check]:
