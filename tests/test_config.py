@@ -135,7 +135,7 @@ def test_config_is_frozen_and_config_with_copies():
     [
         ('[sip]\naddress = "0.0.0.0"\n', "any interface"),
         ('[sip]\naddress = "pbx.local"\n', "not an IP address"),
-        ('[sip]\nmedia_address = "::"\n', "any interface"),
+        ('[sip]\nmedia_address = "::1"\n', "IPv6"),
         ('[sip]\nallow = ["10.0.0.0/33"]\n', "not an address or CIDR"),
         ('[sip]\nallow = "10.0.0.0/8"\n', "expected a list of strings"),
         ("[sip]\ncodecs = []\n", "codecs is empty"),

@@ -130,7 +130,7 @@ class SipConfig:
     rtp_port: int = _opt(40000, lo=1024, hi=65000)
     rtp_port_range: int = _opt(1000, lo=4, hi=30000)
     codecs: tuple[str, ...] = _opt(("G722/16000", "PCMU/8000", "PCMA/8000"))
-    allow: tuple[str, ...] = _opt(("127.0.0.0/8", "::1/128"))
+    allow: tuple[str, ...] = _opt(("127.0.0.0/8",))
     reject: str = _opt("silence", choices=("silence", "403"))
     max_calls: int = _opt(4, lo=1, hi=1000)
     retry_after_s: int = _opt(30, lo=1, hi=3600)
@@ -302,6 +302,11 @@ def _check_sip(sip: SipConfig, source: str) -> None:
                 f"{source}: {key} = {value!r} is not an IP address; give the address of the "
                 "interface that faces the trunk"
             ) from None
+        if addr.version != 4:
+            raise ConfigError(
+                f"{source}: {key} = {value!r} is IPv6; the SIP stack here handles IPv4 media "
+                "only, so give the interface's IPv4 address"
+            )
         if addr.is_unspecified:
             raise ConfigError(
                 f"{source}: {key} = {value!r} would let media leave by any interface; give the "

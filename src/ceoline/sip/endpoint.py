@@ -7,7 +7,6 @@ advertises the host's default-route address even when bound to another interface
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 from dataclasses import dataclass
@@ -52,12 +51,8 @@ def pj_error(exc: pj.Error) -> str:
     return (exc.reason or exc.info() or "error").strip()
 
 
-def _is_v6(address: str) -> bool:
-    return ipaddress.ip_address(address).version == 6
-
-
 def _hostport(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if _is_v6(address) else f"{address}:{port}"
+    return f"{address}:{port}"
 
 
 def endpoint_config(config: Config, writer: pj.LogWriter) -> pj.EpConfig:
@@ -90,12 +85,11 @@ def endpoint_config(config: Config, writer: pj.LogWriter) -> pj.EpConfig:
 
 
 def create_transports(ep: pj.Endpoint, sip: SipConfig) -> list[str]:
-    v6 = _is_v6(sip.address)
     kinds = []
     if sip.udp:
-        kinds.append(("udp", pj.PJSIP_TRANSPORT_UDP6 if v6 else pj.PJSIP_TRANSPORT_UDP))
+        kinds.append(("udp", pj.PJSIP_TRANSPORT_UDP))
     if sip.tcp:
-        kinds.append(("tcp", pj.PJSIP_TRANSPORT_TCP6 if v6 else pj.PJSIP_TRANSPORT_TCP))
+        kinds.append(("tcp", pj.PJSIP_TRANSPORT_TCP))
     made = []
     for name, kind in kinds:
         tc = pj.TransportConfig()
