@@ -187,3 +187,18 @@ def test_doctor_reports_a_taken_sip_port(tmp_path):
     assert result.returncode == 1
     line = next(x for x in result.stdout.splitlines() if " sip " in x)
     assert line.startswith("FAIL") and f"127.0.0.1:{port}" in line
+
+
+def test_calls_show_never_replays_control_characters_from_the_wire(tmp_path):
+    from ceoline.store import Store, TurnRecord
+
+    config = make_config(tmp_path)
+    store = Store.open(tmp_path / "data")
+    evil = '"\x1b[2J\x1b]0;pwned\x07" <sip:x@y>'
+    call_id = store.create_call("sip", "x@y", "Theo", sip_call_id="c1", caller_uri=evil)
+    store.add_turn(call_id, TurnRecord("caller", "hi\x1b[31m red", 0, 10, {}))
+    store.close()
+    result = run_cli("calls", "show", call_id, config=config)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "\\x1b[2J" in result.stdout and "hi\\x1b[31m red" in result.stdout

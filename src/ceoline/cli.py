@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -66,6 +67,14 @@ def _main(
     )
     _state.config_path = config
     _state.log_level_given = log_level is not None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _safe(text: object) -> str:
+    """Stored text came from callers and the wire: show control characters, never obey them."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
 
 
 def _config(override: Path | None) -> Config:
@@ -187,14 +196,25 @@ def calls_show(
     if as_json:
         typer.echo(json.dumps(call_row, indent=2))
         return
-    typer.echo(f"call {call_row['id']}  {call_row['source']}  caller={call_row['caller']}")
+    typer.echo(f"call {call_row['id']}  {call_row['source']}  caller={_safe(call_row['caller'])}")
+    if call_row.get("sip_call_id"):
+        typer.echo(
+            f"SIP Call-ID {_safe(call_row['sip_call_id'])}  from {_safe(call_row['caller_uri'])}  "
+            f"codec {call_row['codec'] or '-'}  answered {call_row['answered_at'] or 'never'}"
+        )
+    secs = "-" if call_row["duration_s"] is None else f"{call_row['duration_s']:.1f} s"
     typer.echo(
         f"started {call_row['started_at']}  ended {call_row['ended_at']}  "
-        f"({call_row['end_reason']})"
+        f"({call_row['end_reason'] or 'in progress'}, {secs})"
     )
+    for event in call_row.get("events", []):
+        at = "" if event["t_ms"] is None else f" at {event['t_ms'] / 1000:.1f}s"
+        typer.echo(f"  {event['kind']} {_safe(event['detail'])}{at}")
     for turn in call_row["turns"]:
         mark = " (interrupted)" if turn["interrupted"] else ""
-        typer.echo(f"[{turn['start_ms'] / 1000:6.1f}s] {turn['role']:<6}: {turn['text']}{mark}")
+        typer.echo(
+            f"[{turn['start_ms'] / 1000:6.1f}s] {turn['role']:<6}: {_safe(turn['text'])}{mark}"
+        )
 
 
 @app.command()
