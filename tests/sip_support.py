@@ -378,10 +378,11 @@ def header(message: bytes, name: str) -> str | None:
 class UdpPeer:
     """A UDP socket on 127.0.0.1 that sends raw datagrams to the server and reads replies."""
 
-    def __init__(self, server: ServerProcess):
+    def __init__(self, server: ServerProcess, local: str = LOOPBACK):
         self.server = server
+        self.local = local
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((LOOPBACK, 0))
+        self.sock.bind((local, 0))
         self.port = self.sock.getsockname()[1]
 
     def send(self, data: bytes) -> None:
@@ -411,6 +412,33 @@ class UdpPeer:
         lines = [b"ACK " + head[0].split(b" ")[1] + b" SIP/2.0", *keep]
         lines += [f"To: {to}".encode(), f"CSeq: {cseq} ACK".encode(), b"Max-Forwards: 70"]
         self.send(b"\r\n".join(lines) + b"\r\nContent-Length: 0\r\n\r\n")
+
+    def in_dialog(self, method: str, invite: bytes, response: bytes, cseq: int) -> bytes:
+        """A request in the dialog that ``response`` to ``invite`` set up (ACK of a 2xx, BYE)."""
+        contact = header(response, "Contact") or f"<{self.server.uri}>"
+        target = contact.split("<", 1)[1].split(">", 1)[0] if "<" in contact else contact
+        branch = f"z9hG4bK-raw-{random.randrange(16**12):012x}"
+        lines = [
+            f"{method} {target} SIP/2.0",
+            f"Via: SIP/2.0/UDP {LOOPBACK}:{self.port};rport;branch={branch}",
+            f"From: {header(invite, 'From')}",
+            f"To: {header(response, 'To')}",
+            f"Call-ID: {header(invite, 'Call-ID')}",
+            f"CSeq: {cseq} {method}",
+            "Max-Forwards: 70",
+            "Content-Length: 0",
+        ]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    def respond(self, request: bytes, status: str) -> None:
+        """Answer a request the server sent us, e.g. ``respond(bye, "200 OK")``."""
+        keep = [
+            line
+            for line in request.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
+            if line.split(b":")[0].strip().lower() in (b"via", b"from", b"to", b"call-id", b"cseq")
+        ]
+        lines = [f"SIP/2.0 {status}".encode(), *keep, b"Content-Length: 0"]
+        self.send(b"\r\n".join(lines) + b"\r\n\r\n")
 
     def close(self) -> None:
         self.sock.close()

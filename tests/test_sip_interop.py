@@ -20,6 +20,7 @@ from .sip_support import (
     calls_with_prefix,
     finish_sipp,
     free_port,
+    header,
     question_ulaw_wav,
     run_sipp,
     sip_request,
@@ -43,8 +44,7 @@ def server(tmp_path_factory):
     """One server for every case whose config is the default one."""
     srv = start_server(tmp_path_factory.mktemp("sip-server"))
     yield srv
-    code = srv.stop()
-    assert code == 0, f"server exited {code} on SIGTERM:\n{srv.log()[-4000:]}"
+    stop_cleanly(srv)
 
 
 def stop_cleanly(srv: ServerProcess) -> None:
@@ -110,6 +110,18 @@ def test_call_with_spoken_question_over_rtp(server, tmp_path):
     assert replies and replies[0]["text"].strip(), f"no reply to the question: {turns}"
 
 
+def test_options_and_call_over_tcp(server, tmp_path):
+    options = run_sipp("options", tmp_path, "tcp-options", server.target, extra=("-t", "t1"))
+    assert options.returncode == 0, options.report()
+    call = run_sipp(
+        "call_hold", tmp_path, "tcp-call", server.target, extra=("-t", "t1", "-d", "1000")
+    )
+    assert call.returncode == 0, call.report()
+    assert "SIP/2.0/TCP" in call.messages
+    stored = calls_with_prefix(server, call.call_id_prefix, 1)
+    assert [(c["end_reason"], c["codec"]) for c in stored] == [("caller_hangup", "PCMU/8000")]
+
+
 def test_offer_without_a_common_codec_gets_488(server, tmp_path):
     run = run_sipp("no_common_codec", tmp_path, "no-codec", server.target, timeout_s=15)
     assert run.returncode == 0, run.report()
@@ -125,6 +137,7 @@ SDP_HEAD = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
     "m=audio 4000 RTP/AVP 0\r\n"
 )
+OFFER = (SDP_HEAD + "a=rtpmap:0 PCMU/8000\r\n").encode()
 BROKEN_SDP = {
     "not-sdp": b"this is not sdp at all\r\n",
     "junk-after-version": b"v=0\r\nhello world\r\n",
@@ -230,6 +243,37 @@ def test_bye_for_unknown_dialog_gets_481(server, tmp_path):
     assert_still_serving(server, tmp_path, "bye-unknown")
 
 
+def test_call_never_acknowledged_is_not_recorded_as_caller_hangup(server, tmp_path):
+    """The caller's ACK never arrives (a classic NAT or Contact mistake): after 64*T1 = 32 s
+    of 200 OK retransmissions the server gives up and sends BYE itself (RFC 3261 13.3.1.4).
+    The caller did not hang up, and the record must not say it did: an operator reading
+    "caller_hangup" on such calls would look for the problem in the wrong place.
+    """
+    peer = UdpPeer(server)
+    try:
+        invite = sip_request("INVITE", server, peer.port, body=OFFER)
+        call_id = header(invite, "Call-ID")
+        peer.send(invite)
+        bye = None
+        deadline = time.monotonic() + 45
+        while bye is None and time.monotonic() < deadline:
+            for message in peer.replies(1):
+                if message.startswith(b"BYE "):
+                    bye = message
+        assert bye is not None, "the server never gave up on the unacknowledged call"
+        peer.respond(bye, "200 OK")
+    finally:
+        peer.close()
+    stored = calls_with_prefix(server, call_id, 1, timeout=10)
+    assert len(stored) == 1, server.log()[-3000:]
+    call = stored[0]
+    assert call["answered_at"] and call["end_reason"], call
+    assert call["end_reason"] != "caller_hangup", (
+        f"server-side teardown (no ACK) stored as {call['end_reason']!r} after "
+        f"{call['duration_s']} s"
+    )
+
+
 # -- call states that need their own config ----------------------------------------------------
 
 
@@ -276,7 +320,7 @@ def test_call_beyond_max_calls_is_refused_at_once(tmp_path):
 
         rtt = busy.rtt_ms()
         print(
-            f"\nbusy: 503 after {rtt[0] if rtt else '?'} ms (SIPp rtd), "
+            f"\nbusy: 503 after {rtt[0] if rtt else '?'} ms by SIPp's 1 ms clock, "
             f"sipp run {busy.elapsed_s:.3f} s wall clock"
         )
         assert busy.returncode == 0, busy.report()
@@ -290,6 +334,59 @@ def test_call_beyond_max_calls_is_refused_at_once(tmp_path):
         assert [c["end_reason"] for c in calls_with_prefix(srv, prefix, 1)] == ["caller_hangup"]
         assert_still_serving(srv, tmp_path, "after-busy")
     finally:
+        stop_cleanly(srv)
+
+
+def test_retransmitted_invite_is_not_refused_at_capacity(tmp_path):
+    """A UDP caller that hears nothing within T1 sends its INVITE again (RFC 3261 17.1.1.2).
+
+    The copy belongs to a call the server already took; the transaction layer absorbs it. It
+    must not be counted as one call too many and refused with 503: a final response to the
+    caller's INVITE transaction ends that call on the caller's side.
+    """
+    srv = start_server(tmp_path / "server", sip={"max_calls": 1, "answer_delay_ms": 1500})
+    peer = UdpPeer(srv)
+    try:
+        invite = sip_request("INVITE", srv, peer.port, body=OFFER)
+        peer.send(invite)
+        time.sleep(0.5)  # T1
+        peer.send(invite)
+        replies = peer.replies(4, until_final=True)
+        if not replies or not replies[-1].startswith(b"SIP/2.0 200"):
+            replies += peer.replies(4, until_final=True)
+        ok = next((r for r in replies if r.startswith(b"SIP/2.0 200")), None)
+        if ok is not None:
+            peer.send(peer.in_dialog("ACK", invite, ok, 1))
+            peer.send(peer.in_dialog("BYE", invite, ok, 2))
+            peer.replies(2, until_final=True)
+        statuses = [status_line(r) for r in replies]
+        refusals = [line for line in srv.log().splitlines() if "call.refused" in line]
+        assert not [s for s in statuses if " 503 " in s], (statuses, refusals)
+        assert ok is not None, statuses
+        assert_still_serving(srv, tmp_path, "after-retransmission")
+    finally:
+        peer.close()
+        stop_cleanly(srv)
+
+
+@pytest.mark.parametrize("reject", ["403", "silence"])
+def test_sources_outside_allow_are_refused(tmp_path, reject):
+    # 127.0.0.2 is loopback too, so the allowed caller and the stranger share this host.
+    srv = start_server(tmp_path / "server", sip={"allow": ["127.0.0.2/32"], "reject": reject})
+    stranger, friend = UdpPeer(srv), UdpPeer(srv, local="127.0.0.2")
+    try:
+        for method, body in (("OPTIONS", b""), ("INVITE", OFFER)):
+            stranger.send(sip_request(method, srv, stranger.port, body=body))
+            statuses = [status_line(r) for r in stranger.replies(2)]
+            expected = ["SIP/2.0 403 Forbidden"] if reject == "403" else []
+            assert statuses == expected, (method, statuses)
+        assert not srv.calls()
+        friend.send(sip_request("OPTIONS", srv, friend.port))
+        assert [status_line(r) for r in friend.replies(2)] == ["SIP/2.0 200 OK"]
+        assert srv.proc.poll() is None
+    finally:
+        stranger.close()
+        friend.close()
         stop_cleanly(srv)
 
 

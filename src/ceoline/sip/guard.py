@@ -21,6 +21,7 @@ import ipaddress
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from ceoline.sip.allowlist import Allowlist
@@ -36,6 +37,8 @@ _PKT_LEN_CANDIDATES = (4000, 2000, 8000, 1500, 3000, 6000, 16000, 32000, 65536)
 # PJSIP_MOD_PRIORITY_TSX_LAYER is 16: below it, retransmissions and CANCELs are seen too.
 _PRIORITY = 15
 _SIP_ADDR_STRLEN = 46  # PJ_INET6_ADDRSTRLEN
+# Far more than the INVITEs that can be retransmitted at once (Timer B is 32 s).
+ADMITTED_MEMORY = 4096
 
 
 def _align(n: int, a: int) -> int:
@@ -122,6 +125,8 @@ class RequestGuard:
         ]
         self._call_count = call_count or self._lib.pjsua_call_get_count
         self._layout: _Layout | None = None
+        # INVITEs let through, by (Call-ID, Via branch): their retransmissions must pass too.
+        self._admitted: OrderedDict[tuple[bytes, bytes], None] = OrderedDict()
         self._last_drop_log = 0.0
         self._lock = threading.Lock()
         self._callback = _RX_CALLBACK(self._on_rx_request)
@@ -223,6 +228,9 @@ class RequestGuard:
                 self._respond(rdata, 403, "Forbidden")
             return True
         if method == b"INVITE" and not _has_to_tag(message):
+            key = _transaction_key(message)
+            if key in self._admitted:
+                return False  # a retransmission: the transaction layer answers it
             self._prefer_our_codecs(rdata, layout, message)
             if not self.accepting or self._call_count() >= self.max_calls:
                 self.refused_busy += 1
@@ -232,6 +240,9 @@ class RequestGuard:
                     rdata, 503, "Service Unavailable", ("Retry-After", str(self.retry_after_s))
                 )
                 return True
+            self._admitted[key] = None
+            while len(self._admitted) > ADMITTED_MEMORY:
+                self._admitted.popitem(last=False)
         return False
 
     def _prefer_our_codecs(self, rdata: int, layout: _Layout, message: bytes) -> None:
@@ -289,11 +300,32 @@ class RequestGuard:
         )
 
 
-def _has_to_tag(message: bytes) -> bool:
+def _headers(message: bytes) -> list[tuple[bytes, bytes]]:
+    headers = []
     for line in message.split(b"\r\n")[1:]:
         if not line:
             break
         name, _, value = line.partition(b":")
-        if name.strip().lower() in (b"to", b"t"):
+        headers.append((name.strip().lower(), value.strip()))
+    return headers
+
+
+def _has_to_tag(message: bytes) -> bool:
+    for name, value in _headers(message):
+        if name in (b"to", b"t"):
             return b";tag=" in value.replace(b" ", b"").lower()
     return False
+
+
+def _transaction_key(message: bytes) -> tuple[bytes, bytes]:
+    """(Call-ID, top Via branch): what an INVITE and its retransmissions share."""
+    call_id = branch = b""
+    for name, value in _headers(message):
+        if name in (b"call-id", b"i") and not call_id:
+            call_id = value
+        elif name in (b"via", b"v") and not branch:
+            for param in value.split(b",", 1)[0].split(b";")[1:]:
+                key, _, val = param.partition(b"=")
+                if key.strip().lower() == b"branch":
+                    branch = val.strip()
+    return call_id, branch

@@ -61,6 +61,8 @@ class InboundCall(pj.Call):
         self.pipe: FramePipe | None = None
         self.port: CallAudioPort | None = None
         self.media_up = False
+        self.confirmed = False
+        self.answered = False
         self.hanging_up = False
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
@@ -287,6 +289,14 @@ class Server:
                 stream = call.getStreamInfo(index)
                 codec = f"{stream.codecName}/{stream.codecClockRate}"
                 self.loop.call_soon_threadsafe(call.session.on_answered, codec)
+        self._maybe_confirmed(call)
+
+    def _maybe_confirmed(self, call: InboundCall) -> None:
+        """The conversation starts once the caller has ACKed and media flows, not before:
+        a 200 OK that is never acknowledged must not get a greeting nobody hears."""
+        if call.confirmed and call.media_up and not call.answered and call.session is not None:
+            call.answered = True
+            self.loop.call_soon_threadsafe(call.session.on_confirmed)
 
     def _on_dtmf(self, call: InboundCall, digit: str) -> None:
         if call.session is not None:
@@ -294,11 +304,17 @@ class Server:
 
     def _on_call_state(self, call: InboundCall) -> None:
         info = call.getInfo()
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED:
+            call.confirmed = True
+            self._maybe_confirmed(call)
+            return
         if info.state != pj.PJSIP_INV_STATE_DISCONNECTED:
             return
         if call.session is not None:
-            if call.media_up:
+            if call.confirmed:
                 reason = "caller_hangup"
+            elif call.media_up:
+                reason = "ack_timeout"  # we answered; the caller never acknowledged
             elif info.lastStatusCode == 487:
                 reason = "cancelled"
             else:

@@ -62,6 +62,7 @@ class CallSession:
         self.end_reason: str | None = None
         self._hangup_reason: str | None = None
         self._answered = asyncio.Event()
+        self._confirmed = asyncio.Event()
         self._disconnected = asyncio.Event()
         self._shutdown = False
         self._answered_at: float | None = None
@@ -70,9 +71,14 @@ class CallSession:
     # -- reports from the SIP thread (run on the loop) -------------------------------------
 
     def on_answered(self, codec: str) -> None:
+        """We sent 200 OK and media is negotiated."""
         self.codec = codec
         self._answered_at = time.monotonic()
         self._answered.set()
+
+    def on_confirmed(self) -> None:
+        """The caller acknowledged (ACK): the conversation may start."""
+        self._confirmed.set()
 
     def on_dtmf(self, digit: str) -> None:
         log_event("call.dtmf", call=self.call_id, digit=digit)
@@ -87,7 +93,7 @@ class CallSession:
 
     def request_shutdown(self) -> None:
         self._shutdown = True
-        if not self._answered.is_set():
+        if not self._confirmed.is_set():
             self._request_hangup("shutdown")
 
     def _request_hangup(self, reason: str) -> None:
@@ -116,14 +122,16 @@ class CallSession:
         )
         try:
             await self._wait_first(self._answered, self._disconnected)
-            if self._answered.is_set() and not self._disconnected.is_set():
+            if self._answered.is_set():
+                await asyncio.to_thread(self.store.mark_answered, self.call_id, self.codec or "")
+                log_event("call.answered", call=self.call_id, codec=self.codec)
+                await self._wait_first(self._confirmed, self._disconnected)
+            if self._confirmed.is_set() and not self._disconnected.is_set():
                 await self._converse()
         finally:
             await self._close()
 
     async def _converse(self) -> None:
-        await asyncio.to_thread(self.store.mark_answered, self.call_id, self.codec or "")
-        log_event("call.answered", call=self.call_id, codec=self.codec)
         config = self.stages.config
         conversation = Conversation(self.stages, self.store, self.call_id)
         self.conversation = conversation
