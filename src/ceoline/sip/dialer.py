@@ -10,6 +10,7 @@ buffer and the codec. Used by the end-to-end tests, ``scripts/sip_bench.py`` and
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import numpy as np
 import pjsua2 as pj
 
 from ceoline.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, SILENT_FRAME, frames, rms_dbfs
-from ceoline.sip.endpoint import pj_error, quiet_pjlib
+from ceoline.sip.endpoint import PjLogWriter, pj_error, quiet_pjlib
 
 # A received frame louder than this counts as the bot speaking (Piper's quietest speech
 # is far above it; line silence is digital zero).
@@ -178,6 +179,9 @@ class Dialer:
         cfg = pj.EpConfig()
         cfg.uaConfig.threadCnt = 0
         cfg.uaConfig.mainThreadOnly = False
+        # pjsip's messages go to Python logging (stderr), never into the --json output.
+        self._writer = PjLogWriter()
+        cfg.logConfig.writer = self._writer
         cfg.logConfig.consoleLevel = 1
         cfg.logConfig.level = 1
         cfg.medConfig.clockRate = SAMPLE_RATE
@@ -203,6 +207,9 @@ class Dialer:
         acc_cfg.idUri = f"sip:caller@{bind}"
         acc_cfg.mediaConfig.transportConfig.boundAddress = bind
         acc_cfg.mediaConfig.transportConfig.publicAddress = bind
+        # Several dialers may run at once: start each at its own RTP port.
+        acc_cfg.mediaConfig.transportConfig.port = random.randrange(20000, 60000, 2)
+        acc_cfg.mediaConfig.transportConfig.portRange = 200
         self.account = pj.Account()
         self.account.create(acc_cfg)
         self._call: _DialCall | None = None
