@@ -90,6 +90,25 @@ class VadConfig:
     preroll_ms: int = _opt(300, lo=0, hi=2000)
     max_turn_ms: int = _opt(30000, lo=1000, hi=600000)
     min_energy_dbfs: float = _opt(-50.0, lo=-120.0, hi=0.0)
+    unfinished_extra_ms: int = _opt(700, lo=0, hi=5000)
+
+
+@dataclass(frozen=True)
+class BargeInConfig:
+    enabled: bool = _opt(True)
+    stop_after_ms: int = _opt(120, lo=20, hi=2000)
+    confirm_ms: int = _opt(800, lo=100, hi=5000)
+    resume_after_ms: int = _opt(300, lo=40, hi=5000)
+    min_energy_dbfs: float = _opt(-40.0, lo=-120.0, hi=0.0)
+    echo_margin_db: float = _opt(10.0, lo=0.0, hi=60.0)
+    echo_window_ms: int = _opt(400, lo=20, hi=2000)
+
+
+@dataclass(frozen=True)
+class HandoffConfig:
+    uri: str = _opt("")
+    dtmf: str = _opt("0")
+    offer_after_misunderstandings: int = _opt(2, lo=1, hi=10)
 
 
 @dataclass(frozen=True)
@@ -154,6 +173,13 @@ class PersonaRef:
 
 
 @dataclass(frozen=True)
+class KnowledgeConfig:
+    dir: str = _opt("knowledge")
+    max_passages: int = _opt(2, lo=0, hi=10)
+    min_score: float = _opt(1.5, lo=0.0, hi=100.0)
+
+
+@dataclass(frozen=True)
 class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
@@ -161,10 +187,13 @@ class Config:
     llm: LlmConfig = field(default_factory=LlmConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
     vad: VadConfig = field(default_factory=VadConfig)
+    bargein: BargeInConfig = field(default_factory=BargeInConfig)
+    handoff: HandoffConfig = field(default_factory=HandoffConfig)
     chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
     call: CallConfig = field(default_factory=CallConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     persona: PersonaRef = field(default_factory=PersonaRef)
+    knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
     sip: SipConfig = field(default_factory=SipConfig)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
     source: str = field(default="<built-in defaults>", metadata={"internal": True})
@@ -185,6 +214,10 @@ class Config:
     @property
     def persona_file(self) -> Path:
         return self.path(self.persona.file)
+
+    @property
+    def knowledge_dir(self) -> Path:
+        return self.path(self.knowledge.dir)
 
 
 def _type_name(tp: Any) -> str:

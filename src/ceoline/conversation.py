@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -27,10 +29,27 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ceoline.audio import FRAME_BYTES, FRAME_MS, SILENT_FRAME
+from ceoline import guardrails
+from ceoline.audio import FRAME_BYTES, FRAME_MS, SILENT_FRAME, rms_dbfs
+from ceoline.bargein import SILENCE_DBFS, BargeAction, BargeIn, BargeInDetector, EchoGate
 from ceoline.chunker import Chunker, clean_for_speech, ends_sentence
 from ceoline.config import Config
-from ceoline.endpointing import Endpointer, SpeechPaused, SpeechResumed, TurnEnded
+from ceoline.dialogue import (
+    TAKE_MESSAGE,
+    TRANSFER_FAILED,
+    TRANSFERRING,
+    Action,
+    Decision,
+    DialoguePolicy,
+)
+from ceoline.endpointing import (
+    Endpointer,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    TurnEnded,
+)
+from ceoline.grounding import extractive_answer, is_grounded
 from ceoline.llm import Message
 from ceoline.persona import Persona
 from ceoline.store import Store, TurnRecord
@@ -72,6 +91,9 @@ class Utterance:
     generated: bool = False
     start_ms: int | None = None
     end_ms: int | None = None
+    # The greeting's disclosure must be heard whole: caller speech does not cut it.
+    interruptible: bool = True
+    on_played: Any = None  # called once the last frame has gone out
 
     @property
     def text(self) -> str:
@@ -161,15 +183,29 @@ class Conversation:
         self._worker: asyncio.Task | None = None
         self._generation: asyncio.Task | None = None
         self._ending = False
+        self.end_reason: str | None = None
         self._goodbye: Utterance | None = None
         self.dtmf: list[str] = []
+        self.policy = DialoguePolicy(self.config, self.persona, getattr(stages, "knowledge", None))
+        self.bargein = BargeInDetector(self.config.bargein)
+        self.echo = EchoGate(self.config.bargein)
+        self.barge_ins: list[BargeIn] = []
+        self._paused = False
+        self._turn_over_bot = False
+        self._turn_barged = False
+        # Set by the driver: can it transfer the call (SIP REFER to [handoff] uri)?
+        self.can_transfer = False
+        # Set by the driver: called with ("transfer", escalation_id) when a transfer is due.
+        self.on_action: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         if self._greet:
             # The greeting stays out of the LLM history: small models parrot it back.
-            self._playback.append(await self._fixed_utterance(self.persona.greeting))
+            greeting = await self._fixed_utterance(self.persona.greeting)
+            greeting.interruptible = False
+            self._playback.append(greeting)
         self._worker = asyncio.create_task(self._turn_worker())
 
     async def _fixed_utterance(self, text: str) -> Utterance:
@@ -178,17 +214,18 @@ class Conversation:
         utterance.generated = True
         return utterance
 
-    def say(self, text: str) -> None:
+    def say(self, text: str, on_played: Any = None) -> None:
         """Queue a fixed line (a prompt, not a reply); it waits for the caller to finish."""
-        self._spawn(self._queue_fixed(text))
+        self._spawn(self._queue_fixed(text, on_played))
 
-    async def _queue_fixed(self, text: str) -> Utterance:
+    async def _queue_fixed(self, text: str, on_played: Any = None) -> Utterance:
         utterance = await self._fixed_utterance(text)
+        utterance.on_played = on_played
         if not self._closed:
             self._playback.append(utterance)
         return utterance
 
-    def finish(self, goodbye: str) -> None:
+    def finish(self, goodbye: str, reason: str | None = None) -> None:
         """End the conversation with ``goodbye``: stop the reply under way, then say it.
 
         Whatever the caller says from here on is still transcribed and stored, but not
@@ -197,6 +234,7 @@ class Conversation:
         if self._ending:
             return
         self._ending = True
+        self.end_reason = reason
         if self._generation is not None:
             self._generation.cancel()
         current = self._playback[0] if self._playback else None
@@ -214,6 +252,18 @@ class Conversation:
         return self._goodbye is not None and self._goodbye.end_ms is not None
 
     @property
+    def speaking_greeting(self) -> bool:
+        return bool(self._playback) and not self._playback[0].interruptible
+
+    @property
+    def speaking_reply(self) -> bool:
+        """A reply's audio is playing now (not a pause waiting for synthesis)."""
+        if not self._playback or self._paused:
+            return False
+        current = self._playback[0]
+        return current.interruptible and current.start_ms is not None
+
+    @property
     def caller_speaking(self) -> bool:
         return self.endpointer.in_speech
 
@@ -225,6 +275,50 @@ class Conversation:
             self._keep(
                 asyncio.to_thread(self.store.add_event, self.call_id, "dtmf", digit, self._now_ms)
             )
+        if digit == self.config.handoff.dtmf and not self._ending:
+            self._spawn(self._handoff("dtmf", interrupt=True))
+
+    # -- handoff ---------------------------------------------------------------------------
+
+    async def _handoff(self, reason: str, interrupt: bool = False) -> None:
+        """Transfer to a person, or take a message when that cannot be done."""
+        if self.policy.handoff_started:
+            return
+        self.policy.handoff_started = True
+        if interrupt:
+            self._cut_reply()
+        transfer = self.can_transfer and bool(self.config.handoff.uri)
+        outcome = "transferring" if transfer else "message_offered"
+        escalation = None
+        if self.store and self.call_id:
+            escalation = await asyncio.to_thread(
+                self.store.add_escalation, self.call_id, self._now_ms, reason, outcome
+            )
+        log.info("call %s: escalation %s (%s)", self.call_id, reason, outcome)
+        if transfer:
+            self.say(TRANSFERRING, on_played=lambda: self._request_transfer(escalation))
+        else:
+            self.policy.taking_message = True
+            self.policy.handoff_started = False
+            self.say(TAKE_MESSAGE)
+
+    def _request_transfer(self, escalation: int | None) -> None:
+        if self.on_action is not None:
+            self.on_action("transfer", escalation)
+
+    def transfer_finished(self, escalation: int | None, ok: bool, detail: str = "") -> None:
+        """The driver reports the transfer's outcome (SIP NOTIFY, or REFER refused)."""
+        outcome = "transferred" if ok else "refer_failed"
+        if self.store and self.call_id and escalation is not None:
+            self._keep(asyncio.to_thread(self.store.update_escalation, escalation, outcome, detail))
+        if ok:
+            self._ending = True
+            self.end_reason = "transferred"
+            self._goodbye = Utterance(generated=True, end_ms=self._now_ms)
+            return
+        self.policy.handoff_started = False
+        self.policy.taking_message = True
+        self.say(TRANSFER_FAILED)
 
     @property
     def idle(self) -> bool:
@@ -276,19 +370,101 @@ class Conversation:
 
     # -- the tick interface (event loop thread; never blocks) ------------------------------
 
+    def _bot_interruptible(self) -> bool:
+        """A reply is playing or on its way, and caller speech may cut it."""
+        return bool(self._playback) and self._playback[0].interruptible and not self._ending
+
     def push_caller_frame(self, frame: bytes, t_ms: int) -> None:
         self._now_ms = t_ms
         self._tick_wall = time.perf_counter()
-        for event in self.endpointer.push(frame, t_ms):
-            if isinstance(event, SpeechPaused):
+        level = rms_dbfs(frame)
+        bot_active = self._bot_interruptible()
+        heard = frame
+        if self._playback and self.echo.is_echo(level):
+            heard = SILENT_FRAME  # the bot's own voice coming back is not the caller
+        events = self.endpointer.push(heard, t_ms)
+        speech = self.endpointer.last_voiced and level >= self.config.bargein.min_energy_dbfs
+        action = self.bargein.push(speech, t_ms, bot_active)
+        if action is not None:
+            self._on_barge(action)
+        for event in events:
+            if isinstance(event, SpeechStarted):
+                self._turn_over_bot = bot_active
+                self._turn_barged = False
+            elif isinstance(event, SpeechPaused):
                 self._prefetch = (event, self._spawn_transcription(event.audio))
+                self._prefetch[1].add_done_callback(self._check_unfinished(event))
             elif isinstance(event, SpeechResumed):
                 self._prefetch = None
             elif isinstance(event, TurnEnded):
                 self._on_turn_ended(event)
 
+    def _check_unfinished(self, paused: SpeechPaused):
+        """Once the early transcript is in: a sentence left hanging gets more time."""
+
+        def check(future: asyncio.Future) -> None:
+            if future.cancelled() or future.exception() is not None:
+                return
+            still_paused = self._prefetch is not None and self._prefetch[0] is paused
+            extra = self.config.vad.unfinished_extra_ms
+            if still_paused and extra and looks_unfinished(future.result().text):
+                self.endpointer.extend(extra)
+
+        return check
+
+    def _on_barge(self, action: BargeAction) -> None:
+        barge = self.bargein.current
+        if action is BargeAction.PAUSE:
+            self._paused = True
+            self._turn_barged = True
+            self.barge_ins.append(barge)
+            log.info(
+                "call %s: barge-in, bot paused %d ms after onset", self.call_id, barge.latency_ms
+            )
+        elif action is BargeAction.RESUME:
+            self._paused = False
+            self._record_barge(barge)
+        elif action is BargeAction.COMMIT:
+            self._cut_reply(stopped_ms=barge.stopped_ms)
+            self.bargein.reset()
+            self._record_barge(barge)
+
+    def _record_barge(self, barge: BargeIn | None) -> None:
+        if barge is None or not (self.store and self.call_id):
+            return
+        detail = json.dumps(
+            {
+                "latency_ms": barge.latency_ms,
+                "committed": barge.committed,
+                "resumed_ms": barge.resumed_ms,
+            }
+        )
+        self._keep(
+            asyncio.to_thread(
+                self.store.add_event, self.call_id, "barge_in", detail, barge.onset_ms
+            )
+        )
+
+    def _cut_reply(self, stopped_ms: int | None = None) -> None:
+        """Drop the reply being spoken or prepared; store what was heard of it."""
+        self._paused = False
+        if self._generation is not None:
+            self._generation.cancel()
+        current = self._playback[0] if self._playback else None
+        if current is not None and current.start_ms is not None:
+            current.end_ms = stopped_ms if stopped_ms is not None else self._now_ms
+            self._keep(self._record_bot_turn(current, interrupted=not current.drained))
+        self._playback.clear()
+
     def next_bot_frame(self, t_ms: int) -> bytes:
+        frame = self._next_frame(t_ms)
+        self.echo.sent(SILENCE_DBFS if frame is SILENT_FRAME else rms_dbfs(frame))
+        return frame
+
+    def _next_frame(self, t_ms: int) -> bytes:
         self._now_ms = t_ms
+        if self._paused:
+            return SILENT_FRAME  # a possible interruption: hold the reply, lose nothing
         while self._playback:
             current = self._playback[0]
             if current.start_ms is None and self.endpointer.in_speech:
@@ -303,6 +479,8 @@ class Conversation:
                 current.end_ms = t_ms
                 self._playback.popleft()
                 self._keep(self._record_bot_turn(current, interrupted=False))
+                if current.on_played is not None:
+                    current.on_played()
                 continue
             if current.drained:  # generated nothing to say
                 self._playback.popleft()
@@ -337,13 +515,16 @@ class Conversation:
         )
         future = prefetch[1] if reused else self._spawn_transcription(event.audio)
         self._busy_turns += 1
-        self._pending_turns.put_nowait((event, future, reused))
+        overlap = self._turn_over_bot and not (
+            self.bargein.current and self.bargein.current.committed
+        )
+        self._pending_turns.put_nowait((event, future, reused, overlap))
 
     async def _turn_worker(self) -> None:
         while True:
-            event, future, reused = await self._pending_turns.get()
+            event, future, reused, overlap = await self._pending_turns.get()
             try:
-                await self._respond(event, future, reused)
+                await self._respond(event, future, reused, overlap)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -360,7 +541,11 @@ class Conversation:
         return self._now_ms + FRAME_MS + (time.perf_counter() - self._tick_wall) * 1000
 
     async def _respond(
-        self, event: TurnEnded, transcript_future: asyncio.Future, reused: bool
+        self,
+        event: TurnEnded,
+        transcript_future: asyncio.Future,
+        reused: bool,
+        over_bot: bool = False,
     ) -> None:
         timings = TurnTimings(endpoint=float(event.endpoint_ms), stt_prefetched=reused)
         transcript = await transcript_future
@@ -370,10 +555,31 @@ class Conversation:
         if not _has_words(text):
             log.info("call %s: turn at %d ms had no words", self.call_id, event.speech_start_ms)
             return
-        seq = await self._record_caller_turn(text, event, timings)
-        self._history.append(Message("user", text))
+        short = event.speech_end_ms - event.speech_start_ms < self.config.bargein.confirm_ms
+        if over_bot and (is_backchannel(text) or (short and not is_stop_request(text))):
+            # "mm-hm" while the bot talks: the caller is listening, not taking the turn.
+            # Short over-talk counts as that too: Whisper often hears "mm-hm" as words.
+            log.info("call %s: backchannel %r ignored", self.call_id, text)
+            return
+        if over_bot and not self._ending:
+            self._cut_reply()  # a short but real interruption ("wait", "stop")
+        decision = Decision(Action.LLM) if self._ending else self.policy.decide(text)
+        stored_text = redact_secrets(text) if decision.redact else text
+        seq = await self._record_caller_turn(stored_text, event, timings)
+        if decision.keep_in_history:
+            self._history.append(Message("user", stored_text))
         if self._ending:
             return  # kept as feedback, but the goodbye is already on its way
+        if decision.action is Action.MESSAGE and self.store and self.call_id:
+            await asyncio.to_thread(self.store.add_callback_request, self.call_id, stored_text)
+        if decision.action is Action.HANDOFF:
+            await self._handoff(decision.reason)
+            return
+        if decision.action is Action.GOODBYE:
+            self.finish(decision.reply, reason="caller_goodbye")
+            return
+        if decision.reason and decision.action is not Action.LLM:
+            self._guardrail_event("caller", decision.reason)
         reply = Utterance(
             timings=timings,
             caller_turn_seq=seq,
@@ -381,7 +587,7 @@ class Conversation:
         )
         self._playback.append(reply)
         # Generation is its own task so an ending can cancel it without losing this turn.
-        generation = self._generation = self._spawn(self._generate(reply, timings))
+        generation = self._generation = self._spawn(self._generate(reply, timings, decision))
         try:
             await asyncio.wait({generation})
         finally:
@@ -389,28 +595,85 @@ class Conversation:
             self._generation = None
         if not generation.cancelled() and generation.exception() is not None:
             log.error("call %s: reply failed: %s", self.call_id, generation.exception())
-        if reply.text:
+        if reply.text and decision.keep_in_history:
             self._history.append(Message("assistant", reply.text))
+        if reply.text == FALLBACK_REPLY:
+            offer = self.policy.fell_back()
+            if offer is not None:
+                self.say(offer.reply)
 
-    async def _generate(self, reply: Utterance, timings: TurnTimings) -> None:
-        if self.streaming:
-            await self._generate_streaming(reply, timings)
+    async def _generate(self, reply: Utterance, timings: TurnTimings, decision: Decision) -> None:
+        if decision.action is Action.SAY or decision.action is Action.MESSAGE:
+            await self._speak(reply, decision.reply, timings)
+        elif decision.grounded:
+            await self._generate_grounded(reply, timings, decision.notes)
+        elif self.streaming:
+            await self._generate_streaming(reply, timings, decision.notes)
         else:
             await self._generate_sequential(reply, timings)
         if not reply.text:
             pcm = await asyncio.to_thread(self.stages.cached_speech, FALLBACK_REPLY)
             reply.add(FALLBACK_REPLY, pcm)
 
-    def _messages(self) -> list[Message]:
+    async def _generate_grounded(
+        self, reply: Utterance, timings: TurnTimings, notes: tuple[str, ...]
+    ) -> None:
+        """A question the notes answer: the model answers from them, whole, and its answer is
+        checked against them before a word is spoken; if it strays, the notes are read out."""
+        question = self._history[-1].content if self._history else ""
+        queue = self._start_llm(timings, threading.Event(), notes=notes)
+        parts = []
+        while (delta := await queue.get()) is not None:
+            if not isinstance(delta, Exception):
+                parts.append(delta)
+        answer = "".join(parts).strip()
+        if not answer or not is_grounded(answer, notes) or self._bot_violation(answer):
+            answer = extractive_answer(question, notes)
+            self._guardrail_event("bot", "ungrounded")
+        chunker = Chunker(self.config.chunker)
+        for piece in [*chunker.feed(answer), *chunker.flush()]:
+            await self._speak(reply, piece, timings)
+
+    def _messages(self, notes: tuple[str, ...] = ()) -> list[Message]:
         keep = self.config.llm.history_turns * 2
         recent = self._history[-keep:] if keep else self._history[-1:]
+        if notes and recent and recent[-1].role == "user":
+            # Notes ride with the question, after the unchanged system prompt, so the
+            # prompt's cached prefix stays valid.
+            note_text = " ".join(notes)
+            question = recent[-1].content
+            recent = [
+                *recent[:-1],
+                Message(
+                    "user",
+                    f"{question}\n\n(Answer only from these notes: {note_text})",
+                ),
+            ]
         return [self._system, *recent]
 
-    def _start_llm(self, timings: TurnTimings, stop: threading.Event) -> asyncio.Queue:
+    def _bot_violation(self, text: str):
+        return guardrails.check_bot(text)
+
+    def _guardrail_event(self, side: str, category: str) -> None:
+        log.info("call %s: guardrail %s %s", self.call_id, side, category)
+        if self.store and self.call_id:
+            self._keep(
+                asyncio.to_thread(
+                    self.store.add_event,
+                    self.call_id,
+                    f"guardrail_{side}",
+                    category,
+                    self._now_ms,
+                )
+            )
+
+    def _start_llm(
+        self, timings: TurnTimings, stop: threading.Event, notes: tuple[str, ...] = ()
+    ) -> asyncio.Queue:
         """Run generation in a thread; deltas arrive on the returned queue, then None."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
-        messages = self._messages()
+        messages = self._messages(notes)
         started = self._clock_ms()
 
         def cancelled() -> bool:
@@ -443,9 +706,11 @@ class Conversation:
             timings.tts_first_audio = speech.elapsed_ms
         reply.add(spoken, speech.pcm)
 
-    async def _generate_streaming(self, reply: Utterance, timings: TurnTimings) -> None:
+    async def _generate_streaming(
+        self, reply: Utterance, timings: TurnTimings, notes: tuple[str, ...] = ()
+    ) -> None:
         stop = threading.Event()
-        queue = self._start_llm(timings, stop)
+        queue = self._start_llm(timings, stop, notes=notes)
         chunker = Chunker(self.config.chunker)
         sentences = 0
         while (delta := await queue.get()) is not None:
@@ -455,6 +720,13 @@ class Conversation:
             if stop.is_set():
                 continue  # drain what the model produced before it saw the stop
             for piece in chunker.feed(delta):
+                violation = self._bot_violation(piece)
+                if violation is not None:
+                    # Never spoken: the model's line is replaced and the reply ends there.
+                    self._guardrail_event("bot", _category(violation))
+                    await self._speak(reply, violation.replacement, timings)
+                    stop.set()
+                    break
                 await self._speak(reply, piece, timings)
                 sentences += ends_sentence(piece)
                 if sentences >= self.config.llm.max_sentences:
@@ -462,6 +734,11 @@ class Conversation:
                     break
         if not stop.is_set():
             for piece in chunker.flush():
+                violation = self._bot_violation(piece)
+                if violation is not None:
+                    self._guardrail_event("bot", _category(violation))
+                    await self._speak(reply, violation.replacement, timings)
+                    break
                 if ends_sentence(piece) or not reply.text or not self._hit_token_limit(timings):
                     await self._speak(reply, piece, timings)
 
@@ -471,7 +748,12 @@ class Conversation:
         while (delta := await queue.get()) is not None:
             if not isinstance(delta, Exception):
                 parts.append(delta)
-        await self._speak(reply, "".join(parts), timings)
+        text = "".join(parts)
+        violation = self._bot_violation(text)
+        if violation is not None:
+            self._guardrail_event("bot", _category(violation))
+            text = violation.replacement
+        await self._speak(reply, text, timings)
 
     def _hit_token_limit(self, timings: TurnTimings) -> bool:
         return timings.reply_tokens >= self.config.llm.max_reply_tokens
@@ -527,3 +809,126 @@ class Conversation:
 
 def _has_words(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
+
+
+def _category(violation) -> str:
+    return getattr(violation.category, "value", str(violation.category))
+
+
+_BACKCHANNEL = {
+    "mm",
+    "mmm",
+    "hmm",
+    "hm",
+    "mhm",
+    "mm-hm",
+    "mm-hmm",
+    "uh-huh",
+    "uh",
+    "um",
+    "yeah",
+    "yes",
+    "yep",
+    "ok",
+    "okay",
+    "right",
+    "sure",
+    "i",
+    "see",
+    "got",
+    "it",
+    "cool",
+    "alright",
+    "ah",
+    "oh",
+    "aha",
+    "true",
+    "exactly",
+    "indeed",
+    "nice",
+    "great",
+}
+_UNFINISHED_ENDINGS = {
+    "and",
+    "but",
+    "or",
+    "so",
+    "because",
+    "that",
+    "the",
+    "a",
+    "an",
+    "to",
+    "of",
+    "with",
+    "for",
+    "like",
+    "um",
+    "uh",
+    "i",
+    "my",
+    "is",
+    "was",
+    "if",
+    "when",
+    "which",
+    "who",
+    "think",
+    "mean",
+    "about",
+    "in",
+    "on",
+    "at",
+    "your",
+    "our",
+    "then",
+    "also",
+    "maybe",
+    "just",
+    "we",
+    "you",
+}
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[a-z]+(?:-[a-z]+)*", text.lower())
+
+
+def is_backchannel(text: str) -> bool:
+    """Listening noises ("mm-hm", "yeah", "okay, right") rather than a turn."""
+    words = _tokens(text)
+    return bool(words) and len(words) <= 3 and all(w in _BACKCHANNEL for w in words)
+
+
+_STOP_REQUEST = re.compile(
+    r"\b(wait|stop|hold on|hang on|sorry|excuse me|no|actually|one moment|one second|pardon)\b",
+    re.IGNORECASE,
+)
+
+
+def is_stop_request(text: str) -> bool:
+    """A short interruption that asks the bot to stop ("wait", "hold on", "no")."""
+    return bool(_STOP_REQUEST.search(text))
+
+
+def looks_unfinished(text: str) -> bool:
+    """The words so far stop mid-sentence: "I think that..." or a trailing comma."""
+    stripped = text.strip()
+    if not stripped:
+        return False
+    if stripped.endswith(("...", "…", ",", "-", "—")):
+        return True
+    words = _tokens(stripped)
+    return bool(words) and words[-1] in _UNFINISHED_ENDINGS and not stripped.endswith(("?", "!"))
+
+
+_SECRET = re.compile(
+    r"(?i)\b((?:password|passcode|pin|code|cvv|security code)\s+(?:is|was)\s+)(\S+(?:\s+\S+){0,5})"
+)
+_DIGITS = re.compile(r"(?:\d[\s-]?){4,}")
+
+
+def redact_secrets(text: str) -> str:
+    """What a caller started to read out (a card, a code) is never stored."""
+    text = _SECRET.sub(lambda m: m.group(1) + "[SECRET]", text)
+    return _DIGITS.sub("[NUMBER] ", text).strip()

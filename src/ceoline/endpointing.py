@@ -68,6 +68,7 @@ class Endpointer:
         self._tail_frames = max(1, (prefetch_ms or tail_ms) // FRAME_MS)
         self._preroll_frames = config.preroll_ms // FRAME_MS
         self._max_frames = config.max_turn_ms // FRAME_MS
+        self.last_voiced = False
         self.reset()
 
     def reset(self) -> None:
@@ -81,6 +82,12 @@ class Endpointer:
         self._start_ms = 0
         self._last_voiced_index = 0
         self._last_voiced_end_ms = 0
+        self._extra_end_frames = 0
+
+    def extend(self, ms: int) -> None:
+        """Wait ``ms`` longer for this turn's end: the caller paused mid-sentence."""
+        if self._in_speech:
+            self._extra_end_frames = max(self._extra_end_frames, ms // FRAME_MS)
 
     @property
     def in_speech(self) -> bool:
@@ -94,7 +101,7 @@ class Endpointer:
 
     def push(self, frame: bytes, t_ms: int) -> list[Event]:
         """``t_ms`` is the frame's start on the call timeline."""
-        voiced = self.is_voiced(frame)
+        voiced = self.last_voiced = self.is_voiced(frame)
         if not self._in_speech:
             return self._push_idle(frame, voiced, t_ms)
         return self._push_speech(frame, voiced, t_ms)
@@ -152,14 +159,14 @@ class Endpointer:
             self._paused = True
             events.append(SpeechPaused(now, self._last_voiced_end_ms, self._turn_audio()))
         forced = len(self._frames) >= self._max_frames
-        if self._silence_run >= self._end_frames or forced:
+        if self._silence_run >= self._end_frames + self._extra_end_frames or forced:
             events.append(
                 TurnEnded(
                     speech_start_ms=self._start_ms,
                     speech_end_ms=self._last_voiced_end_ms if not forced else now,
                     decided_ms=now,
                     audio=self._turn_audio() if not forced else b"".join(self._frames),
-                    forced=forced and self._silence_run < self._end_frames,
+                    forced=forced and self._silence_run < self._end_frames + self._extra_end_frames,
                 )
             )
             self.reset()

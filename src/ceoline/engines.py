@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ceoline.config import Config
+from ceoline.knowledge import KnowledgeBase, open_knowledge
 from ceoline.lifecycle import fixed_lines
 from ceoline.llm import LanguageModel
 from ceoline.locator import HashCache, ModelFiles, locate, verify_models
@@ -37,6 +38,7 @@ class Engines:
     llm: LanguageModel
     synthesizer: Synthesizer
     load_ms: dict[str, float]
+    knowledge: KnowledgeBase | None = None
     _speech_cache: dict[str, np.ndarray] = field(default_factory=dict)
     _cache_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -57,6 +59,8 @@ class Engines:
         synthesizer = Synthesizer(models["tts"], config.tts, config.runtime)
         load_ms["tts"] = (time.perf_counter() - started) * 1000
         engines = cls(config, persona, transcriber, llm, synthesizer, load_ms)
+        # The notes are re-indexed here when they changed since the last start.
+        engines.knowledge = open_knowledge(config)
         if warm:
             started = time.perf_counter()
             llm.warm(persona.system_prompt())

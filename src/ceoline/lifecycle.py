@@ -65,6 +65,8 @@ class CallLifecycle:
     def tick(self, t_ms: int) -> str | None:
         """The end reason once the goodbye has been heard and the call should hang up."""
         conv = self.conversation
+        if self._ending is None and getattr(conv, "end_reason", None):
+            self._ending = conv.end_reason  # the conversation ended it (a goodbye, a transfer)
         if self._ending is not None:
             if self._ending_since_ms is None:
                 self._ending_since_ms = t_ms

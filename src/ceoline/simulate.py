@@ -32,6 +32,9 @@ class CallerSource:
     def next_frame(self, conversation: Conversation, t_ms: int) -> bytes | None:
         raise NotImplementedError
 
+    def hear(self, frame: bytes) -> None:
+        """The bot's frame for this tick, as it reaches the caller's ear."""
+
 
 class WavCaller(CallerSource):
     """Plays a fixed recording, then stays on the line until the bot has answered."""
@@ -88,6 +91,72 @@ class ScriptedCaller(CallerSource):
         self._quiet_since = None
         self._waiting_since = t_ms + len(self._current) * FRAME_MS
         return self._current.pop(0)
+
+
+class InterruptingCaller(CallerSource):
+    """Asks a question, then talks over the answer ``after_ms`` into it, then waits."""
+
+    def __init__(
+        self,
+        question: np.ndarray,
+        interruption: np.ndarray,
+        after_ms: int,
+        reply_wait_s: float = 30,
+    ):
+        self._question = frames(question)
+        self._interruption = frames(interruption)
+        self._after_ms = after_ms
+        self._reply_wait_ms = reply_wait_s * 1000
+        self._reply_heard_at: int | None = None
+        self._done_at: int | None = None
+        self._asked = False
+        self.interrupted_at: int | None = None  # call time the interruption's audio began
+
+    def next_frame(self, conversation: Conversation, t_ms: int) -> bytes | None:
+        if self._question:
+            if not conversation.speaking_greeting:
+                return self._question.pop(0)
+            return SILENT_FRAME
+        if self._reply_heard_at is None:
+            if conversation.speaking_reply:
+                self._reply_heard_at = t_ms
+            return SILENT_FRAME
+        if t_ms - self._reply_heard_at < self._after_ms:
+            return SILENT_FRAME
+        if self._interruption:
+            if self.interrupted_at is None:
+                self.interrupted_at = t_ms
+            return self._interruption.pop(0)
+        if self._done_at is None:
+            self._done_at = t_ms
+        if conversation.idle or t_ms - self._done_at > self._reply_wait_ms:
+            return None
+        return SILENT_FRAME
+
+
+class EchoingLine(CallerSource):
+    """A phone line that returns the bot's voice to it, delayed and attenuated (echo)."""
+
+    def __init__(self, caller: CallerSource, delay_ms: int = 120, gain_db: float = -15.0):
+        self.caller = caller
+        self._gain = 10 ** (gain_db / 20)
+        self._delay: list[bytes] = [SILENT_FRAME] * max(1, delay_ms // FRAME_MS)
+
+    @property
+    def hangup_reason(self) -> str:  # type: ignore[override]
+        return self.caller.hangup_reason
+
+    def hear(self, frame: bytes) -> None:
+        self._delay.append(frame)
+        self.caller.hear(frame)
+
+    def next_frame(self, conversation: Conversation, t_ms: int) -> bytes | None:
+        own = self.caller.next_frame(conversation, t_ms)
+        if own is None:
+            return None
+        echo = np.frombuffer(self._delay.pop(0), dtype=np.int16).astype(np.float32)
+        mixed = np.frombuffer(own, dtype=np.int16).astype(np.float32) + echo * self._gain
+        return np.clip(mixed, -32768, 32767).astype(np.int16).tobytes()
 
 
 @dataclass
@@ -150,7 +219,9 @@ async def run_call(
                 end_reason = caller.hangup_reason
                 break
             conversation.push_caller_frame(frame, t_ms)
-            out.append(conversation.next_bot_frame(t_ms))
+            bot_frame = conversation.next_bot_frame(t_ms)
+            out.append(bot_frame)
+            caller.hear(bot_frame)
             tick += 1
             ended = lifecycle.tick(t_ms)
             if ended is not None:

@@ -83,9 +83,43 @@ def _v2_sip_calls_and_events(db: sqlite_utils.Database) -> None:
     db["call_events"].create_index(["call_id", "id"])
 
 
+def _v3_escalations_and_callbacks(db: sqlite_utils.Database) -> None:
+    db["escalations"].create(
+        {
+            "id": int,
+            "call_id": str,
+            "t_ms": int,
+            "reason": str,
+            "outcome": str,
+            "detail": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        foreign_keys=[("call_id", "calls", "id")],
+        not_null={"call_id", "reason", "outcome"},
+    )
+    db["escalations"].create_index(["call_id"])
+    db["callback_requests"].create(
+        {
+            "id": int,
+            "call_id": str,
+            "caller": str,
+            "message": str,
+            "status": str,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("call_id", "calls", "id")],
+        not_null={"call_id", "message", "status"},
+    )
+    db["callback_requests"].create_index(["status", "created_at"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_calls_and_turns", _v1_calls_and_turns),
     ("0002_sip_calls_and_events", _v2_sip_calls_and_events),
+    ("0003_escalations_and_callbacks", _v3_escalations_and_callbacks),
 ]
 
 
@@ -231,6 +265,35 @@ class Store:
                 [utc_now(), end_reason, round(duration_s, 3), call_id],
             )
 
+    def add_escalation(self, call_id: str, t_ms: int, reason: str, outcome: str) -> int:
+        with self._lock, self._transaction():
+            now = utc_now()
+            cursor = self.db.execute(
+                "INSERT INTO escalations (call_id, t_ms, reason, outcome, detail, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, '', ?, ?)",
+                [call_id, t_ms, reason, outcome, now, now],
+            )
+            return cursor.lastrowid
+
+    def update_escalation(self, escalation_id: int, outcome: str, detail: str = "") -> None:
+        with self._lock, self._transaction():
+            self.db.execute(
+                "UPDATE escalations SET outcome = ?, detail = ?, updated_at = ? WHERE id = ?",
+                [outcome, detail, utc_now(), escalation_id],
+            )
+
+    def add_callback_request(self, call_id: str, message: str) -> int:
+        with self._lock, self._transaction():
+            caller = self.db.execute(
+                "SELECT COALESCE(caller_uri, caller, '') FROM calls WHERE id = ?", [call_id]
+            ).fetchone()
+            cursor = self.db.execute(
+                "INSERT INTO callback_requests (call_id, caller, message, status, created_at) "
+                "VALUES (?, ?, ?, 'open', ?)",
+                [call_id, caller[0] if caller else "", message, utc_now()],
+            )
+            return cursor.lastrowid
+
     # -- reads -----------------------------------------------------------------------------
 
     def list_calls(self, limit: int = 50) -> list[dict[str, Any]]:
@@ -249,6 +312,20 @@ class Store:
             if not rows:
                 return None
             call = rows[0]
+            call["escalations"] = list(
+                self.db.query(
+                    "SELECT t_ms, reason, outcome, detail, created_at, updated_at "
+                    "FROM escalations WHERE call_id = ? ORDER BY id",
+                    [call_id],
+                )
+            )
+            call["callback_requests"] = list(
+                self.db.query(
+                    "SELECT message, status, created_at FROM callback_requests "
+                    "WHERE call_id = ? ORDER BY id",
+                    [call_id],
+                )
+            )
             call["events"] = list(
                 self.db.query(
                     "SELECT t_ms, kind, detail, created_at FROM call_events WHERE call_id = ? "

@@ -64,6 +64,8 @@ class InboundCall(pj.Call):
         self.confirmed = False
         self.answered = False
         self.hanging_up = False
+        self.transfer_escalation: int | None = None
+        self.transferring = False
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         self.server._on_call_state(self)
@@ -73,6 +75,9 @@ class InboundCall(pj.Call):
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         self.server._on_dtmf(self, prm.digit)
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        self.server._on_transfer_status(self, prm)
 
 
 class HotlineAccount(pj.Account):
@@ -249,6 +254,7 @@ class Server:
             IncomingCall(info.callIdString, info.remoteUri, source),
             call.pipe,
             hangup=lambda reason, c=call: self.post(lambda: self._hangup(c, reason)),
+            transfer=lambda escalation, c=call: self.post(lambda: self._transfer(c, escalation)),
         )
         future = asyncio.run_coroutine_threadsafe(call.session.run(), self.loop)
         self._futures.add(future)
@@ -271,6 +277,39 @@ class Server:
         # Only used when the call is not yet answered; an answered call gets a BYE.
         op.statusCode = 503 if reason == "shutdown" else 480
         call.hangup(op)
+
+    def _transfer(self, call: InboundCall, escalation: int | None) -> None:
+        """Blind transfer (RFC 3515 REFER) to [handoff] uri; the outcome comes by NOTIFY."""
+        if call.pj_id not in self.calls or call.hanging_up or call.session is None:
+            return
+        uri = self.config.handoff.uri
+        call.transfer_escalation = escalation
+        call.transferring = True
+        log_event("call.transfer", call=call.session.call_id, to=uri)
+        try:
+            call.xfer(uri, pj.CallOpParam(True))
+        except pj.Error as exc:
+            call.transferring = False
+            self.loop.call_soon_threadsafe(
+                call.session.on_transfer_result, escalation, False, pj_error(exc)
+            )
+
+    def _on_transfer_status(self, call: InboundCall, prm: pj.OnCallTransferStatusParam) -> None:
+        if not call.transferring or call.session is None:
+            return
+        code = prm.statusCode
+        if not prm.finalNotify and code < 300:
+            return  # 100 Trying, 180 Ringing from the transfer target: wait for the end
+        call.transferring = False
+        prm.cont = False
+        ok = 200 <= code < 300
+        log_event("call.transfer_result", call=call.session.call_id, status=code, reason=prm.reason)
+        self.loop.call_soon_threadsafe(
+            call.session.on_transfer_result,
+            call.transfer_escalation,
+            ok,
+            f"{code} {prm.reason}",
+        )
 
     def _on_media_state(self, call: InboundCall) -> None:
         if call.session is None or call.pipe is None:

@@ -50,12 +50,14 @@ class CallSession:
         incoming: IncomingCall,
         pipe: FramePipe,
         hangup: Callable[[str], None],
+        transfer: Callable[[int | None], None] | None = None,
     ):
         self.stages = stages
         self.store = store
         self.incoming = incoming
         self.pipe = pipe
         self._hangup: Callable[[str], None] | None = hangup
+        self._transfer = transfer
         self.call_id: str | None = None
         self.conversation: Conversation | None = None
         self.codec: str | None = None
@@ -90,6 +92,17 @@ class CallSession:
     def on_disconnected(self, reason: str, status: int) -> None:
         self.end_reason = self._hangup_reason or reason
         self._disconnected.set()
+
+    def on_transfer_result(self, escalation: int | None, ok: bool, detail: str) -> None:
+        log_event(
+            "call.transferred" if ok else "call.transfer_failed", call=self.call_id, detail=detail
+        )
+        if self.conversation is not None:
+            self.conversation.transfer_finished(escalation, ok, detail)
+
+    def _on_conversation_action(self, action: str, escalation: int | None) -> None:
+        if action == "transfer" and self._transfer is not None:
+            self._transfer(escalation)
 
     def request_shutdown(self) -> None:
         self._shutdown = True
@@ -134,6 +147,8 @@ class CallSession:
     async def _converse(self) -> None:
         config = self.stages.config
         conversation = Conversation(self.stages, self.store, self.call_id)
+        conversation.can_transfer = self._transfer is not None and bool(config.handoff.uri)
+        conversation.on_action = self._on_conversation_action
         self.conversation = conversation
         lifecycle = CallLifecycle(conversation, config.call, self.stages.persona)
         await conversation.start()
@@ -157,7 +172,9 @@ class CallSession:
             await conversation.close()
 
     async def _close(self) -> None:
-        self._hangup = None  # it refers to the pjsua2 call, which must not outlive the SIP side
+        # These refer to the pjsua2 call, which must not outlive the SIP side.
+        self._hangup = None
+        self._transfer = None
         reason = self.end_reason or self._hangup_reason or "error"
         self.end_reason = reason
         duration = time.monotonic() - self._answered_at if self._answered_at else 0.0
