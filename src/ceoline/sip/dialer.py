@@ -64,6 +64,7 @@ class DialResult:
     recording: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
     turns: list[TurnMeasure] = field(default_factory=list)
     greeting_heard_ms: int | None = None
+    transferred_to: str = ""
 
     def as_json(self) -> dict:
         return {
@@ -74,6 +75,7 @@ class DialResult:
             "remote_hangup": self.remote_hangup,
             "recorded_s": round(len(self.recording) / SAMPLE_RATE, 2),
             "greeting_heard_ms": self.greeting_heard_ms,
+            "transferred_to": self.transferred_to,
             "turns": [
                 {"prompt_end_ms": t.prompt_end_ms, "response_ms": t.response_ms} for t in self.turns
             ],
@@ -168,6 +170,17 @@ class _DialCall(pj.Call):
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         self.dialer._on_media(self)
 
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        # Like a phone: accept the transfer and call the target; pjsua2 needs the new call's
+        # object from us, and reports its progress to the transferor by NOTIFY.
+        self.dialer.transferred_to = prm.dstUri
+        self.dialer._transfer_call = _TransferCall(self.dialer.account)
+        prm.newCall = self.dialer._transfer_call
+
+
+class _TransferCall(pj.Call):
+    """The call a transfer makes to its target; only kept alive, never scripted."""
+
 
 class Dialer:
     """One pjsua2 endpoint that places a call; run it in its own process (pjsua is global)."""
@@ -213,6 +226,8 @@ class Dialer:
         self.account = pj.Account()
         self.account.create(acc_cfg)
         self._call: _DialCall | None = None
+        self._transfer_call: pj.Call | None = None
+        self.transferred_to = ""
         self._port: _ScriptPort | None = None
         self._disconnected = False
         self.result = DialResult()
@@ -253,6 +268,7 @@ class Dialer:
             while not self._disconnected and time.monotonic() < end:
                 self.ep.libHandleEvents(10)
         self.result.remote_hangup = self._disconnected and not hung_up
+        self.result.transferred_to = self.transferred_to
         heard = b"".join(self._port.heard)
         self.result.recording = np.frombuffer(heard, dtype=np.int16).copy()
         return self.result
@@ -278,6 +294,7 @@ class Dialer:
 
     def close(self) -> None:
         self._call = None
+        self._transfer_call = None
         self._port = None
         self.account = None
         self.ep.libDestroy()
