@@ -192,3 +192,30 @@ def test_a_second_server_on_the_same_port_fails_with_one_line(server):
     assert done.returncode == 6
     error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and f"127.0.0.1:{server.port}" in error[0] and "port" in error[0]
+
+
+def test_barge_in_over_sip_stops_the_bot_fast(server, tmp_path):
+    from ceoline.audio import write_wav
+    from ceoline.config import parse_config_file
+    from ceoline.engines import locate_all
+    from ceoline.tts import Synthesizer
+
+    from .conftest import REPO_CONFIG
+
+    config = parse_config_file(REPO_CONFIG)
+    voice = Synthesizer(locate_all(config)["tts"], config.tts, config.runtime)
+    question, stop = tmp_path / "q.wav", tmp_path / "stop.wav"
+    write_wav(question, voice.synthesize("Tell me about the mobile app and your plans.").pcm)
+    write_wav(stop, voice.synthesize("Wait, stop. I have a question about invoices.").pcm)
+    before = {c["id"] for c in server.calls()}
+    done = dial(server, "--play", str(question), "--play", str(stop), "--barge-in-ms", "700")
+    result = json.loads(done.stdout)
+    [heard] = result["barge_ins"]
+    # On the caller's side of the line: the bot went quiet soon after they started talking.
+    assert heard["latency_ms"] is not None and heard["latency_ms"] <= 300, heard
+    call = _call_by_sip_id(server, lambda c: c["id"] not in before)
+    events = [json.loads(e["detail"]) for e in call["events"] if e["kind"] == "barge_in"]
+    committed = [e for e in events if e["committed"]]
+    assert committed and committed[0]["latency_ms"] <= 200, events
+    bot = [t for t in call["turns"] if t["role"] == "bot"]
+    assert any(t["interrupted"] for t in bot[1:])

@@ -98,7 +98,7 @@ class BargeInConfig:
     enabled: bool = _opt(True)
     stop_after_ms: int = _opt(120, lo=20, hi=2000)
     confirm_ms: int = _opt(800, lo=100, hi=5000)
-    resume_after_ms: int = _opt(300, lo=40, hi=5000)
+    resume_after_ms: int = _opt(500, lo=40, hi=5000)
     min_energy_dbfs: float = _opt(-40.0, lo=-120.0, hi=0.0)
     echo_margin_db: float = _opt(10.0, lo=0.0, hi=60.0)
     echo_window_ms: int = _opt(400, lo=20, hi=2000)

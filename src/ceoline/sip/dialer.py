@@ -40,6 +40,8 @@ class DialScript:
     hangup_after_ms: int = 120000
     # After the script, stay on the line this long (the other side may hang up first).
     hold_ms: int = 0
+    # Speak each prompt after the first this long into the bot's answer, over it.
+    barge_in_ms: int | None = None
 
 
 @dataclass
@@ -65,6 +67,8 @@ class DialResult:
     turns: list[TurnMeasure] = field(default_factory=list)
     greeting_heard_ms: int | None = None
     transferred_to: str = ""
+    # Talking over the bot: when our voice began, and when the bot's audio stopped.
+    barge_ins: list[dict] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {
@@ -76,6 +80,7 @@ class DialResult:
             "recorded_s": round(len(self.recording) / SAMPLE_RATE, 2),
             "greeting_heard_ms": self.greeting_heard_ms,
             "transferred_to": self.transferred_to,
+            "barge_ins": self.barge_ins,
             "turns": [
                 {"prompt_end_ms": t.prompt_end_ms, "response_ms": t.response_ms} for t in self.turns
             ],
@@ -93,6 +98,9 @@ class _ScriptPort(pj.AudioMediaPort):
         self.script = script
         self.result = result
         self.heard: list[bytes] = []
+        self.heard_voice: list[bool] = []
+        self.barge_onsets: list[int] = []
+        self._barging = False
         self.t_ms = 0
         self.state = "greeting" if script.wait_for_greeting else "next"
         self.prompts = [frames(p) for p in script.prompts]
@@ -106,6 +114,7 @@ class _ScriptPort(pj.AudioMediaPort):
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         data = bytes(frame.buf) if frame.size == FRAME_BYTES else SILENT_FRAME
         self.heard.append(data)
+        self.heard_voice.append(rms_dbfs(data) > HEARD_DBFS)
         if rms_dbfs(data) > HEARD_DBFS:
             self.last_voice_ms = self.t_ms
             if self.result.turns and self.state in ("speaking", "listening"):
@@ -130,6 +139,15 @@ class _ScriptPort(pj.AudioMediaPort):
         elif self.state == "listening" and self.result.turns:
             turn = self.result.turns[-1]
             waited = self.t_ms - turn.prompt_end_ms
+            barge = s.barge_in_ms
+            if (
+                barge is not None
+                and self.prompts
+                and turn.reply_start_ms is not None
+                and self.t_ms - turn.reply_start_ms >= barge
+            ):
+                self.state = "next"
+                self._barging = True
             if (turn.reply_start_ms is not None and self._quiet_for(s.end_of_speech_ms)) or (
                 turn.reply_start_ms is None and waited > s.reply_timeout_ms
             ):
@@ -138,6 +156,10 @@ class _ScriptPort(pj.AudioMediaPort):
             if self.prompts:
                 self.speaking = self.prompts.pop(0)
                 voiced = [i for i, f in enumerate(self.speaking) if rms_dbfs(f) > HEARD_DBFS]
+                if self._barging:
+                    self._barging = False
+                    first = voiced[0] if voiced else 0
+                    self.barge_onsets.append(self.t_ms + (first + 1) * FRAME_MS)
                 self.voiced_left = (voiced[-1] + 1) if voiced else len(self.speaking)
                 self.state = "speaking"
             elif not self.want_dtmf:
@@ -271,6 +293,9 @@ class Dialer:
         self.result.transferred_to = self.transferred_to
         heard = b"".join(self._port.heard)
         self.result.recording = np.frombuffer(heard, dtype=np.int16).copy()
+        self.result.barge_ins = [
+            _stop_heard(self._port.heard_voice, onset) for onset in self._port.barge_onsets
+        ]
         return self.result
 
     def _on_state(self, call: _DialCall) -> None:
@@ -298,3 +323,17 @@ class Dialer:
         self._port = None
         self.account = None
         self.ep.libDestroy()
+
+
+def _stop_heard(voice: list[bool], onset_ms: int, quiet_ms: int = 300) -> dict:
+    """When the bot's audio stopped after our voice began at ``onset_ms`` (as heard)."""
+    start = onset_ms // FRAME_MS
+    need = quiet_ms // FRAME_MS
+    for i in range(start, len(voice) - need + 1):
+        if not any(voice[i : i + need]):
+            return {
+                "onset_ms": onset_ms,
+                "stopped_ms": i * FRAME_MS,
+                "latency_ms": max(0, (i - start) * FRAME_MS),
+            }
+    return {"onset_ms": onset_ms, "stopped_ms": None, "latency_ms": None}
