@@ -15,6 +15,7 @@ from enum import Enum
 
 from ceoline import guardrails
 from ceoline.config import Config
+from ceoline.grounding import content_words
 from ceoline.persona import Persona
 
 TRANSFERRING = "Of course. I'm transferring you to a person now, please hold on."
@@ -80,74 +81,13 @@ _FACT_QUESTION = re.compile(
 
 def persona_facts_for(words: str, persona: Persona) -> tuple[str, ...]:
     """Persona facts sharing at least two content words with the question."""
-    asked = set(words.split()) - _FILLER
+    asked = content_words(words) - {"many", "much"}
     scored = []
     for fact in persona.facts:
-        shared = asked & (set(_norm(fact).split()) - _FILLER)
+        shared = asked & content_words(fact)
         if len(shared) >= 2:
             scored.append((len(shared), fact))
     return tuple(f for _, f in sorted(scored, reverse=True)[:2])
-
-
-_FILLER = {
-    "the",
-    "a",
-    "an",
-    "and",
-    "or",
-    "of",
-    "to",
-    "in",
-    "on",
-    "for",
-    "with",
-    "is",
-    "are",
-    "was",
-    "were",
-    "be",
-    "it",
-    "its",
-    "we",
-    "our",
-    "you",
-    "your",
-    "i",
-    "my",
-    "me",
-    "that",
-    "this",
-    "what",
-    "when",
-    "where",
-    "who",
-    "how",
-    "why",
-    "which",
-    "do",
-    "does",
-    "did",
-    "can",
-    "about",
-    "from",
-    "as",
-    "so",
-    "they",
-    "have",
-    "has",
-    "had",
-    "tell",
-    "know",
-    "like",
-    "um",
-    "uh",
-    "quillfern",
-    "company",
-    "many",
-    "much",
-    "there",
-    "their",
-}
 
 
 _QUESTION_START = re.compile(

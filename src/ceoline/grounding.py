@@ -86,7 +86,8 @@ _COMMON = {
 }
 
 
-def _content(text: str) -> set[str]:
+def content_words(text: str) -> set[str]:
+    """The words that carry meaning: no stopwords, no very short words."""
     return {w for w in _WORD.findall(text.lower()) if w not in _COMMON and len(w) > 2}
 
 
@@ -98,19 +99,19 @@ def is_grounded(answer: str, notes: tuple[str, ...]) -> bool:
     source = " ".join(notes)
     if _numbers(answer) - _numbers(source):
         return False  # a date or figure the notes do not contain
-    shared = _content(answer) & _content(source)
+    shared = content_words(answer) & content_words(source)
     return len(shared) >= 2
 
 
 def extractive_answer(question: str, notes: tuple[str, ...], max_sentences: int = 2) -> str:
     """The sentences of the notes that best match the question, in their original order."""
-    wanted = _content(question)
+    wanted = content_words(question)
     sentences = [s.strip() for note in notes[:1] for s in _SENTENCE.split(note) if s.strip()]
     if not sentences:
         return ""
     scored = sorted(
         range(len(sentences)),
-        key=lambda i: (-len(_content(sentences[i]) & wanted), i),
+        key=lambda i: (-len(content_words(sentences[i]) & wanted), i),
     )
     keep = sorted(scored[:max_sentences])
     return " ".join(sentences[i] for i in keep)
