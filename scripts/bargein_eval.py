@@ -79,9 +79,8 @@ async def main_async(as_json: bool) -> None:
         data = Path(tmp)
         trials = [(p, o) for p in INTERRUPTIONS for o in OFFSETS_MS]
         for phrase, offset in trials:
-            call = await one_call(
-                engines, InterruptingCaller(question, pad(say(phrase)), offset), data
-            )
+            caller = InterruptingCaller(question, pad(say(phrase)), offset, linger_ms=1500)
+            call = await one_call(engines, caller, data)
             done = [b for b in barges(call) if b["committed"]]
             if done:
                 latencies.append(done[0]["latency_ms"])

@@ -55,6 +55,7 @@ def test_real_speech_over_the_reply_stops_it_within_200_ms(engines, tmp_path):
         pad(speak(engines, QUESTION)),
         pad(speak(engines, "Wait, sorry, stop. I have a different question about invoices.")),
         after_ms=700,
+        linger_ms=2500,
     )
     _, stored = call(engines, caller, tmp_path)
     barges = barge_events(stored)

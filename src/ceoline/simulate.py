@@ -102,6 +102,7 @@ class InterruptingCaller(CallerSource):
         interruption: np.ndarray,
         after_ms: int,
         reply_wait_s: float = 30,
+        linger_ms: int | None = None,
     ):
         self._question = frames(question)
         self._interruption = frames(interruption)
@@ -111,6 +112,8 @@ class InterruptingCaller(CallerSource):
         self._done_at: int | None = None
         self._asked = False
         self.interrupted_at: int | None = None  # call time the interruption's audio began
+        # Hang up this long after the interruption, answered or not (None: wait for idle).
+        self._linger_ms = linger_ms
 
     def next_frame(self, conversation: Conversation, t_ms: int) -> bytes | None:
         if self._question:
@@ -130,6 +133,8 @@ class InterruptingCaller(CallerSource):
         if self._done_at is None:
             self._done_at = t_ms
         if conversation.idle or t_ms - self._done_at > self._reply_wait_ms:
+            return None
+        if self._linger_ms is not None and t_ms - self._done_at > self._linger_ms:
             return None
         return SILENT_FRAME
 
