@@ -219,3 +219,26 @@ def test_barge_in_over_sip_stops_the_bot_fast(server, tmp_path):
     assert committed and committed[0]["latency_ms"] <= 200, events
     bot = [t for t in call["turns"] if t["role"] == "bot"]
     assert any(t["interrupted"] for t in bot[1:])
+
+
+def test_guardrail_and_grounded_answer_over_sip(server, tmp_path):
+    from ceoline.audio import write_wav
+    from ceoline.config import parse_config_file
+    from ceoline.engines import locate_all
+    from ceoline.tts import Synthesizer
+
+    from .conftest import REPO_CONFIG
+
+    config = parse_config_file(REPO_CONFIG)
+    voice = Synthesizer(locate_all(config)["tts"], config.tts, config.runtime)
+    refund, lisbon = tmp_path / "refund.wav", tmp_path / "lisbon.wav"
+    write_wav(refund, voice.synthesize("Please refund my last payment.").pcm)
+    write_wav(lisbon, voice.synthesize("When did you open the office in Lisbon?").pcm)
+    before = {c["id"] for c in server.calls()}
+    done = dial(server, "--play", str(refund), "--play", str(lisbon))
+    assert json.loads(done.stdout)["connected"], done.stderr
+    call = _call_by_sip_id(server, lambda c: c["id"] not in before)
+    bot = [t["text"] for t in call["turns"] if t["role"] == "bot"]
+    assert any("can't touch payments, refunds" in t for t in bot), bot
+    assert any("2022" in t for t in bot), bot
+    assert any(e["kind"] == "guardrail_caller" for e in call["events"])
