@@ -11,7 +11,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 # so no test can reach beyond this machine.
 NETNS := $(shell unshare -n true 2>/dev/null && command -v ip >/dev/null && echo yes)
 
-.PHONY: help install sysdeps run call demo test lint fmt bench bench-sip doctor clean
+.PHONY: help install sysdeps run call demo test lint fmt bench bench-sip eval doctor clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -69,6 +69,10 @@ bench: install ## Benchmark the streaming loop against the naive baseline
 
 bench-sip: install ## Response times over real SIP calls, and how many calls this box holds
 	$(BIN)/python scripts/sip_bench.py
+
+eval: install ## Guardrail pass rate and barge-in stop latency / false barge-ins, real models
+	$(BIN)/ceoline guardrails eval
+	$(BIN)/python scripts/bargein_eval.py
 
 doctor: install ## Check config, models and data dir
 	$(BIN)/ceoline doctor
