@@ -39,6 +39,8 @@ def start_server(workdir: Path, port: int, max_calls: int) -> subprocess.Popen:
     config.write_text(
         f'[models]\ndir = "{ROOT / "models"}"\nmanifest = "{ROOT / "models/manifest.toml"}"\n'
         f'[persona]\nfile = "{ROOT / "configs/persona.toml"}"\n'
+        f'[knowledge]\ndir = "{ROOT / "configs/knowledge"}"\n'
+        f'[insights]\ntaxonomy = "{ROOT / "configs/taxonomy.toml"}"\n'
         f'[store]\ndata_dir = "{workdir / "data"}"\n'
         f"[sip]\nport = {port}\nrtp_port = 30000\nmax_calls = {max_calls}\n"
         "[call]\nsilence_prompt_s = 0\nsilence_timeout_s = 60\n"

@@ -89,6 +89,7 @@ def make_config(tmp_path: Path, **sections: dict) -> Path:
         "models": {"dir": str(ROOT / "models"), "manifest": str(ROOT / "models/manifest.toml")},
         "persona": {"file": str(ROOT / "configs" / "persona.toml")},
         "knowledge": {"dir": str(ROOT / "configs" / "knowledge")},
+        "insights": {"taxonomy": str(ROOT / "configs" / "taxonomy.toml")},
         "store": {"data_dir": str(tmp_path / "data")},
     }
     for name, values in sections.items():

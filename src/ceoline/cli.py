@@ -131,6 +131,17 @@ def call(
     if out is not None:
         write_wav(out, result.bot_pcm)
     data = result.as_json()
+    if cfg.insights.enabled and result.call_id:
+        from ceoline.insights_worker import InsightsWorker
+
+        store = Store.open(cfg.data_dir)
+        try:
+            InsightsWorker(cfg, store).run_pending()
+            stored = store.get_call(result.call_id) or {}
+        finally:
+            store.close()
+        data["summary"] = stored.get("summary")
+        data["items"] = stored.get("items", [])
     data["turns"].sort(key=lambda t: (t["start_ms"], t["role"] != "caller"))
     if as_json:
         typer.echo(json.dumps(data, indent=2))
@@ -152,6 +163,13 @@ def call(
             )
     if not heard:
         typer.echo("(no caller speech was heard)")
+    if data.get("summary"):
+        typer.echo(f"summary: {_safe(data['summary'])}")
+        for item in data["items"]:
+            typer.echo(
+                f"  - {item['type']}/{item['product_area']} ({item['sentiment']}, "
+                f"{item['urgency']}, {item['method']}): {_safe(item['quote'])}"
+            )
 
 
 @calls_app.command("list")
@@ -312,6 +330,27 @@ def serve(config: ConfigOption = None) -> None:
     finally:
         store.close()
     typer.echo("ceoline: stopped")
+
+
+insights_app = typer.Typer(help="Call summaries and feedback items.", no_args_is_help=True)
+app.add_typer(insights_app, name="insights")
+
+
+@insights_app.command("run")
+def insights_run(config: ConfigOption = None) -> None:
+    """Process every queued insights job now (`ceoline serve` does this in the background)."""
+    from ceoline.insights_worker import InsightsWorker
+    from ceoline.store import Store
+
+    cfg = _config(config)
+    store = Store.open(cfg.data_dir)
+    try:
+        store.requeue_running_jobs()
+        done = InsightsWorker(cfg, store).run_pending()
+        counts = store.insight_job_counts()
+    finally:
+        store.close()
+    typer.echo(f"{done} calls analysed; queue: {counts or 'empty'}")
 
 
 guardrails_app = typer.Typer(help="Check the guardrails.", no_args_is_help=True)

@@ -112,6 +112,15 @@ class HandoffConfig:
 
 
 @dataclass(frozen=True)
+class InsightsConfig:
+    enabled: bool = _opt(True)
+    taxonomy: str = _opt("taxonomy.toml")
+    use_model: bool = _opt(True)
+    threads: int = _opt(1, lo=1, hi=256)
+    max_tokens: int = _opt(400, lo=50, hi=4000)
+
+
+@dataclass(frozen=True)
 class ChunkerConfig:
     first_chunk_min_words: int = _opt(3, lo=1, hi=50)
     min_words: int = _opt(6, lo=1, hi=100)
@@ -189,6 +198,7 @@ class Config:
     vad: VadConfig = field(default_factory=VadConfig)
     bargein: BargeInConfig = field(default_factory=BargeInConfig)
     handoff: HandoffConfig = field(default_factory=HandoffConfig)
+    insights: InsightsConfig = field(default_factory=InsightsConfig)
     chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
     call: CallConfig = field(default_factory=CallConfig)
     store: StoreConfig = field(default_factory=StoreConfig)

@@ -116,10 +116,53 @@ def _v3_escalations_and_callbacks(db: sqlite_utils.Database) -> None:
     db["callback_requests"].create_index(["status", "created_at"])
 
 
+def _v4_insights(db: sqlite_utils.Database) -> None:
+    db["insight_jobs"].create(
+        {
+            "call_id": str,
+            "status": str,  # pending, running, done
+            "attempts": int,
+            "error": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="call_id",
+        foreign_keys=[("call_id", "calls", "id")],
+        not_null={"status"},
+    )
+    db["insight_jobs"].create_index(["status", "created_at"])
+    db["call_insights"].create(
+        {"call_id": str, "summary": str, "method": str, "created_at": str},
+        pk="call_id",
+        foreign_keys=[("call_id", "calls", "id")],
+    )
+    db["feedback_items"].create(
+        {
+            "id": int,
+            "call_id": str,
+            "seq": int,
+            "type": str,
+            "product_area": str,
+            "sentiment": str,
+            "urgency": str,
+            "quote": str,
+            "needs_followup": int,
+            "method": str,
+            "reviewed_at": str,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("call_id", "calls", "id")],
+    )
+    db["feedback_items"].create_index(["call_id", "seq"], unique=True)
+    db["feedback_items"].create_index(["reviewed_at", "created_at"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_calls_and_turns", _v1_calls_and_turns),
     ("0002_sip_calls_and_events", _v2_sip_calls_and_events),
     ("0003_escalations_and_callbacks", _v3_escalations_and_callbacks),
+    ("0004_insights", _v4_insights),
 ]
 
 
@@ -259,10 +302,95 @@ class Store:
             )
 
     def end_call(self, call_id: str, end_reason: str, duration_s: float) -> None:
+        """Close the call and queue its insights, in one transaction: no call ends without."""
         with self._lock, self._transaction():
+            now = utc_now()
             self.db.execute(
                 "UPDATE calls SET ended_at = ?, end_reason = ?, duration_s = ? WHERE id = ?",
-                [utc_now(), end_reason, round(duration_s, 3), call_id],
+                [now, end_reason, round(duration_s, 3), call_id],
+            )
+            self.db.execute(
+                "INSERT OR IGNORE INTO insight_jobs (call_id, status, attempts, error, "
+                "created_at, updated_at) VALUES (?, 'pending', 0, '', ?, ?)",
+                [call_id, now, now],
+            )
+
+    # -- insights --------------------------------------------------------------------------
+
+    def claim_insight_job(self) -> str | None:
+        """The oldest pending job, marked running; None when there is nothing to do."""
+        with self._lock, self._transaction():
+            row = self.db.execute(
+                "SELECT call_id FROM insight_jobs WHERE status = 'pending' "
+                "ORDER BY created_at LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            self.db.execute(
+                "UPDATE insight_jobs SET status = 'running', attempts = attempts + 1, "
+                "updated_at = ? WHERE call_id = ?",
+                [utc_now(), row[0]],
+            )
+            return row[0]
+
+    def requeue_running_jobs(self) -> int:
+        """Jobs a stopped or killed worker left running go back to the queue."""
+        with self._lock, self._transaction():
+            cursor = self.db.execute(
+                "UPDATE insight_jobs SET status = 'pending', updated_at = ? "
+                "WHERE status = 'running'",
+                [utc_now()],
+            )
+            return cursor.rowcount
+
+    def fail_insight_job(self, call_id: str, error: str) -> None:
+        with self._lock, self._transaction():
+            self.db.execute(
+                "UPDATE insight_jobs SET status = 'pending', error = ?, updated_at = ? "
+                "WHERE call_id = ?",
+                [error[:500], utc_now(), call_id],
+            )
+
+    def save_insights(self, call_id: str, insights: dict) -> None:
+        """Summary and items replace any earlier ones, and the job is done, atomically."""
+        with self._lock, self._transaction():
+            now = utc_now()
+            self.db.execute("DELETE FROM feedback_items WHERE call_id = ?", [call_id])
+            self.db.execute(
+                "INSERT OR REPLACE INTO call_insights (call_id, summary, method, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                [call_id, insights["summary"], insights["summary_method"], now],
+            )
+            for seq, item in enumerate(insights["items"]):
+                self.db.execute(
+                    "INSERT INTO feedback_items (call_id, seq, type, product_area, sentiment, "
+                    "urgency, quote, needs_followup, method, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        call_id,
+                        seq,
+                        item["type"],
+                        item["product_area"],
+                        item["sentiment"],
+                        item["urgency"],
+                        item["quote"],
+                        int(item["needs_followup"]),
+                        item["method"],
+                        now,
+                    ],
+                )
+            self.db.execute(
+                "UPDATE insight_jobs SET status = 'done', error = '', updated_at = ? "
+                "WHERE call_id = ?",
+                [now, call_id],
+            )
+
+    def insight_job_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(
+                self.db.execute(
+                    "SELECT status, COUNT(*) FROM insight_jobs GROUP BY status"
+                ).fetchall()
             )
 
     def add_escalation(self, call_id: str, t_ms: int, reason: str, outcome: str) -> int:
@@ -312,6 +440,19 @@ class Store:
             if not rows:
                 return None
             call = rows[0]
+            summary = self.db.execute(
+                "SELECT summary, method FROM call_insights WHERE call_id = ?", [call_id]
+            ).fetchone()
+            call["summary"] = summary[0] if summary else None
+            call["summary_method"] = summary[1] if summary else None
+            call["items"] = [
+                {**item, "needs_followup": bool(item["needs_followup"])}
+                for item in self.db.query(
+                    "SELECT type, product_area, sentiment, urgency, quote, needs_followup, "
+                    "method, reviewed_at FROM feedback_items WHERE call_id = ? ORDER BY seq",
+                    [call_id],
+                )
+            ]
             call["escalations"] = list(
                 self.db.query(
                     "SELECT t_ms, reason, outcome, detail, created_at, updated_at "

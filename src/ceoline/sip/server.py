@@ -28,6 +28,7 @@ import pjsua2 as pj
 from ceoline.config import Config
 from ceoline.conversation import Stages
 from ceoline.errors import SipError
+from ceoline.insights_worker import InsightsWorker
 from ceoline.sip.allowlist import Allowlist
 from ceoline.sip.endpoint import (
     Listening,
@@ -110,6 +111,7 @@ class Server:
         self.ep: pj.Endpoint | None = None
         self.account: HotlineAccount | None = None
         self.guard: RequestGuard | None = None
+        self.insights: InsightsWorker | None = None
         self.loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(
             target=self.loop.run_forever, name="ceoline-calls", daemon=True
@@ -153,6 +155,11 @@ class Server:
             self._destroy()
             raise
         self._loop_thread.start()
+        if self.config.insights.enabled:
+            self.insights = InsightsWorker(
+                self.config, self.store, busy=lambda: self.live_calls > 0
+            )
+            self.insights.start()
         rtp = f"{self.sip.rtp_address} ports {self.sip.rtp_port}-"
         rtp += str(self.sip.rtp_port + self.sip.rtp_port_range - 1)
         listening = Listening(tuple(transports), rtp, uri)
@@ -403,6 +410,9 @@ class Server:
         if self._loop_thread.is_alive():
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._loop_thread.join(timeout=5)
+        if self.insights is not None:
+            # A job cut short here is queued again at the next start.
+            self.insights.stop(timeout=10)
         self._destroy()
         log_event("server.stopped", calls=self.completed)
 
