@@ -229,6 +229,16 @@ def calls_show(
         f"started {call_row['started_at']}  ended {call_row['ended_at']}  "
         f"({call_row['end_reason'] or 'in progress'}, {secs})"
     )
+    if call_row.get("summary"):
+        typer.echo(f"summary ({call_row['summary_method']}): {_safe(call_row['summary'])}")
+    for item in call_row.get("items", []):
+        typer.echo(
+            f"  item {item['type']}/{item['product_area']} {item['sentiment']} "
+            f"{item['urgency']}{' follow-up' if item['needs_followup'] else ''} "
+            f"[{item['method']}]: {_safe(item['quote'])}"
+        )
+    for esc in call_row.get("escalations", []):
+        typer.echo(f"  escalation {esc['reason']} -> {esc['outcome']} {_safe(esc['detail'])}")
     for event in call_row.get("events", []):
         at = "" if event["t_ms"] is None else f" at {event['t_ms'] / 1000:.1f}s"
         typer.echo(f"  {event['kind']} {_safe(event['detail'])}{at}")
