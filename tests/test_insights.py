@@ -208,3 +208,17 @@ def test_cli_call_prints_the_summary(tmp_path):
     data = json.loads(done.stdout)
     assert data["summary"] and data["items"][0]["method"] == "rules"
     assert parse_config_file(config).insights.use_model is False
+
+
+@pytest.mark.models
+def test_a_live_call_preempts_the_model_and_the_job_waits(engines, tmp_path):
+    store = Store.open(tmp_path)
+    call_id = a_call(store, "The export to CSV drops the dates, please fix that.")
+    calls_live = [True]
+    worker = InsightsWorker(engines.config, store, busy=lambda: calls_live[0])
+    assert worker.run_one() is False  # preempted at the first token
+    assert store.insight_job_counts() == {"pending": 1}
+    calls_live[0] = False
+    assert worker.run_one() is True
+    assert store.get_call(call_id)["items"]
+    store.close()

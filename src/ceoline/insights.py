@@ -288,6 +288,10 @@ def _checked_item(raw: object, call: dict, areas: dict[str, Area]) -> Item | Non
     )
 
 
+class Preempted(Exception):
+    """A live call needs the CPU: the job goes back to the queue, untouched."""
+
+
 class InsightsModel:
     """Its own llama.cpp context: insights never hold the live calls' model or its cache."""
 
@@ -304,7 +308,14 @@ class InsightsModel:
         )
         self._grammars: dict[str, object] = {}
 
-    def generate(self, call: dict, areas: dict[str, Area], max_tokens: int = 400) -> str:
+    def generate(
+        self,
+        call: dict,
+        areas: dict[str, Area],
+        max_tokens: int = 400,
+        yield_to=lambda: False,
+    ) -> str:
+        """The model's JSON; raises :class:`Preempted` as soon as ``yield_to()`` is true."""
         from llama_cpp import LlamaGrammar
 
         key = ",".join(areas)
@@ -312,22 +323,37 @@ class InsightsModel:
             self._grammars[key] = LlamaGrammar.from_json_schema(
                 json.dumps(schema(areas)), verbose=False
             )
-        result = self._llama.create_chat_completion(
+        chunks = self._llama.create_chat_completion(
             prompt_messages(call, areas),
             grammar=self._grammars[key],
             max_tokens=max_tokens,
             temperature=0.2,
+            stream=True,
         )
-        return result["choices"][0]["message"]["content"] or ""
+        parts = []
+        try:
+            for chunk in chunks:
+                parts.append(chunk["choices"][0]["delta"].get("content") or "")
+                if yield_to():
+                    raise Preempted("a call came in")
+        finally:
+            chunks.close()
+        return "".join(parts)
 
 
 def analyse(
-    call: dict, areas: dict[str, Area], model: InsightsModel | None, max_tokens: int = 400
+    call: dict,
+    areas: dict[str, Area],
+    model: InsightsModel | None,
+    max_tokens: int = 400,
+    yield_to=lambda: False,
 ) -> Insights:
     raw = None
     if model is not None and _caller_texts(call):
         try:
-            raw = model.generate(call, areas, max_tokens)
+            raw = model.generate(call, areas, max_tokens, yield_to)
+        except Preempted:
+            raise
         except Exception as exc:  # a model failure costs quality, never the insights
             log.warning("insights: model failed (%s); using rules", exc)
     return combine(raw, call, areas)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from ceoline.config import Config
-from ceoline.insights import InsightsModel, analyse, load_taxonomy
+from ceoline.insights import InsightsModel, Preempted, analyse, load_taxonomy
 from ceoline.store import Store
 
 log = logging.getLogger(__name__)
@@ -94,8 +94,14 @@ class InsightsWorker:
             call = self.store.get_call(call_id)
             if call is None:
                 raise LookupError(f"call {call_id} is gone")
-            insights = analyse(call, self.areas, self.model, self.config.insights.max_tokens)
+            insights = analyse(
+                call, self.areas, self.model, self.config.insights.max_tokens, self.busy
+            )
             self.store.save_insights(call_id, insights.as_json())
+        except Preempted:
+            log.info("insights for call %s paused: a call came in", call_id)
+            self.store.fail_insight_job(call_id, "")
+            return False
         except Exception as exc:
             log.exception("insights for call %s failed; queued again", call_id)
             self.store.fail_insight_job(call_id, str(exc))
