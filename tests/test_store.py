@@ -97,3 +97,38 @@ def test_upgrade_from_the_first_schema_keeps_calls(tmp_path):
     assert store.get_call("old")["codec"] is None
     assert store.get_call("old")["events"] == []
     store.close()
+
+
+def test_personal_data_never_reaches_the_store(store):
+    call_id = store.create_call("sip", "x", "Theo")
+    store.add_turn(
+        call_id,
+        TurnRecord("caller", "my card is 4111 1111 1111 1111 and email ann@example.com", 0, 1, {}),
+    )
+    store.add_callback_request(call_id, "call me on +44 7700 900123")
+    store.end_call(call_id, "caller_hangup", 1.0)
+    store.save_insights(
+        call_id,
+        {
+            "summary": "Caller gave card 4111 1111 1111 1111.",
+            "summary_method": "rules",
+            "items": [
+                {
+                    "type": "other",
+                    "product_area": "payments",
+                    "sentiment": "neutral",
+                    "urgency": "low",
+                    "quote": "my password is hunter two",
+                    "needs_followup": False,
+                    "method": "rules",
+                }
+            ],
+        },
+    )
+    raw = "\n".join(store.db.conn.iterdump())
+    for secret in ("4111 1111", "ann@example.com", "7700 900123", "hunter two"):
+        assert secret not in raw
+    call = store.get_call(call_id)
+    assert "[CARD]" in call["turns"][0]["text"] and "[EMAIL]" in call["turns"][0]["text"]
+    assert call["callback_requests"][0]["message"] == "call me on [PHONE]"
+    assert "[PASSWORD]" in call["items"][0]["quote"]

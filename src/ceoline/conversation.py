@@ -52,6 +52,7 @@ from ceoline.endpointing import (
 from ceoline.grounding import extractive_answer, is_grounded
 from ceoline.llm import Message
 from ceoline.persona import Persona
+from ceoline.redaction import redact
 from ceoline.store import Store, TurnRecord
 from ceoline.timings import TurnTimings
 
@@ -564,7 +565,8 @@ class Conversation:
         if over_bot and not self._ending:
             self._cut_reply()  # a short but real interruption ("wait", "stop")
         decision = Decision(Action.LLM) if self._ending else self.policy.decide(text)
-        stored_text = redact_secrets(text) if decision.redact else text
+        # The store redacts every turn; the model's context must not keep a secret either.
+        stored_text = redact(text).text
         seq = await self._record_caller_turn(stored_text, event, timings)
         if decision.keep_in_history:
             self._history.append(Message("user", stored_text))
@@ -920,15 +922,3 @@ def looks_unfinished(text: str) -> bool:
         return True
     words = _tokens(stripped)
     return bool(words) and words[-1] in _UNFINISHED_ENDINGS and not stripped.endswith(("?", "!"))
-
-
-_SECRET = re.compile(
-    r"(?i)\b((?:password|passcode|pin|code|cvv|security code)\s+(?:is|was)\s+)(\S+(?:\s+\S+){0,5})"
-)
-_DIGITS = re.compile(r"(?:\d[\s-]?){4,}")
-
-
-def redact_secrets(text: str) -> str:
-    """What a caller started to read out (a card, a code) is never stored."""
-    text = _SECRET.sub(lambda m: m.group(1) + "[SECRET]", text)
-    return _DIGITS.sub("[NUMBER] ", text).strip()

@@ -11,7 +11,8 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import sqlite_utils
 
 from ceoline.errors import StoreError
+from ceoline.redaction import redact, redact_json
 
 DB_NAME = "ceoline.db"
 
@@ -158,11 +160,75 @@ def _v4_insights(db: sqlite_utils.Database) -> None:
     db["feedback_items"].create_index(["reviewed_at", "created_at"])
 
 
+def _v5_dashboard(db: sqlite_utils.Database) -> None:
+    db["users"].create(
+        {"name": str, "password_hash": str, "role": str, "created_at": str},
+        pk="name",
+        not_null={"password_hash", "role"},
+    )
+    # Only a hash of each session token is kept, so a copy of the database opens no session.
+    db["web_sessions"].create(
+        {
+            "token_hash": str,
+            "user_name": str,
+            "csrf_token": str,
+            "ip": str,
+            "created_at": str,
+            "expires_at": str,
+        },
+        pk="token_hash",
+        foreign_keys=[("user_name", "users", "name")],
+        not_null={"user_name", "csrf_token", "expires_at"},
+    )
+    db["web_sessions"].create_index(["expires_at"])
+    db["login_failures"].create(
+        {"id": int, "name": str, "ip": str, "at": str}, pk="id", not_null={"name", "ip", "at"}
+    )
+    db["login_failures"].create_index(["name", "ip", "at"])
+    db["audit_log"].create(
+        {"id": int, "at": str, "user_name": str, "action": str, "target": str, "ip": str},
+        pk="id",
+        not_null={"at", "action"},
+    )
+    db["audit_log"].create_index(["at"])
+    items = db["feedback_items"]
+    items.add_column("reviewed_by", str)
+    items.add_column("assigned_team", str)
+    items.add_column("assigned_by", str)
+    items.add_column("assigned_at", str)
+    # No foreign key: save_insights replaces a call's items, and notes must not block that.
+    db["item_notes"].create(
+        {"id": int, "item_id": int, "author": str, "note": str, "created_at": str},
+        pk="id",
+        not_null={"item_id", "note"},
+    )
+    db["item_notes"].create_index(["item_id", "id"])
+    db.execute(
+        "CREATE VIRTUAL TABLE turns_fts USING fts5(text, content='turns', content_rowid='id', "
+        "tokenize='unicode61 remove_diacritics 2')"
+    )
+    db.execute(
+        "CREATE TRIGGER turns_fts_insert AFTER INSERT ON turns BEGIN "
+        "INSERT INTO turns_fts (rowid, text) VALUES (new.id, new.text); END"
+    )
+    db.execute(
+        "CREATE TRIGGER turns_fts_delete AFTER DELETE ON turns BEGIN "
+        "INSERT INTO turns_fts (turns_fts, rowid, text) VALUES ('delete', old.id, old.text); END"
+    )
+    db.execute(
+        "CREATE TRIGGER turns_fts_update AFTER UPDATE OF text ON turns BEGIN "
+        "INSERT INTO turns_fts (turns_fts, rowid, text) VALUES ('delete', old.id, old.text); "
+        "INSERT INTO turns_fts (rowid, text) VALUES (new.id, new.text); END"
+    )
+    db.execute("INSERT INTO turns_fts (turns_fts) VALUES ('rebuild')")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_calls_and_turns", _v1_calls_and_turns),
     ("0002_sip_calls_and_events", _v2_sip_calls_and_events),
     ("0003_escalations_and_callbacks", _v3_escalations_and_callbacks),
     ("0004_insights", _v4_insights),
+    ("0005_dashboard", _v5_dashboard),
 ]
 
 
@@ -273,6 +339,8 @@ class Store:
             )
 
     def add_turn(self, call_id: str, turn: TurnRecord) -> int:
+        # Personal data is replaced by typed placeholders here, so raw text never reaches disk.
+        text = redact(turn.text).text
         with self._lock, self._transaction():
             seq = self.db.execute(
                 "SELECT COALESCE(MAX(seq), -1) + 1 FROM turns WHERE call_id = ?", [call_id]
@@ -284,7 +352,7 @@ class Store:
                     call_id,
                     seq,
                     turn.role,
-                    turn.text,
+                    text,
                     turn.start_ms,
                     turn.end_ms,
                     int(turn.interrupted),
@@ -353,6 +421,7 @@ class Store:
 
     def save_insights(self, call_id: str, insights: dict) -> None:
         """Summary and items replace any earlier ones, and the job is done, atomically."""
+        insights = redact_json(insights)
         with self._lock, self._transaction():
             now = utc_now()
             self.db.execute("DELETE FROM feedback_items WHERE call_id = ?", [call_id])
@@ -411,6 +480,7 @@ class Store:
             )
 
     def add_callback_request(self, call_id: str, message: str) -> int:
+        message = redact(message).text
         with self._lock, self._transaction():
             caller = self.db.execute(
                 "SELECT COALESCE(caller_uri, caller, '') FROM calls WHERE id = ?", [call_id]
@@ -487,6 +557,20 @@ class Store:
                 )
             ]
         return call
+
+    # -- for readers and writers outside this class (the dashboard) --------------------------
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite_utils.Database]:
+        """The database, with this store's connection held for the duration."""
+        with self._lock:
+            yield self.db
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite_utils.Database]:
+        """The database inside one BEGIN IMMEDIATE transaction, rolled back on error."""
+        with self._lock, self._transaction():
+            yield self.db
 
 
 class _Transaction:
