@@ -18,12 +18,14 @@ help: ## Show the targets
 
 install: sysdeps $(STAMP) ## Create .venv with every dependency (builds llama-cpp-python, several minutes)
 
-# System packages: compilers for llama-cpp-python's build, SIPp for the SIP interop tests.
+# System packages: compilers for llama-cpp-python's build, SIPp for the SIP interop tests,
+# chromium for the dashboard's browser test.
 sysdeps:
 	@missing=""; \
 	command -v cmake >/dev/null || missing="$$missing cmake"; \
 	command -v g++ >/dev/null || missing="$$missing build-essential"; \
 	command -v sipp >/dev/null || missing="$$missing sip-tester"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

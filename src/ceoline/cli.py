@@ -403,6 +403,110 @@ def guardrails_eval(
         raise typer.Exit(1)
 
 
+users_app = typer.Typer(help="Dashboard users and their roles.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="The login name.", show_default=False)],
+    role: Annotated[
+        str, typer.Option(help="reviewer, admin or compliance.", show_default=False)
+    ] = "reviewer",
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Add a dashboard user; asks for the password twice unless --password-stdin is given."""
+    from ceoline.store import Store
+    from ceoline.web.auth import ROLES, add_user
+
+    if role not in ROLES:
+        raise CeolineError(f"--role {role!r} is not valid; use one of {', '.join(ROLES)}")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    store = Store.open(_config(config).data_dir)
+    try:
+        add_user(store, name, password, role)
+    finally:
+        store.close()
+    typer.echo(f"added {name} ({role})")
+
+
+@users_app.command("list")
+def users_list(as_json: JsonOption = False, config: ConfigOption = None) -> None:
+    """List the dashboard users."""
+    from ceoline.store import Store
+    from ceoline.web.auth import list_users
+
+    store = Store.open(_config(config).data_dir)
+    try:
+        rows = list_users(store)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no users yet; add one with `ceoline users add NAME --role admin`")
+    for row in rows:
+        typer.echo(f"{row['name']:<24}{row['role']:<12}{row['created_at'][:19]}")
+
+
+@users_app.command("remove")
+def users_remove(
+    name: Annotated[str, typer.Argument(help="The login name.", show_default=False)],
+    config: ConfigOption = None,
+) -> None:
+    """Remove a dashboard user and end their sessions."""
+    from ceoline.store import Store
+    from ceoline.web.auth import remove_user
+
+    store = Store.open(_config(config).data_dir)
+    try:
+        remove_user(store, name)
+    finally:
+        store.close()
+    typer.echo(f"removed {name}")
+
+
+@app.command()
+def dashboard(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote", help="Allow a non-loopback --host (put TLS in front of it)."
+        ),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Serve the internal dashboard: calls, review queue, themes, latency, exports, audit."""
+    import ipaddress
+
+    import uvicorn
+
+    from ceoline.web import create_app
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        raise CeolineError(f"--host {host!r} is not an IP address; use e.g. 127.0.0.1") from None
+    if not loopback and not allow_remote:
+        raise CeolineError(
+            f"--host {host} is not loopback; the dashboard is internal, pass --allow-remote "
+            "to serve it there anyway"
+        )
+    cfg = _config(config)
+    typer.echo(f"ceoline dashboard on http://{host}:{port}/ (Ctrl-C to stop)")
+    uvicorn.run(create_app(cfg), host=host, port=port, log_level="warning")
+
+
 @app.command()
 def dial(
     uri: Annotated[

@@ -121,6 +121,13 @@ class InsightsConfig:
 
 
 @dataclass(frozen=True)
+class DashboardConfig:
+    enabled: bool = _opt(True)
+    host: str = _opt("127.0.0.1")
+    port: int = _opt(8080, lo=1, hi=65535)
+
+
+@dataclass(frozen=True)
 class ChunkerConfig:
     first_chunk_min_words: int = _opt(3, lo=1, hi=50)
     min_words: int = _opt(6, lo=1, hi=100)
@@ -199,6 +206,7 @@ class Config:
     bargein: BargeInConfig = field(default_factory=BargeInConfig)
     handoff: HandoffConfig = field(default_factory=HandoffConfig)
     insights: InsightsConfig = field(default_factory=InsightsConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
     call: CallConfig = field(default_factory=CallConfig)
     store: StoreConfig = field(default_factory=StoreConfig)

@@ -112,6 +112,7 @@ class Server:
         self.account: HotlineAccount | None = None
         self.guard: RequestGuard | None = None
         self.insights: InsightsWorker | None = None
+        self._dashboard = None
         self.loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(
             target=self.loop.run_forever, name="ceoline-calls", daemon=True
@@ -155,6 +156,8 @@ class Server:
             self._destroy()
             raise
         self._loop_thread.start()
+        if self.config.dashboard.enabled:
+            self._start_dashboard()
         if self.config.insights.enabled:
             self.insights = InsightsWorker(
                 self.config, self.store, busy=lambda: self.live_calls > 0
@@ -171,6 +174,26 @@ class Server:
             max_calls=self.sip.max_calls,
         )
         return listening
+
+    def _start_dashboard(self) -> None:
+        """The dashboard in a thread; a taken port costs the dashboard, not the calls."""
+        import uvicorn
+
+        from ceoline.web import create_app
+
+        dash = self.config.dashboard
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(self.config, store=self.store),
+                host=dash.host,
+                port=dash.port,
+                log_level="warning",
+            )
+        )
+        self._dashboard = server
+        thread = threading.Thread(target=server.run, name="ceoline-dashboard", daemon=True)
+        thread.start()
+        log_event("dashboard.listening", url=f"http://{dash.host}:{dash.port}/")
 
     # -- the SIP thread's loop --------------------------------------------------------------
 
@@ -410,6 +433,8 @@ class Server:
         if self._loop_thread.is_alive():
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._loop_thread.join(timeout=5)
+        if self._dashboard is not None:
+            self._dashboard.should_exit = True
         if self.insights is not None:
             # A job cut short here is queued again at the next start.
             self.insights.stop(timeout=10)
