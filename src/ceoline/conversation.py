@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import re
@@ -191,6 +192,7 @@ class Conversation:
         self.bargein = BargeInDetector(self.config.bargein)
         self.echo = EchoGate(self.config.bargein)
         self.barge_ins: list[BargeIn] = []
+        self._carry: tuple[str, int] | None = None
         self._paused = False
         self._turn_over_bot = False
         self._turn_barged = False
@@ -350,6 +352,12 @@ class Conversation:
             time.perf_counter() < deadline and self._worker is not None
         ):
             await asyncio.sleep(0.02)
+        if self._carry is not None:
+            carried, started = self._carry
+            self._carry = None
+            timings = TurnTimings(endpoint=0.0)
+            event = TurnEnded(started, self._now_ms, self._now_ms, b"", forced=True)
+            await self._record_caller_turn(redact(carried).text, event, timings)
         self._closed = True
         if self._worker:
             self._worker.cancel()
@@ -533,6 +541,14 @@ class Conversation:
             finally:
                 self._busy_turns -= 1
 
+    async def _caller_resumes(self, within_ms: int) -> bool:
+        start = self._now_ms
+        while self._now_ms - start < within_ms:
+            if self.endpointer.in_speech or not self._pending_turns.empty():
+                return True
+            await asyncio.sleep(FRAME_MS / 1000)
+        return self.endpointer.in_speech or not self._pending_turns.empty()
+
     def _clock_ms(self) -> float:
         """The call-timeline position of 'now', between ticks, for stage timestamps.
 
@@ -555,6 +571,19 @@ class Conversation:
         text = transcript.text.strip()
         if not _has_words(text):
             log.info("call %s: turn at %d ms had no words", self.call_id, event.speech_start_ms)
+            return
+        if self._carry is not None:
+            # The caller's previous words stopped mid-sentence: this turn finishes them.
+            carried, started = self._carry
+            self._carry = None
+            text = f"{carried} {text}"
+            event = dataclasses.replace(event, speech_start_ms=started)
+        # The early transcript may not have been ready to extend the wait in time (a busy
+        # CPU); wait now, and if the caller goes on, the two turns become one.
+        extra = self.config.vad.unfinished_extra_ms
+        hanging = extra and not self._ending and not over_bot and looks_unfinished(text)
+        if hanging and await self._caller_resumes(extra):
+            self._carry = (text, event.speech_start_ms)
             return
         short = event.speech_end_ms - event.speech_start_ms < self.config.bargein.confirm_ms
         if over_bot and (is_backchannel(text) or (short and not is_stop_request(text))):

@@ -41,7 +41,11 @@ class FramePipe:
 
 
 class CallAudioPort(pj.AudioMediaPort):
-    def __init__(self, name: str, pipe: FramePipe):
+    """Ports are pooled, not destroyed per call: deleting one while the bridge's clock thread
+    may be calling it races CPython's teardown of the object (seen as crashes). Between
+    calls a port's ``pipe`` is None and it plays and hears nothing."""
+
+    def __init__(self, name: str, pipe: FramePipe | None = None):
         super().__init__()
         self.pipe = pipe
         fmt = pj.MediaFormatAudio()
@@ -51,6 +55,8 @@ class CallAudioPort(pj.AudioMediaPort):
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         pipe = self.pipe
+        if pipe is None:
+            return
         pipe.received += 1
         if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size == FRAME_BYTES:
             pipe.inbound.append(bytes(frame.buf))
@@ -61,9 +67,10 @@ class CallAudioPort(pj.AudioMediaPort):
         pipe = self.pipe
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
         frame.size = FRAME_BYTES
-        if pipe.outbound:
+        if pipe is not None and pipe.outbound:
             frame.buf = pj.ByteVector(pipe.outbound.popleft())
             pipe.played += 1
         else:
             frame.buf = self._silence
-            pipe.underruns += 1
+            if pipe is not None:
+                pipe.underruns += 1

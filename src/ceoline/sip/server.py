@@ -113,6 +113,8 @@ class Server:
         self.guard: RequestGuard | None = None
         self.insights: InsightsWorker | None = None
         self._dashboard = None
+        self._ports: list[CallAudioPort] = []
+        self._port_count = 0
         self.loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(
             target=self.loop.run_forever, name="ceoline-calls", daemon=True
@@ -350,7 +352,7 @@ class Server:
                 continue
             audio = call.getAudioMedia(index)
             if call.port is None:
-                call.port = CallAudioPort(f"call{call.pj_id}", call.pipe)
+                call.port = self._take_port(call.pipe)
             audio.startTransmit(call.port)
             call.port.startTransmit(audio)
             if not call.media_up:
@@ -394,8 +396,19 @@ class Server:
         # pjsua2 objects are released after the callback returns, on this thread.
         self.post(lambda: self._release(call))
 
+    def _take_port(self, pipe: FramePipe) -> CallAudioPort:
+        port = self._ports.pop() if self._ports else None
+        if port is None:
+            self._port_count += 1
+            port = CallAudioPort(f"call-port-{self._port_count}")
+        port.pipe = pipe
+        return port
+
     def _release(self, call: InboundCall) -> None:
         self.calls.pop(call.pj_id, None)
+        if call.port is not None:
+            call.port.pipe = None
+            self._ports.append(call.port)
         # Break the call <-> session cycle so the pjsua2 objects die here, on this thread,
         # while pjsua is alive, and not in a later garbage collection on another thread.
         call.port = None
@@ -444,6 +457,15 @@ class Server:
     def _destroy(self) -> None:
         self.calls.clear()
         self.account = None
+        if self.ep is not None and self._ports:
+            # Stop the bridge's clock first, so no callback can reach a port being deleted.
+            try:
+                self.ep.audDevManager().setNoDev()
+            except pj.Error as exc:
+                log.warning("stopping the media clock: %s", pj_error(exc))
+        for port in self._ports:
+            port.pipe = None
+        self._ports.clear()
         # A pjsua2 object destroyed after libDestroy trips pjsua's assertions: collect now.
         gc.collect()
         if self.ep is not None:
