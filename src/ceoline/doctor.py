@@ -43,7 +43,36 @@ def run_checks(config: Config, pin: bool = False) -> list[Check]:
     checks.extend(_model_checks(config, pin))
     checks.append(_data_dir_check(config.data_dir))
     checks.append(_sip_check(config))
+    checks.append(_knowledge_check(config))
+    checks.append(_taxonomy_check(config))
     return checks
+
+
+def _knowledge_check(config: Config) -> Check:
+    from ceoline.knowledge import open_knowledge
+
+    try:
+        kb = open_knowledge(config)
+    except CeolineError as exc:
+        return Check("knowledge", False, str(exc))
+    try:
+        stats = kb.stats()
+    finally:
+        kb.close()
+    return Check(
+        "knowledge", True, f"{config.knowledge_dir}: {stats.files} files, {stats.passages} passages"
+    )
+
+
+def _taxonomy_check(config: Config) -> Check:
+    from ceoline.insights import load_taxonomy
+
+    path = config.path(config.insights.taxonomy)
+    try:
+        areas = load_taxonomy(path)
+    except CeolineError as exc:
+        return Check("taxonomy", False, str(exc))
+    return Check("taxonomy", True, f"{path}: {len(areas)} product areas")
 
 
 def _sip_check(config: Config) -> Check:
