@@ -32,6 +32,19 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def voice():
+    """The embedded Piper voice, to speak a caller's lines."""
+    from ceoline.config import parse_config_file
+    from ceoline.engines import locate_all
+    from ceoline.tts import Synthesizer
+
+    from .conftest import REPO_CONFIG
+
+    config = parse_config_file(REPO_CONFIG)
+    return Synthesizer(locate_all(config)["tts"], config.tts, config.runtime)
+
+
+@pytest.fixture(scope="module")
 def transcriber():
     from ceoline.config import parse_config_file
     from ceoline.engines import locate_all
@@ -194,16 +207,9 @@ def test_a_second_server_on_the_same_port_fails_with_one_line(server):
     assert len(error) == 1 and f"127.0.0.1:{server.port}" in error[0] and "port" in error[0]
 
 
-def test_barge_in_over_sip_stops_the_bot_fast(server, tmp_path):
+def test_barge_in_over_sip_stops_the_bot_fast(server, voice, tmp_path):
     from ceoline.audio import write_wav
-    from ceoline.config import parse_config_file
-    from ceoline.engines import locate_all
-    from ceoline.tts import Synthesizer
 
-    from .conftest import REPO_CONFIG
-
-    config = parse_config_file(REPO_CONFIG)
-    voice = Synthesizer(locate_all(config)["tts"], config.tts, config.runtime)
     question, stop = tmp_path / "q.wav", tmp_path / "stop.wav"
     write_wav(question, voice.synthesize("Tell me about the mobile app and your plans.").pcm)
     write_wav(stop, voice.synthesize("Wait, stop. I have a question about invoices.").pcm)
@@ -221,16 +227,9 @@ def test_barge_in_over_sip_stops_the_bot_fast(server, tmp_path):
     assert any(t["interrupted"] for t in bot[1:])
 
 
-def test_guardrail_and_grounded_answer_over_sip(server, tmp_path):
+def test_guardrail_and_grounded_answer_over_sip(server, voice, tmp_path):
     from ceoline.audio import write_wav
-    from ceoline.config import parse_config_file
-    from ceoline.engines import locate_all
-    from ceoline.tts import Synthesizer
 
-    from .conftest import REPO_CONFIG
-
-    config = parse_config_file(REPO_CONFIG)
-    voice = Synthesizer(locate_all(config)["tts"], config.tts, config.runtime)
     refund, lisbon = tmp_path / "refund.wav", tmp_path / "lisbon.wav"
     write_wav(refund, voice.synthesize("Please refund my last payment.").pcm)
     write_wav(lisbon, voice.synthesize("When did you open the office in Lisbon?").pcm)
