@@ -238,6 +238,8 @@ def test_guardrail_and_grounded_answer_over_sip(server, voice, tmp_path):
     assert json.loads(done.stdout)["connected"], done.stderr
     call = _call_by_sip_id(server, lambda c: c["id"] not in before)
     bot = [t["text"] for t in call["turns"] if t["role"] == "bot"]
-    assert any("can't touch payments, refunds" in t for t in bot), bot
+    # Stopped before the model (the caller's words) or after it (the bot's): either way the
+    # caller hears the refusal, never a promise.
+    assert any("can't touch payments" in t for t in bot), bot
     assert any("2022" in t for t in bot), bot
-    assert any(e["kind"] == "guardrail_caller" for e in call["events"])
+    assert any(e["kind"].startswith("guardrail_") for e in call["events"])

@@ -20,6 +20,7 @@ import pjsua2 as pj
 
 from ceoline.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, SILENT_FRAME, frames, rms_dbfs
 from ceoline.sip.endpoint import PjLogWriter, pj_error, quiet_pjlib
+from ceoline.sip.media import delete_port
 
 # A received frame louder than this counts as the bot speaking (Piper's quietest speech
 # is far above it; line silence is digital zero).
@@ -320,6 +321,8 @@ class Dialer:
     def close(self) -> None:
         self._call = None
         self._transfer_call = None
+        if self._port is not None:
+            delete_port(self._port)
         self._port = None
         self.account = None
         self.ep.libDestroy()

@@ -74,3 +74,15 @@ class CallAudioPort(pj.AudioMediaPort):
             frame.buf = self._silence
             if pipe is not None:
                 pipe.underruns += 1
+
+
+def delete_port(port: CallAudioPort) -> None:
+    """Delete the port's C++ side now, while pjsua is alive.
+
+    The pjsua2 director keeps one reference of its own to the Python object, so dropping
+    ours does not delete it; left to interpreter exit, the deletion would come after
+    libDestroy, which pjmedia asserts against.
+    """
+    if port.thisown:
+        port.thisown = False
+        pj.AudioMediaPort.__swig_destroy__(port)

@@ -42,7 +42,7 @@ from ceoline.sip.endpoint import (
 )
 from ceoline.sip.events import log_event
 from ceoline.sip.guard import RequestGuard, pjsua_library
-from ceoline.sip.media import CallAudioPort, FramePipe
+from ceoline.sip.media import CallAudioPort, FramePipe, delete_port
 from ceoline.sip.session import CallSession, IncomingCall
 from ceoline.store import Store
 
@@ -409,6 +409,9 @@ class Server:
         if call.port is not None:
             call.port.pipe = None
             self._ports.append(call.port)
+            # Only the pool may hold a port: one left on a call object could be deleted by a
+            # late garbage collection after libDestroy, which pjmedia asserts against.
+            call.port = None
         # Break the call <-> session cycle so the pjsua2 objects die here, on this thread,
         # while pjsua is alive, and not in a later garbage collection on another thread.
         call.port = None
@@ -457,14 +460,9 @@ class Server:
     def _destroy(self) -> None:
         self.calls.clear()
         self.account = None
-        if self.ep is not None and self._ports:
-            # Stop the bridge's clock first, so no callback can reach a port being deleted.
-            try:
-                self.ep.audDevManager().setNoDev()
-            except pj.Error as exc:
-                log.warning("stopping the media clock: %s", pj_error(exc))
         for port in self._ports:
             port.pipe = None
+            delete_port(port)
         self._ports.clear()
         # A pjsua2 object destroyed after libDestroy trips pjsua's assertions: collect now.
         gc.collect()
