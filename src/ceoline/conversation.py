@@ -652,13 +652,8 @@ class Conversation:
         """A question the notes answer: the model answers from them, whole, and its answer is
         checked against them before a word is spoken; if it strays, the notes are read out."""
         question = self._history[-1].content if self._history else ""
-        queue = self._start_llm(timings, threading.Event(), notes=notes)
-        parts = []
-        while (delta := await queue.get()) is not None:
-            if not isinstance(delta, Exception):
-                parts.append(delta)
-        answer = "".join(parts).strip()
-        if not answer or not is_grounded(answer, notes) or self._bot_violation(answer):
+        answer = (await self._whole_reply(timings, notes)).strip()
+        if not answer or not is_grounded(answer, notes) or guardrails.check_bot(answer):
             answer = extractive_answer(question, notes)
             self._guardrail_event("bot", "ungrounded")
         chunker = Chunker(self.config.chunker)
@@ -682,8 +677,22 @@ class Conversation:
             ]
         return [self._system, *recent]
 
-    def _bot_violation(self, text: str):
-        return guardrails.check_bot(text)
+    async def _whole_reply(self, timings: TurnTimings, notes: tuple[str, ...] = ()) -> str:
+        queue = self._start_llm(timings, threading.Event(), notes=notes)
+        parts = []
+        while (delta := await queue.get()) is not None:
+            if not isinstance(delta, Exception):
+                parts.append(delta)
+        return "".join(parts)
+
+    def _checked(self, text: str) -> tuple[str, bool]:
+        """``text``, or the safe line that replaces it when it breaks a bot-side rule."""
+        violation = guardrails.check_bot(text)
+        if violation is None:
+            return text, False
+        # Never spoken: the model's line is replaced and the reply ends there.
+        self._guardrail_event("bot", violation.category)
+        return violation.replacement, True
 
     def _guardrail_event(self, side: str, category: str) -> None:
         log.info("call %s: guardrail %s %s", self.call_id, side, category)
@@ -751,39 +760,26 @@ class Conversation:
             if stop.is_set():
                 continue  # drain what the model produced before it saw the stop
             for piece in chunker.feed(delta):
-                violation = self._bot_violation(piece)
-                if violation is not None:
-                    # Never spoken: the model's line is replaced and the reply ends there.
-                    self._guardrail_event("bot", _category(violation))
-                    await self._speak(reply, violation.replacement, timings)
+                piece, replaced = self._checked(piece)
+                await self._speak(reply, piece, timings)
+                if replaced:
                     stop.set()
                     break
-                await self._speak(reply, piece, timings)
                 sentences += ends_sentence(piece)
                 if sentences >= self.config.llm.max_sentences:
                     stop.set()
                     break
         if not stop.is_set():
             for piece in chunker.flush():
-                violation = self._bot_violation(piece)
-                if violation is not None:
-                    self._guardrail_event("bot", _category(violation))
-                    await self._speak(reply, violation.replacement, timings)
+                piece, replaced = self._checked(piece)
+                if replaced:
+                    await self._speak(reply, piece, timings)
                     break
                 if ends_sentence(piece) or not reply.text or not self._hit_token_limit(timings):
                     await self._speak(reply, piece, timings)
 
     async def _generate_sequential(self, reply: Utterance, timings: TurnTimings) -> None:
-        queue = self._start_llm(timings, threading.Event())
-        parts = []
-        while (delta := await queue.get()) is not None:
-            if not isinstance(delta, Exception):
-                parts.append(delta)
-        text = "".join(parts)
-        violation = self._bot_violation(text)
-        if violation is not None:
-            self._guardrail_event("bot", _category(violation))
-            text = violation.replacement
+        text, _ = self._checked(await self._whole_reply(timings))
         await self._speak(reply, text, timings)
 
     def _hit_token_limit(self, timings: TurnTimings) -> bool:
@@ -840,10 +836,6 @@ class Conversation:
 
 def _has_words(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
-
-
-def _category(violation) -> str:
-    return getattr(violation.category, "value", str(violation.category))
 
 
 _BACKCHANNEL = {

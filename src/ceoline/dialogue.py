@@ -131,7 +131,7 @@ class DialoguePolicy:
         if verdict is not None:
             if verdict.handoff:
                 self.offered = verdict.handoff
-            category = getattr(verdict.category, "value", str(verdict.category))
+            category = str(verdict.category)  # a StrEnum: its value
             return Decision(
                 Action.SAY,
                 verdict.reply,
