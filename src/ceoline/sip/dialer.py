@@ -19,7 +19,7 @@ import numpy as np
 import pjsua2 as pj
 
 from ceoline.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, SILENT_FRAME, frames, rms_dbfs
-from ceoline.sip.endpoint import PjLogWriter, pj_error, quiet_pjlib
+from ceoline.sip.endpoint import PjLogWriter, cap_jitter_buffer, pj_error, quiet_pjlib
 from ceoline.sip.media import delete_port
 
 # A received frame louder than this counts as the bot speaking (Piper's quietest speech
@@ -27,6 +27,9 @@ from ceoline.sip.media import delete_port
 HEARD_DBFS = -45.0
 # RFC 4733 digits last ~100 ms each plus end packets: let them go out before a BYE.
 DTMF_SETTLE_S = 1.5
+# A measuring caller keeps its own jitter buffer small, like a desk phone on a LAN.
+DIALER_JITTER_MAX_MS = 200
+JITTER_SAMPLE_S = 0.5
 
 
 @dataclass
@@ -70,6 +73,8 @@ class DialResult:
     transferred_to: str = ""
     # Talking over the bot: when our voice began, and when the bot's audio stopped.
     barge_ins: list[dict] = field(default_factory=list)
+    # Our jitter buffer's delay (average and worst seen): part of every latency we hear.
+    jitter_buffer_ms: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
         return {
@@ -82,6 +87,7 @@ class DialResult:
             "greeting_heard_ms": self.greeting_heard_ms,
             "transferred_to": self.transferred_to,
             "barge_ins": self.barge_ins,
+            "jitter_buffer_ms": self.jitter_buffer_ms,
             "turns": [
                 {"prompt_end_ms": t.prompt_end_ms, "response_ms": t.response_ms} for t in self.turns
             ],
@@ -224,6 +230,7 @@ class Dialer:
         cfg.medConfig.sndClockRate = SAMPLE_RATE
         cfg.medConfig.noVad = True
         cfg.medConfig.ecTailLen = 0
+        cap_jitter_buffer(cfg.medConfig, DIALER_JITTER_MAX_MS)
         self.ep.libInit(cfg)
         self.ep.audDevManager().setNullDev()
         kind = pj.PJSIP_TRANSPORT_TCP if transport == "tcp" else pj.PJSIP_TRANSPORT_UDP
@@ -271,10 +278,14 @@ class Dialer:
         dtmf_sent_at: float | None = None
         done_at: float | None = None
         hung_up = False
+        sampled_at = 0.0
         while not self._disconnected and time.monotonic() < deadline:
             self.ep.libHandleEvents(10)
             port = self._port
             now = time.monotonic()
+            if self.result.connected and now - sampled_at >= JITTER_SAMPLE_S:
+                sampled_at = now
+                self._sample_jitter()
             if port.want_dtmf and dtmf_sent_at is None and port.state in ("next", "finished"):
                 self._call.dialDtmf(script.dtmf)
                 dtmf_sent_at = now
@@ -286,6 +297,7 @@ class Dialer:
                 hung_up = True
                 self._call.hangup(pj.CallOpParam(True))
         if not self._disconnected:
+            hung_up = True  # our own timeout: we hang up, they did not
             self._call.hangup(pj.CallOpParam(True))
             end = time.monotonic() + 3
             while not self._disconnected and time.monotonic() < end:
@@ -298,6 +310,22 @@ class Dialer:
             _stop_heard(self._port.heard_voice, onset) for onset in self._port.barge_onsets
         ]
         return self.result
+
+    def _sample_jitter(self) -> None:
+        call = self._call
+        try:
+            info = call.getInfo()
+            index = next(
+                i
+                for i, m in enumerate(info.media)
+                if m.type == pj.PJMEDIA_TYPE_AUDIO and m.status == pj.PJSUA_CALL_MEDIA_ACTIVE
+            )
+            jb = call.getStreamStat(index).jbuf
+        except (pj.Error, StopIteration):
+            return
+        seen = self.result.jitter_buffer_ms
+        seen["avg"] = jb.avgDelayMsec
+        seen["max"] = max(seen.get("max", 0), jb.maxDelayMsec)
 
     def _on_state(self, call: _DialCall) -> None:
         info = call.getInfo()

@@ -81,7 +81,15 @@ def endpoint_config(config: Config, writer: pj.LogWriter) -> pj.EpConfig:
     # Silence must still be sent as audio frames; there is no sound device to echo-cancel.
     med.noVad = True
     med.ecTailLen = 0
+    cap_jitter_buffer(med, sip.jitter_buffer_max_ms)
     return ep_cfg
+
+
+def cap_jitter_buffer(med: pj.MediaConfig, max_ms: int) -> None:
+    """pjmedia's adaptive jitter buffer may otherwise grow to 500 ms after a burst of late
+    packets and stay there: caller speech then reaches barge-in detection that much later."""
+    med.jbMax = max_ms
+    med.jbMaxPre = max(FRAME_MS, max_ms * 4 // 5)
 
 
 def create_transports(ep: pj.Endpoint, sip: SipConfig) -> list[str]:

@@ -69,6 +69,7 @@ class CallSession:
         self._shutdown = False
         self._answered_at: float | None = None
         self._pending_dtmf: list[str] = []
+        self.max_backlog_frames = 0
 
     # -- reports from the SIP thread (run on the loop) -------------------------------------
 
@@ -159,7 +160,10 @@ class CallSession:
             while not self._disconnected.is_set():
                 if self._shutdown:
                     lifecycle.end("shutdown")
-                for frame in self.pipe.take_inbound():
+                inbound = self.pipe.take_inbound()
+                # Frames that waited for the loop: how late the conversation heard the caller.
+                self.max_backlog_frames = max(self.max_backlog_frames, len(inbound))
+                for frame in inbound:
                     conversation.push_caller_frame(frame, media_ms)
                     self.pipe.outbound.append(conversation.next_bot_frame(media_ms))
                     ended = lifecycle.tick(media_ms)
@@ -191,6 +195,7 @@ class CallSession:
             frames_in=self.pipe.received,
             frames_out=self.pipe.played,
             underruns=self.pipe.underruns,
+            max_backlog_ms=self.max_backlog_frames * FRAME_MS,
         )
 
     @staticmethod
