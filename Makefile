@@ -11,7 +11,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 # so no test can reach beyond this machine.
 NETNS := $(shell unshare -n true 2>/dev/null && command -v ip >/dev/null && echo yes)
 
-.PHONY: help install sysdeps run call demo test lint fmt bench bench-sip eval doctor clean
+.PHONY: help install sysdeps run call demo test lint fmt bench bench-sip eval persona doctor clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "ceoline needs Python 3.11"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip wheel
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,train]'
 	@touch $(STAMP)
 
 run: install ## Check the setup, then answer SIP calls on 127.0.0.1:5060 (Ctrl-C stops)
@@ -75,6 +75,10 @@ bench-sip: install ## Response times over real SIP calls, and how many calls thi
 eval: install ## Guardrail pass rate and barge-in stop latency / false barge-ins, real models
 	$(BIN)/ceoline guardrails eval
 	$(BIN)/python scripts/bargein_eval.py
+
+persona: install ## Retrain the shipped persona adapter (about 10 min), pin it, evaluate it
+	$(BIN)/ceoline persona train
+	$(BIN)/ceoline persona eval
 
 doctor: install ## Check config, models and data dir
 	$(BIN)/ceoline doctor

@@ -87,7 +87,14 @@ def make_config(tmp_path: Path, **sections: dict) -> Path:
     """
     tables: dict[str, dict] = {
         "models": {"dir": str(ROOT / "models"), "manifest": str(ROOT / "models/manifest.toml")},
-        "persona": {"file": str(ROOT / "configs" / "persona.toml")},
+        "persona": {
+            "file": str(ROOT / "configs" / "persona.toml"),
+            "train": {
+                "corpus": str(ROOT / "configs" / "persona" / "corpus.jsonl"),
+                "heldout": str(ROOT / "configs" / "persona" / "heldout.jsonl"),
+                "out": str(tmp_path / "persona-lora.gguf"),
+            },
+        },
         "knowledge": {"dir": str(ROOT / "configs" / "knowledge")},
         "insights": {"taxonomy": str(ROOT / "configs" / "taxonomy.toml")},
         # Tests serve their own dashboards on free ports; a server must not take 8080.
@@ -95,14 +102,27 @@ def make_config(tmp_path: Path, **sections: dict) -> Path:
         "store": {"data_dir": str(tmp_path / "data")},
     }
     for name, values in sections.items():
-        tables.setdefault(name, {}).update(values)
+        table = tables.setdefault(name, {})
+        for key, value in values.items():
+            if isinstance(value, dict) and isinstance(table.get(key), dict):
+                table[key] = {**table[key], **value}
+            else:
+                table[key] = value
     lines = []
     for name, values in tables.items():
-        lines.append(f"[{name}]")
-        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+        lines += _toml_table(name, values)
     path = tmp_path / "ceoline.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _toml_table(name: str, values: dict) -> list[str]:
+    lines = [f"[{name}]"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in values.items() if not isinstance(v, dict)]
+    for key, value in values.items():
+        if isinstance(value, dict):
+            lines += _toml_table(f"{name}.{key}", value)
+    return lines
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import ipaddress
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -34,6 +35,10 @@ def _opt(
     return field(default=default, metadata={"choices": choices, "lo": lo, "hi": hi, "doc": doc})
 
 
+# The embedded SmolLM2 GGUF: the base the shipped persona adapter was trained on.
+EMBEDDED_LLM_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+
+
 @dataclass(frozen=True)
 class RuntimeConfig:
     device: str = _opt("cpu", choices=("cpu", "cuda"))
@@ -48,6 +53,9 @@ class ModelsConfig:
     llm: str = _opt("embedded")
     tts: str = _opt("embedded")
     verify: str = _opt("on-load", choices=("on-load", "doctor-only"))
+    # The persona LoRA and the sha256 of the one base GGUF it was trained on.
+    adapter: str = _opt("persona-lora.gguf")
+    adapter_base_sha256: str = _opt(EMBEDDED_LLM_SHA256)
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ class LlmConfig:
     gpu_layers: int = _opt(-1, lo=-1, hi=1000)
     history_turns: int = _opt(8, lo=0, hi=100)
     seed: int = _opt(7, lo=0, hi=2**31 - 1)
+    adapter_scale: float = _opt(1.0, lo=0.0, hi=4.0)
 
 
 @dataclass(frozen=True)
@@ -185,8 +194,26 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class PersonaTrainConfig:
+    corpus: str = _opt("persona/corpus.jsonl")
+    heldout: str = _opt("persona/heldout.jsonl")
+    out: str = _opt("../models/persona-lora.gguf")
+    target_modules: tuple[str, ...] = _opt(
+        ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    )
+    rank: int = _opt(8, lo=1, hi=256)
+    alpha: float = _opt(16.0, lo=0.01, hi=1024.0)
+    dropout: float = _opt(0.05, lo=0.0, hi=0.9)
+    epochs: int = _opt(1, lo=1, hi=100)
+    learning_rate: float = _opt(0.002, lo=1e-7, hi=1.0)
+    seed: int = _opt(7, lo=0, hi=2**31 - 1)
+    max_tokens: int = _opt(512, lo=32, hi=8192)
+
+
+@dataclass(frozen=True)
 class PersonaRef:
     file: str = _opt("persona.toml")
+    train: PersonaTrainConfig = field(default_factory=PersonaTrainConfig)
 
 
 @dataclass(frozen=True)
@@ -339,7 +366,17 @@ def parse_config_file(path: Path) -> Config:
         raise ConfigError(f"{source}: invalid TOML ({exc}); fix the syntax there") from None
     config = _build(Config, table, source, "")
     _check_sip(config.sip, source)
+    _check_adapter(config.models, source)
     return dataclasses.replace(config, base_dir=path.resolve().parent, source=source)
+
+
+def _check_adapter(models: ModelsConfig, source: str) -> None:
+    if models.adapter and not re.fullmatch(r"[0-9a-f]{64}", models.adapter_base_sha256):
+        raise ConfigError(
+            f"{source}: models.adapter_base_sha256 must be the 64-hex sha256 of the base GGUF "
+            "the adapter was trained on (`sha256sum` it, or see `ceoline persona train`'s "
+            'output); or set models.adapter = "" to run without an adapter'
+        )
 
 
 def _check_sip(sip: SipConfig, source: str) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ceoline.config import Config
-from ceoline.engines import HASH_CACHE_NAME, locate_all
+from ceoline.engines import HASH_CACHE_NAME, fitting_adapter, locate_all
 from ceoline.errors import CeolineError
 from ceoline.locator import HashCache, check_model, read_manifest, write_manifest
 from ceoline.offline import OFFLINE_ENV
@@ -137,6 +137,20 @@ def _model_checks(config: Config, pin: bool) -> list[Check]:
                     f"model {kind}",
                     False,
                     f"{first.file}: sha256 {first.status.lower()} in {manifest_path}; {fix}",
+                )
+            )
+    if "adapter" in models:
+        try:
+            info = fitting_adapter(config, models, cache)
+        except CeolineError as exc:
+            checks.append(Check("adapter fit", False, str(exc)))
+        else:
+            checks.append(
+                Check(
+                    "adapter fit",
+                    True,
+                    f"{info.path.name} belongs to {models['llm'].path.name} "
+                    f"(scale {config.llm.adapter_scale})",
                 )
             )
     return checks

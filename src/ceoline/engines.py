@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ceoline.config import Config
+from ceoline.errors import ModelError
 from ceoline.knowledge import KnowledgeBase, open_knowledge
 from ceoline.lifecycle import fixed_lines
 from ceoline.llm import LanguageModel
@@ -24,10 +25,32 @@ HASH_CACHE_NAME = ".model-hashes.json"
 
 
 def locate_all(config: Config) -> dict[str, ModelFiles]:
-    return {
-        kind: locate(kind, getattr(config.models, kind), config.models_dir)
-        for kind in ("stt", "llm", "tts")
-    }
+    """Every model file in use: the three stages, and the persona adapter when configured."""
+    kinds = ("stt", "llm", "tts", "adapter") if config.models.adapter else ("stt", "llm", "tts")
+    return {kind: locate(kind, getattr(config.models, kind), config.models_dir) for kind in kinds}
+
+
+def fitting_adapter(
+    config: Config, models: dict[str, ModelFiles], cache: HashCache
+) -> ModelFiles | None:
+    """The configured persona adapter, once it is known to belong to the configured base."""
+    adapter = models.get("adapter")
+    if adapter is None:
+        return None
+    from ceoline.lora_gguf import check_adapter_fits
+
+    base = models["llm"]
+    actual = cache.sha256(base.path)
+    wanted = config.models.adapter_base_sha256
+    if actual != wanted:
+        raise ModelError(
+            f"persona adapter {adapter.path.name} belongs to base {wanted[:12]} "
+            f"([models] adapter_base_sha256) but [models] llm {base.path.name} is {actual[:12]}; "
+            "train an adapter for this base with `ceoline persona train` or set [models] "
+            'adapter = ""'
+        )
+    check_adapter_fits(adapter.path, base.path, wanted)
+    return adapter
 
 
 @dataclass
@@ -45,15 +68,16 @@ class Engines:
     @classmethod
     def load(cls, config: Config, persona: Persona, warm: bool = True) -> Engines:
         models = locate_all(config)
+        cache = HashCache(config.data_dir / HASH_CACHE_NAME)
         if config.models.verify == "on-load":
-            cache = HashCache(config.data_dir / HASH_CACHE_NAME)
             verify_models(list(models.values()), config.path(config.models.manifest), cache)
+        adapter = fitting_adapter(config, models, cache)
         load_ms: dict[str, float] = {}
         started = time.perf_counter()
         transcriber = Transcriber(models["stt"], config.stt, config.runtime)
         load_ms["stt"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
-        llm = LanguageModel(models["llm"], config.llm, config.runtime)
+        llm = LanguageModel(models["llm"], config.llm, config.runtime, adapter=adapter)
         load_ms["llm"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
         synthesizer = Synthesizer(models["tts"], config.tts, config.runtime)

@@ -17,8 +17,13 @@ class Message:
     content: str
 
 
-def llama_options(model: ModelFiles, config: LlmConfig, runtime: RuntimeConfig) -> dict:
-    return {
+def llama_options(
+    model: ModelFiles,
+    config: LlmConfig,
+    runtime: RuntimeConfig,
+    adapter: ModelFiles | None = None,
+) -> dict:
+    options = {
         "model_path": str(model.path),
         "n_ctx": config.context_tokens,
         "n_threads": runtime.threads,
@@ -26,6 +31,11 @@ def llama_options(model: ModelFiles, config: LlmConfig, runtime: RuntimeConfig) 
         "seed": config.seed,
         "verbose": False,
     }
+    if adapter is not None:
+        # llama.cpp adds the LoRA product at run time, so it also works on the GPU layers.
+        options["lora_path"] = str(adapter.path)
+        options["lora_scale"] = config.adapter_scale
+    return options
 
 
 class LanguageModel:
@@ -35,18 +45,34 @@ class LanguageModel:
     keeping the system prompt first and unchanged makes every turn's prompt evaluation cheap.
     """
 
-    def __init__(self, model: ModelFiles, config: LlmConfig, runtime: RuntimeConfig):
+    def __init__(
+        self,
+        model: ModelFiles,
+        config: LlmConfig,
+        runtime: RuntimeConfig,
+        adapter: ModelFiles | None = None,
+        logits_all: bool = False,
+    ):
         from llama_cpp import Llama
 
         self.config = config
+        self.adapter = adapter
         try:
-            self._llama = Llama(**llama_options(model, config, runtime))
+            self._llama = Llama(
+                **llama_options(model, config, runtime, adapter), logits_all=logits_all
+            )
         except (ValueError, RuntimeError, OSError) as exc:
+            what = f"LLM {model.path}" + (f" with adapter {adapter.path}" if adapter else "")
             raise ModelError(
-                f"cannot load LLM {model.path} ({str(exc).splitlines()[0]}); check the file is "
-                "an intact GGUF model and [runtime] device"
+                f"cannot load {what} ({str(exc).splitlines()[0]}); check the files are intact "
+                "GGUF and [runtime] device"
             ) from None
         self._lock = threading.Lock()
+
+    @property
+    def llama(self):
+        """The llama.cpp handle, for scoring text (see :mod:`ceoline.persona_eval`)."""
+        return self._llama
 
     def warm(self, system_prompt: str) -> None:
         """Evaluate the system prompt once so the first caller's first token comes quickly."""

