@@ -79,6 +79,12 @@ def test_unknown_section(tmp_path):
         ),
         ("[llm]\ntemperature = true\n", r"llm.temperature = True is not valid; expected a number"),
         ("vad = 3\n", r"\[vad\] must be a table"),
+        (
+            '[models]\nadapter_base_sha256 = "b179c9"\n',
+            r"models.adapter_base_sha256 must be the 64-hex sha256 of the base GGUF",
+        ),
+        ("[persona.train]\nrank = 0\n", r"persona.train.rank = 0 is out of range"),
+        ('[persona.train]\ntarget_modules = "q_proj"\n', r"persona.train.target_modules"),
     ],
 )
 def test_bad_values_name_key_and_allowed_values(tmp_path, text, message):

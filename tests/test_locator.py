@@ -76,3 +76,18 @@ def test_hash_cache_reuses_unchanged_files(tmp_path, monkeypatch):
     first = cache.sha256(f)
     monkeypatch.setattr("ceoline.locator.sha256_file", lambda p: pytest.fail("re-hashed"))
     assert HashCache(tmp_path / "c.json").sha256(f) == first
+
+
+def test_a_missing_or_foreign_adapter_says_how_to_fix_it(tmp_path):
+    with pytest.raises(ModelError, match=r"persona adapter file not found: .*make persona"):
+        locate("adapter", "nope.gguf", tmp_path)
+    (tmp_path / "lora.bin").write_bytes(b"PK\x03\x04" + bytes(64))
+    with pytest.raises(ModelError, match=r"not a GGUF file .*set it to \"\""):
+        locate("adapter", "lora.bin", tmp_path)
+
+
+def test_the_shipped_adapter_is_pinned():
+    adapter = locate("adapter", "persona-lora.gguf", ROOT / "models")
+    manifest = read_manifest(ROOT / "models" / "manifest.toml")
+    pinned = manifest["adapter"]["persona-lora.gguf"]["persona-lora.gguf"]
+    assert pinned == sha256_file(adapter.path)

@@ -31,6 +31,15 @@ def test_llama_offloads_layers_only_on_cuda():
     assert llama_options(model, LlmConfig(gpu_layers=20), CUDA)["n_gpu_layers"] == 20
 
 
+def test_the_persona_adapter_rides_with_the_model_on_cpu_and_gpu():
+    model = locate("llm", "embedded", ROOT / "models")
+    adapter = locate("adapter", "persona-lora.gguf", ROOT / "models")
+    assert "lora_path" not in llama_options(model, LlmConfig(), CPU)
+    gpu = llama_options(model, LlmConfig(gpu_layers=-1, adapter_scale=0.5), CUDA, adapter)
+    assert gpu["lora_path"] == str(adapter.path) and gpu["lora_scale"] == 0.5
+    assert gpu["n_gpu_layers"] == -1
+
+
 def test_piper_uses_the_cuda_provider_on_cuda():
     assert onnx_providers("cpu") == ["CPUExecutionProvider"]
     cuda = onnx_providers("cuda")
