@@ -11,10 +11,10 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 # so no test can reach beyond this machine.
 NETNS := $(shell unshare -n true 2>/dev/null && command -v ip >/dev/null && echo yes)
 
-.PHONY: help install sysdeps run call demo test lint fmt bench bench-sip eval persona doctor clean
+.PHONY: help install sysdeps run call demo test lint fmt bench bench-sip eval persona bench-persona doctor clean
 
 help: ## Show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 install: sysdeps $(STAMP) ## Create .venv with every dependency (builds llama-cpp-python, several minutes)
 
@@ -79,6 +79,9 @@ eval: install ## Guardrail pass rate and barge-in stop latency / false barge-ins
 persona: install ## Retrain the shipped persona adapter (about 10 min), pin it, evaluate it
 	$(BIN)/ceoline persona train
 	$(BIN)/ceoline persona eval
+
+bench-persona: install ## What the persona adapter costs per turn (first token, reply), vs base
+	$(BIN)/python scripts/persona_bench.py
 
 doctor: install ## Check config, models and data dir
 	$(BIN)/ceoline doctor

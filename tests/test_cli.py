@@ -162,6 +162,7 @@ def test_doctor_catches_a_tampered_model(tmp_path):
             "dir": str(tmp_path / "models"),
             "manifest": str(tmp_path / "manifest.toml"),
             "tts": voice.path.name,
+            "adapter": "",
         },
     )
     assert run_cli("doctor", "--pin", config=config).returncode == 0

@@ -7,7 +7,7 @@ import pytest
 
 from ceoline import guardrails
 from ceoline.errors import CeolineError
-from ceoline.persona_corpus import chat_messages, load_examples
+from ceoline.persona_corpus import chat_messages, load_examples, notes_for
 
 from .conftest import ROOT
 
@@ -76,3 +76,16 @@ def test_a_missing_corpus_says_how_to_point_at_one(tmp_path):
 def test_corpus_lines_are_plain_json_objects():
     for line in CORPUS.read_text().splitlines():
         assert set(json.loads(line)) == {"topic", "prompt", "reply"}
+
+
+def test_examples_carry_the_notes_a_call_would_retrieve(config, persona):
+    from ceoline.knowledge import open_knowledge
+
+    knowledge = open_knowledge(config)
+    lisbon = notes_for(config, persona, knowledge, "When did you open the office in Lisbon?")
+    assert lisbon and any("Lisbon" in note for note in lisbon)
+    messages = chat_messages(persona, "When did you open the office in Lisbon?", notes=lisbon)
+    assert messages[1].content.startswith("When did you open the office in Lisbon?\n\n(Answer")
+    # Words that never reach the model in a call get no notes either.
+    assert notes_for(config, persona, knowledge, "Please refund my last payment.") == ()
+    assert notes_for(config, persona, None, "When did you open the office in Lisbon?") == ()

@@ -514,7 +514,7 @@ def persona_eval(
         adapter,
         examples,
         cases,
-        open_knowledge(cfg) if cases else None,
+        open_knowledge(cfg),
     )
     data = report.as_json()
     if as_json:

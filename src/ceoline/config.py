@@ -207,7 +207,7 @@ class PersonaTrainConfig:
     epochs: int = _opt(1, lo=1, hi=100)
     learning_rate: float = _opt(0.002, lo=1e-7, hi=1.0)
     seed: int = _opt(7, lo=0, hi=2**31 - 1)
-    max_tokens: int = _opt(512, lo=32, hi=8192)
+    max_tokens: int = _opt(768, lo=32, hi=8192)
 
 
 @dataclass(frozen=True)

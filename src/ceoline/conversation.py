@@ -50,7 +50,7 @@ from ceoline.endpointing import (
     SpeechStarted,
     TurnEnded,
 )
-from ceoline.grounding import extractive_answer, is_grounded
+from ceoline.grounding import extractive_answer, is_grounded, question_with_notes
 from ceoline.llm import Message
 from ceoline.persona import Persona
 from ceoline.redaction import redact
@@ -653,7 +653,7 @@ class Conversation:
         checked against them before a word is spoken; if it strays, the notes are read out."""
         question = self._history[-1].content if self._history else ""
         answer = (await self._whole_reply(timings, notes)).strip()
-        if not answer or not is_grounded(answer, notes) or guardrails.check_bot(answer):
+        if not answer or not is_grounded(answer, notes, question) or guardrails.check_bot(answer):
             answer = extractive_answer(question, notes)
             self._guardrail_event("bot", "ungrounded")
         chunker = Chunker(self.config.chunker)
@@ -666,15 +666,7 @@ class Conversation:
         if notes and recent and recent[-1].role == "user":
             # Notes ride with the question, after the unchanged system prompt, so the
             # prompt's cached prefix stays valid.
-            note_text = " ".join(notes)
-            question = recent[-1].content
-            recent = [
-                *recent[:-1],
-                Message(
-                    "user",
-                    f"{question}\n\n(Answer only from these notes: {note_text})",
-                ),
-            ]
+            recent = [*recent[:-1], Message("user", question_with_notes(recent[-1].content, notes))]
         return [self._system, *recent]
 
     async def _whole_reply(self, timings: TurnTimings, notes: tuple[str, ...] = ()) -> str:

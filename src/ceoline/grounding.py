@@ -12,6 +12,8 @@ import re
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _NUMBER = re.compile(r"\b\d[\d,.]*\b")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+# A capitalised word after the first: a name (a person, a place, a product).
+_NAME = re.compile(r"(?<=\s)[A-Z][a-z]+(?:'[a-z]+)?")
 _COMMON = {
     "the",
     "a",
@@ -95,23 +97,51 @@ def _numbers(text: str) -> set[str]:
     return {n.strip(".,").replace(",", "") for n in _NUMBER.findall(text)}
 
 
-def is_grounded(answer: str, notes: tuple[str, ...]) -> bool:
+def question_with_notes(question: str, notes: tuple[str, ...]) -> str:
+    """The caller's words as the model sees them when the notes answer them."""
+    if not notes:
+        return question
+    return f"{question}\n\n(Answer only from these notes: {' '.join(notes)})"
+
+
+def is_grounded(answer: str, notes: tuple[str, ...], question: str = "") -> bool:
     source = " ".join(notes)
     if _numbers(answer) - _numbers(source):
         return False  # a date or figure the notes do not contain
     shared = content_words(answer) & content_words(source)
-    return len(shared) >= 2
+    if len(shared) < 2:
+        return False
+    # On topic is not enough: "when did you open Lisbon?" answered with "Lisbon is lovely"
+    # must fail. The answer has to carry a figure or name the best-matching sentence adds.
+    facts = key_facts(question, notes) if question else set()
+    spoken = {w.lower() for w in _WORD.findall(answer.lower())} | _numbers(answer)
+    return not facts or bool(facts & spoken)
 
 
-def extractive_answer(question: str, notes: tuple[str, ...], max_sentences: int = 2) -> str:
-    """The sentences of the notes that best match the question, in their original order."""
+def key_facts(question: str, notes: tuple[str, ...]) -> set[str]:
+    """Figures and names in the sentence of the notes that best answers ``question``, less
+    those the question already says (lower-cased)."""
+    best = _best_sentences(question, notes, 1)
+    if not best:
+        return set()
+    sentence = best[0]
+    names = {m.group().lower() for m in _NAME.finditer(sentence) if m.start() > 0}
+    facts = (_numbers(sentence) | names) - _numbers(question) - _COMMON
+    return facts - {w.lower() for w in _WORD.findall(question.lower())}
+
+
+def _best_sentences(question: str, notes: tuple[str, ...], count: int) -> list[str]:
     wanted = content_words(question)
     sentences = [s.strip() for note in notes[:1] for s in _SENTENCE.split(note) if s.strip()]
-    if not sentences:
-        return ""
     scored = sorted(
         range(len(sentences)),
         key=lambda i: (-len(content_words(sentences[i]) & wanted), i),
     )
-    keep = sorted(scored[:max_sentences])
-    return " ".join(sentences[i] for i in keep)
+    return [sentences[i] for i in scored[:count]]
+
+
+def extractive_answer(question: str, notes: tuple[str, ...], max_sentences: int = 2) -> str:
+    """The sentences of the notes that best match the question, in their original order."""
+    best = _best_sentences(question, notes, max_sentences)
+    sentences = [s.strip() for note in notes[:1] for s in _SENTENCE.split(note) if s.strip()]
+    return " ".join(s for s in sentences if s in best)

@@ -18,6 +18,7 @@ from ceoline import guardrails
 from ceoline.chunker import Chunker
 from ceoline.dialogue import Action, DialoguePolicy
 from ceoline.errors import CeolineError
+from ceoline.grounding import question_with_notes
 from ceoline.llm import Message
 
 
@@ -89,8 +90,10 @@ def load_cases(path: Path) -> list[Case]:
 
 def _model_reply(stages, text: str, notes: tuple[str, ...]) -> tuple[str, int]:
     """What would be spoken for ``text``: the model's reply, piece by piece, each checked."""
-    prompt = text if not notes else f"{text}\n\n(Answer only from these notes: {' '.join(notes)})"
-    messages = [Message("system", stages.persona.system_prompt()), Message("user", prompt)]
+    messages = [
+        Message("system", stages.persona.system_prompt()),
+        Message("user", question_with_notes(text, notes)),
+    ]
     chunker = Chunker(stages.config.chunker)
     spoken, catches = [], 0
     pieces = []

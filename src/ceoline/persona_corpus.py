@@ -1,8 +1,9 @@
 """The persona corpus: what the CEO said, one ``{"topic", "prompt", "reply"}`` object per line.
 
 Training and evaluation put each example in the same messages a live call sends the model
-(the persona's system prompt, then the caller's words), so the adapter learns in the context
-it is served in.
+(the persona's system prompt, then the caller's words with the knowledge notes a call would
+retrieve for them), so the adapter learns in the context it is served in: without the notes
+it learns to answer in his voice and to ignore them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ceoline.config import Config
+from ceoline.dialogue import Action, DialoguePolicy
 from ceoline.errors import CeolineError
+from ceoline.grounding import question_with_notes
 from ceoline.llm import Message
 from ceoline.persona import Persona
 
@@ -58,8 +62,22 @@ def load_examples(path: Path) -> list[Example]:
     return examples
 
 
-def chat_messages(persona: Persona, prompt: str, reply: str | None = None) -> list[Message]:
-    messages = [Message("system", persona.system_prompt()), Message("user", prompt)]
+def chat_messages(
+    persona: Persona, prompt: str, reply: str | None = None, notes: tuple[str, ...] = ()
+) -> list[Message]:
+    messages = [
+        Message("system", persona.system_prompt()),
+        Message("user", question_with_notes(prompt, notes)),
+    ]
     if reply is not None:
         messages.append(Message("assistant", reply))
     return messages
+
+
+def notes_for(config: Config, persona: Persona, knowledge, prompt: str) -> tuple[str, ...]:
+    """The knowledge notes a live call would put beside ``prompt`` (none when the caller's
+    words never reach the model, or the notes do not cover them)."""
+    if knowledge is None:
+        return ()
+    decision = DialoguePolicy(config, persona, knowledge).decide(prompt)
+    return decision.notes if decision.action is Action.LLM else ()

@@ -23,7 +23,7 @@ from ceoline.guardrail_eval import Case, evaluate
 from ceoline.llm import LanguageModel
 from ceoline.locator import ModelFiles
 from ceoline.persona import Persona
-from ceoline.persona_corpus import Example, chat_messages
+from ceoline.persona_corpus import Example, chat_messages, notes_for
 
 # A spoken answer on the phone: long enough to say something, short enough to listen to.
 SPOKEN_WORDS = (8, 60)
@@ -110,12 +110,16 @@ class _Scorer:
     def _tokens(self, text: str, bos: bool) -> list[int]:
         return self.llama.tokenize(text.encode("utf-8"), add_bos=bos, special=True)
 
-    def reply_nll(self, persona: Persona, example: Example) -> tuple[float, int]:
+    def reply_nll(
+        self, persona: Persona, example: Example, notes: tuple[str, ...] = ()
+    ) -> tuple[float, int]:
         """Summed NLL of the reply's tokens (its end-of-turn included) and their count."""
         as_dicts = lambda ms: [{"role": m.role, "content": m.content} for m in ms]  # noqa: E731
-        head = self._head(messages=as_dicts(chat_messages(persona, example.prompt))).prompt
+        head = self._head(
+            messages=as_dicts(chat_messages(persona, example.prompt, notes=notes))
+        ).prompt
         whole = self._whole(
-            messages=as_dicts(chat_messages(persona, example.prompt, example.reply))
+            messages=as_dicts(chat_messages(persona, example.prompt, example.reply, notes))
         ).prompt
         if not whole.startswith(head):
             raise CeolineError("the chat template does not render the prompt as a prefix")
@@ -165,8 +169,8 @@ def _fold(text: str) -> str:
     return text.lower().replace("\u2019", "'")
 
 
-def _answer(lm: LanguageModel, persona: Persona, prompt: str) -> str:
-    return "".join(lm.stream(chat_messages(persona, prompt))).strip()
+def _answer(lm: LanguageModel, persona: Persona, prompt: str, notes: tuple[str, ...]) -> str:
+    return "".join(lm.stream(chat_messages(persona, prompt, notes=notes))).strip()
 
 
 def score_variant(
@@ -178,15 +182,19 @@ def score_variant(
     guardrail_cases: list[Case] | None,
     knowledge=None,
 ) -> VariantScore:
+    """``knowledge`` supplies the notes a live call would put beside each prompt."""
     started = time.perf_counter()
     result = VariantScore(name)
     scorer = _Scorer(lm)
+    notes = [notes_for(config, persona, knowledge, ex.prompt) for ex in examples]
     total, count = 0.0, 0
-    for example in examples:
-        nll, n = scorer.reply_nll(persona, example)
+    for example, example_notes in zip(examples, notes, strict=True):
+        nll, n = scorer.reply_nll(persona, example, example_notes)
         total, count = total + nll, count + n
     result.nll, result.tokens = total / max(1, count), count
-    result.answers = [_answer(lm, persona, ex.prompt) for ex in examples]
+    result.answers = [
+        _answer(lm, persona, ex.prompt, n) for ex, n in zip(examples, notes, strict=True)
+    ]
     result.style = style_scores(result.answers, persona)
     if guardrail_cases:
         stages = _Stages(config, persona, lm)

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from ceoline.config import Config, PersonaTrainConfig
 from ceoline.errors import CeolineError
+from ceoline.knowledge import open_knowledge
 from ceoline.locator import locate, sha256_file
 from ceoline.persona import Persona
-from ceoline.persona_corpus import Example, chat_messages, load_examples
+from ceoline.persona_corpus import Example, chat_messages, load_examples, notes_for
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,22 @@ def _require_training_libraries() -> None:
         ) from None
 
 
-def _encode(tokenizer, persona: Persona, example: Example, max_tokens: int, source: Path):
+def _encode(
+    tokenizer,
+    persona: Persona,
+    example: Example,
+    notes: tuple[str, ...],
+    max_tokens: int,
+    source: Path,
+):
     """Token ids and labels; labels are -100 (ignored) up to where the reply starts."""
     prompt = [
-        {"role": m.role, "content": m.content} for m in chat_messages(persona, example.prompt)
+        {"role": m.role, "content": m.content}
+        for m in chat_messages(persona, example.prompt, notes=notes)
     ]
     whole = [
         {"role": m.role, "content": m.content}
-        for m in chat_messages(persona, example.prompt, example.reply)
+        for m in chat_messages(persona, example.prompt, example.reply, notes)
     ]
     head = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
     full = tokenizer.apply_chat_template(whole, tokenize=False)
@@ -135,7 +144,18 @@ def train(
             f"cannot load {base} for training ({str(exc).splitlines()[0]}); transformers must "
             "support its architecture and quantization"
         ) from None
-    encoded = [_encode(tokenizer, persona, ex, s.max_tokens, corpus) for ex in examples]
+    knowledge = open_knowledge(config)
+    encoded = [
+        _encode(
+            tokenizer,
+            persona,
+            ex,
+            notes_for(config, persona, knowledge, ex.prompt),
+            s.max_tokens,
+            corpus,
+        )
+        for ex in examples
+    ]
     linear = sorted(
         {
             name.rsplit(".", 1)[-1]
