@@ -4,6 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TRAIN_STAMP := $(VENV)/.installed-train
 SAMPLE := tests/data/demo-call.wav
 # llama-cpp-python compiles llama.cpp from source; use both cores.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
@@ -11,7 +12,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 # so no test can reach beyond this machine.
 NETNS := $(shell unshare -n true 2>/dev/null && command -v ip >/dev/null && echo yes)
 
-.PHONY: help install sysdeps run call demo test lint fmt bench bench-sip eval persona bench-persona doctor clean
+.PHONY: help install sysdeps train-deps run call demo test lint fmt bench bench-sip eval persona bench-persona doctor clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -35,8 +36,16 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "ceoline needs Python 3.11"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip wheel
-	$(BIN)/pip install -q -e '.[dev,train]'
+	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
+
+# The persona trainer's extra (CPU torch, transformers, peft): the tests train a small
+# adapter, `make persona` the real one; serving never needs it.
+train-deps: install $(TRAIN_STAMP)
+
+$(TRAIN_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,train]'
+	@touch $(TRAIN_STAMP)
 
 run: install ## Check the setup, then answer SIP calls on 127.0.0.1:5060 (Ctrl-C stops)
 	$(BIN)/ceoline doctor
@@ -51,7 +60,7 @@ demo: install ## A simulated call on a bundled sample, no SIP: print the dialogu
 	$(BIN)/ceoline call $(SAMPLE) --out data/demo-reply.wav
 	@echo "The bot's side of the call is in data/demo-reply.wav"
 
-test: install ## Run the test suite (real models; loopback-only network)
+test: train-deps ## Run the test suite (real models; loopback-only network)
 ifeq ($(NETNS),yes)
 	unshare -n sh -c 'ip link set lo up && exec $(BIN)/pytest -q'
 else
@@ -76,7 +85,7 @@ eval: install ## Guardrail pass rate and barge-in stop latency / false barge-ins
 	$(BIN)/ceoline guardrails eval
 	$(BIN)/python scripts/bargein_eval.py
 
-persona: install ## Retrain the shipped persona adapter (about 10 min), pin it, evaluate it
+persona: train-deps ## Retrain the shipped persona adapter (about 10 min), pin it, evaluate it
 	$(BIN)/ceoline persona train
 	$(BIN)/ceoline persona eval
 
