@@ -85,7 +85,7 @@ eval: install ## Guardrail pass rate and barge-in stop latency / false barge-ins
 	$(BIN)/ceoline guardrails eval
 	$(BIN)/python scripts/bargein_eval.py
 
-persona: train-deps ## Retrain the shipped persona adapter (about 10 min), pin it, evaluate it
+persona: train-deps ## Retrain the shipped persona adapter (about 11 min), pin it, evaluate it
 	$(BIN)/ceoline persona train
 	$(BIN)/ceoline persona eval
 
