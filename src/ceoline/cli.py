@@ -433,8 +433,8 @@ def persona_train(
     """
     import dataclasses
 
-    from ceoline.engines import HASH_CACHE_NAME, locate_all
-    from ceoline.locator import HashCache, write_manifest
+    from ceoline.engines import HASH_CACHE_NAME
+    from ceoline.locator import HashCache, locate, write_manifest
     from ceoline.persona import load_persona
     from ceoline.persona_train import train
 
@@ -459,7 +459,7 @@ def persona_train(
     in_use = None
     if cfg.models.adapter:
         with contextlib.suppress(CeolineError):
-            in_use = locate_all(cfg)["adapter"]
+            in_use = locate("adapter", cfg.models.adapter, cfg.models_dir)
     if in_use is not None and in_use.path.resolve() == report.out.resolve():
         # The admin retrained the adapter in use: pin the new file, or the next start refuses it.
         cache = HashCache(cfg.data_dir / HASH_CACHE_NAME)
