@@ -8,6 +8,14 @@ TRAIN_STAMP := $(VENV)/.installed-train
 SAMPLE := tests/data/demo-call.wav
 # llama-cpp-python compiles llama.cpp from source; use both cores.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+# A portable llama.cpp build: GGML_NATIVE=OFF and the instruction sets this CPU reports, never
+# AMX (its backend segfaults on virtualised Sapphire/Granite Rapids). The stamp's name hashes
+# the version and the flags, so a box with other flags, or LLAMA_EXTRA="-DGGML_CUDA=on" on a GPU
+# box, rebuilds instead of reusing a build made for another CPU.
+LLAMA_VERSION := $(shell sed -n 's/^ *"llama-cpp-python==\([^"]*\)".*/\1/p' pyproject.toml)
+LLAMA_EXTRA ?=
+LLAMA_CMAKE_ARGS := $(strip $(shell $(PYTHON) src/ceoline/native_build.py) $(LLAMA_EXTRA))
+LLAMA_STAMP := $(VENV)/.llama-$(shell echo '$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 # The test run gets its own network namespace with only loopback, when the kernel allows it,
 # so no test can reach beyond this machine.
 NETNS := $(shell unshare -n true 2>/dev/null && command -v ip >/dev/null && echo yes)
@@ -32,10 +40,23 @@ sysdeps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "ceoline needs Python 3.11"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip wheel
+
+# --no-cache-dir: pip's wheel cache is keyed by the source, not by CMAKE_ARGS, so a cached wheel
+# could carry another CPU's flags.
+$(LLAMA_STAMP): | $(BIN)/python
+	@test -n "$(LLAMA_VERSION)" || { echo "pyproject.toml must pin llama-cpp-python==X.Y.Z"; exit 1; }
+	@echo "building llama-cpp-python $(LLAMA_VERSION): $(LLAMA_CMAKE_ARGS)"
+	rm -f $(VENV)/.llama-*
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --no-cache-dir --force-reinstall \
+		--no-binary llama-cpp-python "llama-cpp-python==$(LLAMA_VERSION)"
+	@echo "$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)" > $(VENV)/llama-cpp-build.txt
+	@touch $@
+
+$(STAMP): pyproject.toml $(LLAMA_STAMP)
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 

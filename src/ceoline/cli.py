@@ -799,14 +799,22 @@ def doctor(
         bool,
         typer.Option("--pin", help="Record the sha256 of the models in use in the manifest first."),
     ] = False,
+    engines: Annotated[
+        bool,
+        typer.Option(
+            "--engines/--no-engines",
+            help="Load and run each model engine once, in a child process (a few seconds).",
+        ),
+    ] = True,
     config: ConfigOption = None,
 ) -> None:
-    """Check the config, persona, models (sha256 against the manifest) and data directory."""
+    """Check the config, persona, models (sha256 against the manifest), that each engine runs
+    on this CPU (a crash is named, not suffered), the data directory and the SIP address."""
     from ceoline.doctor import run_checks
 
-    checks = run_checks(_config(config), pin=pin)
+    checks = run_checks(_config(config), pin=pin, engines=engines)
     for check in checks:
-        typer.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<10} {check.detail}")
+        typer.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<13} {check.detail}")
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
 

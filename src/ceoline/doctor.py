@@ -1,10 +1,12 @@
-"""Health checks an admin runs before taking calls: config, persona, models, data, SIP."""
+"""Health checks an admin runs before taking calls: config, persona, models, engines, data, SIP."""
 
 from __future__ import annotations
 
 import os
 import socket
+import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,9 +14,11 @@ from ceoline.config import Config
 from ceoline.engines import HASH_CACHE_NAME, fitting_adapter, locate_all
 from ceoline.errors import CeolineError
 from ceoline.locator import HashCache, check_model, read_manifest, write_manifest
+from ceoline.native_build import BUILD_RECORD, built_features, judge_build, this_cpu
 from ceoline.offline import OFFLINE_ENV
 from ceoline.persona import load_persona
 from ceoline.sip.endpoint import read_password
+from ceoline.smoke import ENGINES, SmokeResult, run_smoke
 from ceoline.store import Store
 
 
@@ -25,7 +29,7 @@ class Check:
     detail: str
 
 
-def run_checks(config: Config, pin: bool = False) -> list[Check]:
+def run_checks(config: Config, pin: bool = False, engines: bool = True) -> list[Check]:
     checks = [Check("config", True, config.source)]
     try:
         persona = load_persona(config.persona_file)
@@ -41,11 +45,37 @@ def run_checks(config: Config, pin: bool = False) -> list[Check]:
         )
     )
     checks.extend(_model_checks(config, pin))
+    if engines and all(c.ok for c in checks if c.name.startswith(("model", "adapter"))):
+        checks.extend(engine_checks(config))
     checks.append(_data_dir_check(config.data_dir))
     checks.append(_sip_check(config))
     checks.append(_knowledge_check(config))
     checks.append(_taxonomy_check(config))
     return checks
+
+
+def engine_checks(config: Config) -> list[Check]:
+    """Load each native engine and run it once, each in a child process, in parallel."""
+    source = Path(config.source)
+    config_file = source if source.is_file() else None
+    with ThreadPoolExecutor(len(ENGINES)) as pool:
+        results = list(pool.map(lambda e: run_smoke(e, config_file), ENGINES))
+    checks = [Check(f"engine {r.engine}", r.ok, r.detail) for r in results]
+    llm = next(r for r in results if r.engine == "llm")
+    if llm.ok:
+        checks.append(_llama_build_check(llm))
+    return checks
+
+
+def _llama_build_check(llm: SmokeResult) -> Check:
+    record_file = Path(sys.prefix) / BUILD_RECORD
+    try:
+        record = record_file.read_text().strip()
+    except OSError:
+        record = None
+    features = built_features(llm.info.get("system_info", ""))
+    verdict = judge_build(features, this_cpu(), record)
+    return Check("llama build", verdict.ok, verdict.detail)
 
 
 def _knowledge_check(config: Config) -> Check:
