@@ -14,13 +14,14 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 # box, rebuilds instead of reusing a build made for another CPU.
 LLAMA_VERSION := $(shell sed -n 's/^ *"llama-cpp-python==\([^"]*\)".*/\1/p' pyproject.toml)
 LLAMA_EXTRA ?=
-LLAMA_CMAKE_ARGS := $(strip $(shell $(PYTHON) src/ceoline/native_build.py) $(LLAMA_EXTRA))
+CPUINFO ?= /proc/cpuinfo
+LLAMA_CMAKE_ARGS := $(strip $(shell $(PYTHON) src/ceoline/native_build.py --cpuinfo $(CPUINFO)) $(LLAMA_EXTRA))
 LLAMA_STAMP := $(VENV)/.llama-$(shell echo '$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 # The test run gets its own network namespace with only loopback, when the kernel allows it,
 # so no test can reach beyond this machine.
 NETNS := $(shell unshare -n true 2>/dev/null && command -v ip >/dev/null && echo yes)
 
-.PHONY: help install sysdeps train-deps run call demo test lint fmt bench bench-sip eval persona bench-persona doctor clean
+.PHONY: help install sysdeps train-deps run call demo test lint fmt bench bench-sip bench-llama eval persona bench-persona doctor clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -101,6 +102,9 @@ bench: install ## Benchmark the streaming loop against the naive baseline
 
 bench-sip: install ## Response times over real SIP calls, and how many calls this box holds
 	$(BIN)/python scripts/sip_bench.py
+
+bench-llama: install ## Prefill and decode tokens/s of this llama.cpp build, base and adapter
+	$(BIN)/python scripts/llama_bench.py
 
 eval: install ## Guardrail pass rate and barge-in stop latency / false barge-ins, real models
 	$(BIN)/ceoline guardrails eval

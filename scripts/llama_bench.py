@@ -1,13 +1,13 @@
 """What the llama.cpp build does on this CPU: prompt prefill and decode tokens/s, base and adapter.
 
 Prefill evaluates a 250-token prompt from an empty KV cache; decode generates 64 tokens
-greedily after it. Each figure is the median of `--runs` runs, with the model and threads
-calls use. `--compare DIR` also runs the same measurements with another llama-cpp-python
-build (a directory holding its `llama_cpp` package, e.g. made with
-`pip install --target DIR --no-deps llama_cpp_python-*.whl`) in a child process, and prints
-the ratio of this build to that one.
+greedily after it, with the model and threads calls use. Each round is a fresh process that
+warms up and measures `--runs` times; figures are medians over `--rounds` rounds. `--compare
+DIR` measures another llama-cpp-python build too (a directory holding its `llama_cpp`
+package, e.g. made with `pip install --target DIR --no-deps llama_cpp_python-*.whl`),
+alternating the two round by round, and prints the ratio of this build to that one.
 
-    .venv/bin/python scripts/llama_bench.py [--runs 5] [--compare DIR] [--json]
+    .venv/bin/python scripts/llama_bench.py [--rounds 5] [--compare DIR] [--json]
 """
 
 from __future__ import annotations
@@ -90,27 +90,58 @@ def run_here(runs: int, config_file: Path | None) -> dict:
     return result
 
 
+def child(build: Path | None, runs: int, config: Path | None) -> dict:
+    """One round of measurements in a fresh process, ``build``'s llama_cpp first on the path."""
+    cmd = [sys.executable, __file__, "--child", "--runs", str(runs)]
+    if config:
+        cmd += ["--config", str(config)]
+    env = dict(os.environ)
+    if build is not None:
+        env["PYTHONPATH"] = str(build)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        reason = f"signal {-done.returncode}" if done.returncode < 0 else done.stderr[-300:]
+        return {"crashed": reason}
+    return json.loads(done.stdout)
+
+
+def combine(rounds: list[dict]) -> dict:
+    """Median over rounds of each round's median."""
+    if any("crashed" in r for r in rounds):
+        return next(r for r in rounds if "crashed" in r)
+    out = {k: rounds[0][k] for k in ("llama_cpp", "features", "threads")}
+    for variant in ("base", "adapter"):
+        if variant in rounds[0]:
+            out[variant] = {
+                key: round(statistics.median(r[variant][key] for r in rounds), 1)
+                for key in ("prefill_tok_s", "decode_tok_s")
+            }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="fresh processes per build")
+    parser.add_argument("--runs", type=int, default=3, help="measurements per round")
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--compare", type=Path, help="another llama-cpp-python build to measure")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    builds = {"this build": run_here(args.runs, args.config)}
+    if args.child:
+        print(json.dumps(run_here(args.runs, args.config)))
+        return
+    if args.compare is not None and not (args.compare / "llama_cpp").is_dir():
+        sys.exit(f"error: {args.compare} holds no llama_cpp package; see --help")
+    labels: dict[str, Path | None] = {"this build": None}
     if args.compare is not None:
-        if not (args.compare / "llama_cpp").is_dir():
-            sys.exit(f"error: {args.compare} holds no llama_cpp package; see --help")
-        cmd = [sys.executable, __file__, "--runs", str(args.runs), "--json"]
-        if args.config:
-            cmd += ["--config", str(args.config)]
-        env = {**os.environ, "PYTHONPATH": str(args.compare)}
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            reason = f"signal {-done.returncode}" if done.returncode < 0 else done.stderr[-300:]
-            builds[str(args.compare)] = {"crashed": reason}
-        else:
-            builds[str(args.compare)] = json.loads(done.stdout)["this build"]
+        labels[str(args.compare)] = args.compare
+    rounds: dict[str, list[dict]] = {label: [] for label in labels}
+    # Alternate the builds round by round, so drift on a shared box hits both alike.
+    for _ in range(args.rounds):
+        for label, build in labels.items():
+            rounds[label].append(child(build, args.runs, args.config))
+    builds = {label: combine(r) for label, r in rounds.items()}
     if args.json:
         print(json.dumps(builds))
         return

@@ -117,3 +117,20 @@ def test_the_installed_llama_cpp_is_the_portable_build_for_this_cpu():
     assert record.exists(), f"llama-cpp-python was not built by `make install` ({record} missing)"
     assert " ".join(cmake_flags(flags)) in record.read_text()
     assert judge_build(features, flags, record.read_text()).ok
+
+
+def dry_install(*args: str) -> str:
+    done = subprocess.run(
+        ["make", "-n", "install", *args], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+@pytest.mark.skipif(not (Path(sys.prefix) / BUILD_RECORD).exists(), reason="not a make venv")
+def test_another_cpu_or_a_gpu_flag_rebuilds_and_this_one_does_not():
+    assert "building llama-cpp-python" not in dry_install()
+    other_cpu = dry_install(f"CPUINFO={CPUINFO / 'haswell.txt'}")
+    assert "building llama-cpp-python" in other_cpu
+    assert "-DGGML_AVX512=OFF" in other_cpu and "--no-cache-dir" in other_cpu
+    gpu = dry_install("LLAMA_EXTRA=-DGGML_CUDA=on")
+    assert "building llama-cpp-python" in gpu and "-DGGML_AMX_BF16=OFF -DGGML_CUDA=on" in gpu
