@@ -26,13 +26,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from ceoline.audio import SAMPLE_RATE  # noqa: E402
 from ceoline.config import parse_config_file  # noqa: E402
 from ceoline.engines import Engines  # noqa: E402
-from ceoline.persona import load_persona  # noqa: E402
-from ceoline.simulate import EchoingLine, InterruptingCaller, WavCaller, run_call  # noqa: E402
+from ceoline.persona.profile import load_persona  # noqa: E402
 from ceoline.store import Store  # noqa: E402
-from ceoline.timings import percentile  # noqa: E402
+from ceoline.voice.audio import SAMPLE_RATE  # noqa: E402
+from ceoline.voice.simulate import EchoingLine, InterruptingCaller, WavCaller, run_call  # noqa: E402
+from ceoline.voice.timings import percentile  # noqa: E402
 
 QUESTION = "Tell me about the Quillfern mobile app and what you are working on next."
 INTERRUPTIONS = [

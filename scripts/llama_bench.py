@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ceoline.config import load_config  # noqa: E402
 from ceoline.engines import fitting_adapter, locate_all  # noqa: E402
-from ceoline.llm import llama_options  # noqa: E402
 from ceoline.locator import HashCache  # noqa: E402
 from ceoline.native_build import built_features  # noqa: E402
+from ceoline.voice.llm import llama_options  # noqa: E402
 
 PROMPT_TOKENS = 250
 DECODE_TOKENS = 64

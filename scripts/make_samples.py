@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ceoline.audio import SAMPLE_RATE, resample, to_float, to_int16
 from ceoline.config import load_config
 from ceoline.engines import locate_all
-from ceoline.tts import Synthesizer
+from ceoline.voice.audio import SAMPLE_RATE, resample, to_float, to_int16
+from ceoline.voice.tts import Synthesizer
 
 # name: (text, seconds of silence before the caller speaks)
 SAMPLES = {

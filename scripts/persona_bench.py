@@ -20,12 +20,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ceoline.config import load_config  # noqa: E402
 from ceoline.engines import HASH_CACHE_NAME, fitting_adapter, locate_all  # noqa: E402
-from ceoline.knowledge import open_knowledge  # noqa: E402
-from ceoline.llm import LanguageModel  # noqa: E402
 from ceoline.locator import HashCache  # noqa: E402
-from ceoline.persona import load_persona  # noqa: E402
-from ceoline.persona_corpus import chat_messages, load_examples, notes_for  # noqa: E402
-from ceoline.timings import percentile  # noqa: E402
+from ceoline.persona.corpus import chat_messages, load_examples, notes_for  # noqa: E402
+from ceoline.persona.profile import load_persona  # noqa: E402
+from ceoline.trust.knowledge import open_knowledge  # noqa: E402
+from ceoline.voice.llm import LanguageModel  # noqa: E402
+from ceoline.voice.timings import percentile  # noqa: E402
 
 
 def one_turn(lm: LanguageModel, messages) -> tuple[float, float]:

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from ceoline.store import Store  # noqa: E402
-from ceoline.timings import percentile  # noqa: E402
+from ceoline.voice.timings import percentile  # noqa: E402
 
 PROMPTS = [ROOT / "tests/data/question-mission.wav", ROOT / "tests/data/question-founding.wav"]
 CEOLINE = [sys.executable, "-m", "ceoline"]

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ceoline.audio import SAMPLE_RATE, read_wav
 from ceoline.config import Config, config_with, parse_config_file
-from ceoline.persona import Persona, load_persona
-from ceoline.stt import Transcript
-from ceoline.tts import Speech
+from ceoline.persona.profile import Persona, load_persona
+from ceoline.voice.audio import SAMPLE_RATE, read_wav
+from ceoline.voice.stt import Transcript
+from ceoline.voice.tts import Speech
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

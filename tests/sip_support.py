@@ -448,7 +448,7 @@ def question_ulaw_wav(path: Path) -> Path:
     """The bundled spoken question as 8 kHz mono mu-law WAV, the format SIPp streams as PCMU."""
     import soundfile
 
-    from ceoline.audio import SAMPLE_RATE, read_wav, resample
+    from ceoline.voice.audio import SAMPLE_RATE, read_wav, resample
 
     from .conftest import DATA
 

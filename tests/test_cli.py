@@ -11,8 +11,8 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from ceoline.audio import SAMPLE_RATE, write_wav
 from ceoline.cli import app
+from ceoline.voice.audio import SAMPLE_RATE, write_wav
 
 from .conftest import ROOT, make_config
 

@@ -88,7 +88,7 @@ def _config(override: Path | None) -> Config:
 
 def _engines(config: Config):
     from ceoline.engines import Engines
-    from ceoline.persona import load_persona
+    from ceoline.persona.profile import load_persona
 
     return Engines.load(config, load_persona(config.persona_file))
 
@@ -113,9 +113,9 @@ def call(
     config: ConfigOption = None,
 ) -> None:
     """Run one simulated call whose caller side is WAV, print the dialogue and store the call."""
-    from ceoline.audio import read_wav, write_wav
-    from ceoline.simulate import WavCaller, run_call
     from ceoline.store import Store
+    from ceoline.voice.audio import read_wav, write_wav
+    from ceoline.voice.simulate import WavCaller, run_call
 
     cfg = _config(config)
     pcm = read_wav(wav, max_seconds=cfg.call.max_input_s)
@@ -133,7 +133,7 @@ def call(
         write_wav(out, result.bot_pcm)
     data = result.as_json()
     if cfg.insights.enabled and result.call_id:
-        from ceoline.insights_worker import InsightsWorker
+        from ceoline.insights.worker import InsightsWorker
 
         store = Store.open(cfg.data_dir)
         try:
@@ -258,7 +258,7 @@ def knowledge_index(
     config: ConfigOption = None,
 ) -> None:
     """Index the notes in knowledge.dir; rebuilds only if a note was added, removed or edited."""
-    from ceoline.knowledge import KnowledgeBase
+    from ceoline.trust.knowledge import KnowledgeBase
 
     cfg = _config(config)
     with KnowledgeBase.open(cfg.data_dir, min_score=cfg.knowledge.min_score) as kb:
@@ -286,7 +286,7 @@ def knowledge_search(
     import dataclasses
     import textwrap
 
-    from ceoline.knowledge import open_knowledge
+    from ceoline.trust.knowledge import open_knowledge
 
     cfg = _config(config)
     limit = cfg.knowledge.max_passages if limit is None else limit
@@ -350,7 +350,7 @@ app.add_typer(insights_app, name="insights")
 @insights_app.command("run")
 def insights_run(config: ConfigOption = None) -> None:
     """Process every queued insights job now (`ceoline serve` does this in the background)."""
-    from ceoline.insights_worker import InsightsWorker
+    from ceoline.insights.worker import InsightsWorker
     from ceoline.store import Store
 
     cfg = _config(config)
@@ -381,7 +381,7 @@ def guardrails_eval(
 
     Exits 1 when the pass rate is under 95 %.
     """
-    from ceoline.guardrail_eval import evaluate, load_cases
+    from ceoline.trust.guardrail_eval import evaluate, load_cases
 
     cfg = _config(config)
     loaded = load_cases(cases)
@@ -435,8 +435,8 @@ def persona_train(
 
     from ceoline.engines import HASH_CACHE_NAME
     from ceoline.locator import HashCache, locate, write_manifest
-    from ceoline.persona import load_persona
-    from ceoline.persona_train import train
+    from ceoline.persona.profile import load_persona
+    from ceoline.persona.training import train
 
     cfg = _config(config)
     settings = cfg.persona.train
@@ -493,12 +493,12 @@ def persona_eval(
     Exits 1 when the adapter does not lower held-out NLL or lowers the guardrail pass rate.
     """
     from ceoline.engines import HASH_CACHE_NAME, fitting_adapter, locate_all
-    from ceoline.guardrail_eval import load_cases
-    from ceoline.knowledge import open_knowledge
     from ceoline.locator import HashCache
-    from ceoline.persona import load_persona
-    from ceoline.persona_corpus import load_examples
-    from ceoline.persona_eval import compare
+    from ceoline.persona.corpus import load_examples
+    from ceoline.persona.evaluation import compare
+    from ceoline.persona.profile import load_persona
+    from ceoline.trust.guardrail_eval import load_cases
+    from ceoline.trust.knowledge import open_knowledge
 
     cfg = _config(config)
     if not cfg.models.adapter:
@@ -683,8 +683,8 @@ def dial(
 
     Prints the SIP status and, per prompt, the response time heard on the line.
     """
-    from ceoline.audio import read_wav, write_wav
     from ceoline.sip.dialer import Dialer, DialScript
+    from ceoline.voice.audio import read_wav, write_wav
 
     if transport not in ("udp", "tcp"):
         raise CeolineError(f"--transport {transport!r} is not valid; use udp or tcp")
@@ -726,10 +726,10 @@ def say(
     config: ConfigOption = None,
 ) -> None:
     """Speak TEXT with the configured Piper voice into a WAV file."""
-    from ceoline.audio import write_wav
-    from ceoline.chunker import clean_for_speech
     from ceoline.engines import locate_all
-    from ceoline.tts import Synthesizer
+    from ceoline.voice.audio import write_wav
+    from ceoline.voice.chunker import clean_for_speech
+    from ceoline.voice.tts import Synthesizer
 
     cfg = _config(config)
     spoken = clean_for_speech(text)
@@ -750,9 +750,9 @@ def transcribe(
     config: ConfigOption = None,
 ) -> None:
     """Transcribe a WAV file with the configured Whisper model."""
-    from ceoline.audio import read_wav
     from ceoline.engines import locate_all
-    from ceoline.stt import Transcriber
+    from ceoline.voice.audio import read_wav
+    from ceoline.voice.stt import Transcriber
 
     cfg = _config(config)
     pcm = read_wav(wav, max_seconds=cfg.call.max_input_s)
@@ -779,7 +779,7 @@ def bench(
     config: ConfigOption = None,
 ) -> None:
     """Measure p50/p95 of every stage: streaming loop vs a naive whole-reply baseline."""
-    from ceoline.bench import format_table, run_bench
+    from ceoline.admin.bench import format_table, run_bench
 
     cfg = _config(config)
     engines = _engines(cfg)
@@ -810,7 +810,7 @@ def doctor(
 ) -> None:
     """Check the config, persona, models (sha256 against the manifest), that each engine runs
     on this CPU (a crash is named, not suffered), the data directory and the SIP address."""
-    from ceoline.doctor import run_checks
+    from ceoline.admin.doctor import run_checks
 
     checks = run_checks(_config(config), pin=pin, engines=engines)
     for check in checks:

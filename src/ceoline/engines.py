@@ -11,13 +11,13 @@ import numpy as np
 
 from ceoline.config import Config
 from ceoline.errors import ModelError
-from ceoline.knowledge import KnowledgeBase, open_knowledge
-from ceoline.lifecycle import fixed_lines
-from ceoline.llm import LanguageModel
 from ceoline.locator import HashCache, ModelFiles, locate, verify_models
-from ceoline.persona import Persona
-from ceoline.stt import Transcriber
-from ceoline.tts import Synthesizer
+from ceoline.persona.profile import Persona
+from ceoline.trust.knowledge import KnowledgeBase, open_knowledge
+from ceoline.voice.lifecycle import fixed_lines
+from ceoline.voice.llm import LanguageModel, spoken_reply
+from ceoline.voice.stt import Transcriber
+from ceoline.voice.tts import Synthesizer
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def fitting_adapter(
     adapter = models.get("adapter")
     if adapter is None:
         return None
-    from ceoline.lora_gguf import check_adapter_fits
+    from ceoline.persona.lora_gguf import check_adapter_fits
 
     base = models["llm"]
     actual = cache.sha256(base.path)
@@ -93,6 +93,12 @@ class Engines:
             load_ms["warm"] = (time.perf_counter() - started) * 1000
         log.info("models loaded %s", {k: round(v) for k, v in load_ms.items()})
         return engines
+
+    def spoken_pieces(self, user_content: str) -> list[str]:
+        """The pieces a call would speak for one model reply (see trust.guardrail_eval)."""
+        return spoken_reply(
+            self.llm, self.persona.system_prompt(), self.config.chunker, user_content
+        )
 
     def cached_speech(self, text: str) -> np.ndarray:
         """Synthesize fixed lines (greeting, goodbye) once per process, not once per call."""

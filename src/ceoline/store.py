@@ -21,7 +21,7 @@ from typing import Any
 import sqlite_utils
 
 from ceoline.errors import StoreError
-from ceoline.redaction import redact, redact_json
+from ceoline.trust.redaction import redact, redact_json
 
 DB_NAME = "ceoline.db"
 

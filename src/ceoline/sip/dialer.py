@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pjsua2 as pj
 
-from ceoline.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, SILENT_FRAME, frames, rms_dbfs
 from ceoline.sip.endpoint import PjLogWriter, cap_jitter_buffer, pj_error, quiet_pjlib
 from ceoline.sip.media import delete_port
+from ceoline.voice.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, SILENT_FRAME, frames, rms_dbfs
 
 # A received frame louder than this counts as the bot speaking (Piper's quietest speech
 # is far above it; line silence is digital zero).

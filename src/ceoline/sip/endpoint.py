@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pjsua2 as pj
 
-from ceoline.audio import FRAME_MS, SAMPLE_RATE
 from ceoline.config import Config, RegistrationConfig, SipConfig
 from ceoline.errors import ConfigError, SipError
+from ceoline.voice.audio import FRAME_MS, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 pjlog = logging.getLogger("ceoline.pjsip")

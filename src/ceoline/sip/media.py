@@ -13,7 +13,7 @@ from collections import deque
 
 import pjsua2 as pj
 
-from ceoline.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, SILENT_FRAME
+from ceoline.voice.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, SILENT_FRAME
 
 # Caller audio waiting for the loop: 1 s absorbs an event-loop stall without losing speech.
 INBOUND_FRAMES = 50

@@ -26,9 +26,8 @@ from collections.abc import Callable
 import pjsua2 as pj
 
 from ceoline.config import Config
-from ceoline.conversation import Stages
 from ceoline.errors import SipError
-from ceoline.insights_worker import InsightsWorker
+from ceoline.insights.worker import InsightsWorker
 from ceoline.sip.allowlist import Allowlist
 from ceoline.sip.endpoint import (
     Listening,
@@ -45,6 +44,7 @@ from ceoline.sip.guard import RequestGuard, pjsua_library
 from ceoline.sip.media import CallAudioPort, FramePipe, delete_port
 from ceoline.sip.session import CallSession, IncomingCall
 from ceoline.store import Store
+from ceoline.voice.conversation import Stages
 
 log = logging.getLogger(__name__)
 

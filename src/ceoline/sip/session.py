@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ceoline.audio import FRAME_MS
-from ceoline.conversation import Conversation, Stages
-from ceoline.lifecycle import CallLifecycle
 from ceoline.sip.events import log_event
 from ceoline.sip.media import FramePipe
 from ceoline.store import Store
+from ceoline.voice.audio import FRAME_MS
+from ceoline.voice.conversation import Conversation, Stages
+from ceoline.voice.lifecycle import CallLifecycle
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,8 @@
-"""The internal dashboard served by `ceoline dashboard`."""
+"""The internal dashboard served by `ceoline dashboard` (and by `ceoline serve`).
+
+May import: the core modules, insights (the item vocabulary) and voice.timings (the stage
+names it charts). Never the rest of the voice loop, trust, persona, sip, admin or the CLI.
+"""
 
 from ceoline.web.app import create_app
 

@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from ceoline.config import Config
-from ceoline.insights import SENTIMENTS, load_taxonomy
+from ceoline.insights.summary import SENTIMENTS, load_taxonomy
 from ceoline.store import Store
 from ceoline.web import auth, charts, queries
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ceoline.insights import SENTIMENTS, TYPES
+from ceoline.insights.summary import SENTIMENTS, TYPES
 from ceoline.store import Store, utc_now
-from ceoline.timings import STAGES, percentile
+from ceoline.voice.timings import STAGES, percentile
 
 DUE_SOON = timedelta(hours=20)
 OVERDUE = timedelta(hours=24)

@@ -1,0 +1,128 @@
+"""Benchmark: the streaming loop against a naive baseline, measured in the same run.
+
+The baseline is the pipeline most first prototypes build: wait for the whole transcript,
+generate the whole reply, synthesize it whole, then play it. Both modes take the same
+caller prompts (spoken by the embedded voice) in alternation, so machine load affects both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ceoline.engines import Engines
+from ceoline.store import Store
+from ceoline.voice.audio import SAMPLE_RATE, read_wav, write_wav
+from ceoline.voice.simulate import ScriptedCaller, run_call
+from ceoline.voice.timings import STAGES, percentile
+
+PROMPTS = (
+    "What is the mission of your company?",
+    "How did Quillfern get started?",
+    "The invoice screen is confusing, I could not find the send button.",
+    "Could you add a dark mode to the app?",
+    "Why did my card payment take three days to arrive?",
+    "What are you working on next year?",
+    "I love the new bookkeeping reports, thank you.",
+    "How many people work at your company?",
+)
+
+MODES = ("streaming", "baseline")
+
+
+@dataclass
+class BenchResult:
+    calls: int
+    turns: dict[str, list[dict]] = field(default_factory=lambda: {m: [] for m in MODES})
+
+    def summary(self) -> dict:
+        out: dict = {"calls_per_mode": self.calls, "stages": {}}
+        for stage in STAGES:
+            row = {}
+            for mode in MODES:
+                values = [t[stage] for t in self.turns[mode] if t.get(stage) is not None]
+                row[mode] = {
+                    "p50": percentile(values, 50),
+                    "p95": percentile(values, 95),
+                    "n": len(values),
+                }
+            base, fast = row["baseline"]["p50"], row["streaming"]["p50"]
+            row["baseline_over_streaming_p50"] = (
+                round(base / fast, 2) if base is not None and fast else None
+            )
+            out["stages"][stage] = row
+        return out
+
+
+def prompt_audio(engines: Engines, cache_dir: Path) -> list[np.ndarray]:
+    """The bundled prompts as caller audio, synthesized once and cached as WAVs."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    audio = []
+    for index, text in enumerate(PROMPTS):
+        path = cache_dir / f"prompt-{index:02d}.wav"
+        if not path.is_file():
+            pcm = engines.synthesizer.synthesize(text).pcm
+            write_wav(path, np.concatenate([pcm, np.zeros(SAMPLE_RATE // 5, np.int16)]))
+        audio.append(read_wav(path))
+    return audio
+
+
+async def run_bench(
+    engines: Engines, calls: int, turns_per_call: int = 2, progress=lambda message: None
+) -> BenchResult:
+    data_dir = engines.config.data_dir
+    prompts = await asyncio.to_thread(prompt_audio, engines, data_dir / "bench-prompts")
+    result = BenchResult(calls=calls)
+    with tempfile.TemporaryDirectory(dir=data_dir, prefix="bench-") as tmp:
+        store = Store.open(Path(tmp))
+        try:
+            for call_index in range(calls):
+                for mode in MODES:
+                    chosen = [
+                        prompts[(call_index * turns_per_call + k) % len(prompts)]
+                        for k in range(turns_per_call)
+                    ]
+                    caller = ScriptedCaller(chosen, reply_wait_s=engines.config.call.reply_wait_s)
+                    call = await run_call(
+                        engines,
+                        caller,
+                        store,
+                        source="bench",
+                        caller_label=f"bench-{mode}",
+                        streaming=(mode == "streaming"),
+                        greet=False,
+                    )
+                    heard = [t.timings_ms for t in call.turns if t.role == "caller"]
+                    result.turns[mode].extend(heard)
+                    progress(
+                        f"call {call_index + 1}/{calls} {mode}: "
+                        + ", ".join(f"{t.get('response', float('nan')):.0f} ms" for t in heard)
+                    )
+        finally:
+            store.close()
+    return result
+
+
+def format_table(summary: dict) -> str:
+    lines = [
+        f"{'stage (ms)':<17}{'stream p50':>11}{'p95':>8}{'baseline p50':>14}{'p95':>8}"
+        f"{'base/stream':>13}",
+    ]
+
+    def fmt(value) -> str:
+        return "-" if value is None else f"{value:.0f}"
+
+    for stage, row in summary["stages"].items():
+        ratio = row["baseline_over_streaming_p50"]
+        lines.append(
+            f"{stage:<17}{fmt(row['streaming']['p50']):>11}{fmt(row['streaming']['p95']):>8}"
+            f"{fmt(row['baseline']['p50']):>14}{fmt(row['baseline']['p95']):>8}"
+            f"{'-' if ratio is None else f'{ratio:.2f}x':>13}"
+        )
+    n = summary["stages"]["response"]["streaming"]["n"]
+    lines.append(f"({summary['calls_per_mode']} calls per mode, {n} caller turns per mode)")
+    return "\n".join(lines)

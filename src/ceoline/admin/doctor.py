@@ -1,0 +1,212 @@
+"""Health checks an admin runs before taking calls: config, persona, models, engines, data, SIP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from ceoline.admin.smoke import ENGINES, SmokeResult, run_smoke
+from ceoline.config import Config
+from ceoline.engines import HASH_CACHE_NAME, fitting_adapter, locate_all
+from ceoline.errors import CeolineError
+from ceoline.locator import HashCache, check_model, read_manifest, write_manifest
+from ceoline.native_build import BUILD_RECORD, built_features, judge_build, this_cpu
+from ceoline.offline import OFFLINE_ENV
+from ceoline.persona.profile import load_persona
+from ceoline.sip.endpoint import read_password
+from ceoline.store import Store
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def run_checks(config: Config, pin: bool = False, engines: bool = True) -> list[Check]:
+    checks = [Check("config", True, config.source)]
+    try:
+        persona = load_persona(config.persona_file)
+        checks.append(Check("persona", True, f"{persona.name}, {persona.company}"))
+    except CeolineError as exc:
+        checks.append(Check("persona", False, str(exc)))
+    missing_env = [k for k, v in OFFLINE_ENV.items() if os.environ.get(k) != v]
+    checks.append(
+        Check(
+            "offline",
+            not missing_env,
+            "model hubs disabled" if not missing_env else f"unset: {missing_env}",
+        )
+    )
+    checks.extend(_model_checks(config, pin))
+    if engines and all(c.ok for c in checks if c.name.startswith(("model", "adapter"))):
+        checks.extend(engine_checks(config))
+    checks.append(_data_dir_check(config.data_dir))
+    checks.append(_sip_check(config))
+    checks.append(_knowledge_check(config))
+    checks.append(_taxonomy_check(config))
+    return checks
+
+
+def engine_checks(config: Config) -> list[Check]:
+    """Load each native engine and run it once, each in a child process, in parallel."""
+    source = Path(config.source)
+    config_file = source if source.is_file() else None
+    with ThreadPoolExecutor(len(ENGINES)) as pool:
+        results = list(pool.map(lambda e: run_smoke(e, config_file), ENGINES))
+    checks = [Check(f"engine {r.engine}", r.ok, r.detail) for r in results]
+    llm = next(r for r in results if r.engine == "llm")
+    if llm.ok:
+        checks.append(_llama_build_check(llm))
+    return checks
+
+
+def _llama_build_check(llm: SmokeResult) -> Check:
+    record_file = Path(sys.prefix) / BUILD_RECORD
+    try:
+        record = record_file.read_text().strip()
+    except OSError:
+        record = None
+    features = built_features(llm.info.get("system_info", ""))
+    verdict = judge_build(features, this_cpu(), record)
+    return Check("llama build", verdict.ok, verdict.detail)
+
+
+def _knowledge_check(config: Config) -> Check:
+    from ceoline.trust.knowledge import open_knowledge
+
+    try:
+        kb = open_knowledge(config)
+    except CeolineError as exc:
+        return Check("knowledge", False, str(exc))
+    try:
+        stats = kb.stats()
+    finally:
+        kb.close()
+    return Check(
+        "knowledge", True, f"{config.knowledge_dir}: {stats.files} files, {stats.passages} passages"
+    )
+
+
+def _taxonomy_check(config: Config) -> Check:
+    from ceoline.insights.summary import load_taxonomy
+
+    path = config.path(config.insights.taxonomy)
+    try:
+        areas = load_taxonomy(path)
+    except CeolineError as exc:
+        return Check("taxonomy", False, str(exc))
+    return Check("taxonomy", True, f"{path}: {len(areas)} product areas")
+
+
+def _sip_check(config: Config) -> Check:
+    """Can `ceoline serve` bind its address and port (is it local, is the port free)?"""
+    sip = config.sip
+    family = socket.AF_INET6 if ":" in sip.address else socket.AF_INET
+    kinds = [("udp", socket.SOCK_DGRAM)] * sip.udp + [("tcp", socket.SOCK_STREAM)] * sip.tcp
+    for name, kind in kinds:
+        with socket.socket(family, kind) as sock:
+            try:
+                sock.bind((sip.address, sip.port))
+            except OSError as exc:
+                return Check(
+                    "sip",
+                    False,
+                    f"cannot bind {name} {sip.address}:{sip.port} ({exc.strerror}); a server may "
+                    "already run there, or the address is not on this host: check [sip] address",
+                )
+    reg = sip.registration
+    if reg.registrar:
+        try:
+            read_password(reg, config)
+        except CeolineError as exc:
+            return Check("sip", False, str(exc))
+    transports = "/".join(n for n, _ in kinds)
+    return Check(
+        "sip", True, f"{transports} {sip.address}:{sip.port} free, {len(sip.allow)} allowed sources"
+    )
+
+
+def _model_checks(config: Config, pin: bool) -> list[Check]:
+    try:
+        models = locate_all(config)
+    except CeolineError as exc:
+        return [Check("models", False, str(exc))]
+    manifest_path = config.path(config.models.manifest)
+    cache = HashCache(config.data_dir / HASH_CACHE_NAME if _writable(config.data_dir) else None)
+    if pin:
+        write_manifest(manifest_path, list(models.values()), cache)
+    try:
+        manifest = read_manifest(manifest_path)
+    except CeolineError as exc:
+        return [Check("manifest", False, str(exc))]
+    checks = []
+    for kind, model in models.items():
+        results = check_model(model, manifest, cache)
+        bad = [r for r in results if r.status != "ok"]
+        if not bad:
+            checks.append(
+                Check(f"model {kind}", True, f"{model.path} ({len(results)} files, sha256 ok)")
+            )
+        else:
+            first = bad[0]
+            fix = (
+                "restore the file (`make install` for embedded models) or re-pin with "
+                "`ceoline doctor --pin`"
+                if first.status == "MISMATCH"
+                else "pin it with `ceoline doctor --pin`"
+            )
+            checks.append(
+                Check(
+                    f"model {kind}",
+                    False,
+                    f"{first.file}: sha256 {first.status.lower()} in {manifest_path}; {fix}",
+                )
+            )
+    if "adapter" in models:
+        try:
+            info = fitting_adapter(config, models, cache)
+        except CeolineError as exc:
+            checks.append(Check("adapter fit", False, str(exc)))
+        else:
+            checks.append(
+                Check(
+                    "adapter fit",
+                    True,
+                    f"{info.path.name} belongs to {models['llm'].path.name} "
+                    f"(scale {config.llm.adapter_scale})",
+                )
+            )
+    return checks
+
+
+def _writable(directory: Path) -> bool:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory):
+            pass
+        return True
+    except OSError:
+        return False
+
+
+def _data_dir_check(data_dir: Path) -> Check:
+    if not _writable(data_dir):
+        return Check(
+            "data dir",
+            False,
+            f"{data_dir} is not writable; fix its permissions or set [store] data_dir",
+        )
+    try:
+        store = Store.open(data_dir)
+        migrations = store.applied_migrations()
+        store.close()
+    except CeolineError as exc:
+        return Check("data dir", False, str(exc))
+    return Check("data dir", True, f"{data_dir} (schema: {migrations[-1]})")

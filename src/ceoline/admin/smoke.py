@@ -1,0 +1,167 @@
+"""Smoke tests of the native engines, each in a child process, so a crash becomes one line.
+
+llama.cpp, CTranslate2 and onnxruntime are native code: built for the wrong CPU they die by
+SIGSEGV or SIGILL, which in-process would take the caller (doctor, a test fixture, `serve`)
+down with no word of which engine it was. A child that dies tells the parent by its signal.
+
+The child is `python -m ceoline.admin.smoke ENGINE [--config FILE]`; it prints one JSON line.
+For tests only, ``CEOLINE_SMOKE_CRASH=ENGINE`` makes that child kill itself with SIGSEGV once
+the engine is loaded, the way a miscompiled kernel would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ceoline.errors import CeolineError
+
+CRASH_ENV = "CEOLINE_SMOKE_CRASH"
+
+ENGINES = ("llm", "stt", "tts")
+
+WHAT = {
+    "llm": "LLM (llama.cpp: load with the adapter, 4 tokens)",
+    "stt": "Whisper (CTranslate2: 1 s of audio)",
+    "tts": "Piper (onnxruntime: one word)",
+}
+
+FIX = {
+    "llm": "rebuild llama-cpp-python for this CPU: make clean install",
+    "stt": "reinstall CTranslate2: .venv/bin/pip install --force-reinstall ctranslate2",
+    "tts": "reinstall onnxruntime: .venv/bin/pip install --force-reinstall onnxruntime",
+}
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    engine: str
+    ok: bool
+    detail: str
+    info: dict
+
+
+def run_smoke(
+    engine: str, config_file: Path | None, timeout_s: float = 180, python: str = sys.executable
+) -> SmokeResult:
+    """Run one engine's smoke test in a child process; never raises for what the child does."""
+    cmd = [python, "-m", "ceoline.admin.smoke", engine]
+    if config_file is not None:
+        cmd += ["--config", str(config_file)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return SmokeResult(
+            engine,
+            False,
+            f"{WHAT[engine]} did not finish in {timeout_s:.0f} s; {FIX[engine]}",
+            {},
+        )
+    return judge(engine, done.returncode, done.stdout, done.stderr)
+
+
+def judge(engine: str, returncode: int, stdout: str, stderr: str) -> SmokeResult:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return SmokeResult(engine, False, f"{WHAT[engine]} died by {name}; {FIX[engine]}", {})
+    if returncode != 0:
+        lines = [x for x in stderr.splitlines() if x.strip()]
+        last = lines[-1].removeprefix("error: ") if lines else f"exit status {returncode}"
+        return SmokeResult(engine, False, f"{WHAT[engine]} failed: {last[:300]}", {})
+    try:
+        info = json.loads(stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return SmokeResult(engine, False, f"{WHAT[engine]} printed no result; {FIX[engine]}", {})
+    return SmokeResult(engine, True, info.get("detail", ""), info)
+
+
+def _crash_if_asked(engine: str) -> None:
+    if os.environ.get(CRASH_ENV) == engine:
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def _llm(config) -> dict:
+    from llama_cpp import llama_cpp
+
+    from ceoline.engines import fitting_adapter, locate_all
+    from ceoline.locator import HashCache
+    from ceoline.voice.llm import LanguageModel, Message
+
+    models = locate_all(config)
+    adapter = fitting_adapter(config, models, HashCache(None))
+    llm = LanguageModel(models["llm"], config.llm, config.runtime, adapter=adapter)
+    _crash_if_asked("llm")
+    started = time.perf_counter()
+    text = "".join(llm.stream([Message("user", "Say hello.")], max_tokens=4))
+    elapsed = (time.perf_counter() - started) * 1000
+    system_info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    with_adapter = f" with {adapter.path.name}" if adapter else ""
+    return {
+        "detail": f"{models['llm'].path.name}{with_adapter}: {text.strip()!r} in {elapsed:.0f} ms",
+        "system_info": system_info,
+    }
+
+
+def _stt(config) -> dict:
+    import numpy as np
+
+    from ceoline.locator import locate
+    from ceoline.voice.audio import SAMPLE_RATE
+    from ceoline.voice.stt import Transcriber
+
+    model = locate("stt", config.models.stt, config.models_dir)
+    transcriber = Transcriber(model, config.stt, config.runtime)
+    _crash_if_asked("stt")
+    # A quiet tone, not silence: the encoder and decoder both run.
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    tone = (np.sin(2 * np.pi * 220 * t) * 3000).astype(np.int16)
+    heard = transcriber.transcribe(tone)
+    return {"detail": f"{model.path.name}: 1 s in {heard.elapsed_ms:.0f} ms"}
+
+
+def _tts(config) -> dict:
+    from ceoline.locator import locate
+    from ceoline.voice.tts import Synthesizer
+
+    model = locate("tts", config.models.tts, config.models_dir)
+    synthesizer = Synthesizer(model, config.tts, config.runtime)
+    _crash_if_asked("tts")
+    speech = synthesizer.synthesize("Hello.")
+    if len(speech.pcm) == 0:
+        raise CeolineError(f"{model.path.name} synthesized no audio for 'Hello.'")
+    return {
+        "detail": f"{model.path.name}: 'Hello.' in {speech.elapsed_ms:.0f} ms "
+        f"({len(speech.pcm) / 16000:.2f} s of audio)"
+    }
+
+
+def _child(argv: list[str]) -> int:
+    import argparse
+
+    from ceoline.config import load_config
+
+    parser = argparse.ArgumentParser(prog="python -m ceoline.admin.smoke")
+    parser.add_argument("engine", choices=ENGINES)
+    parser.add_argument("--config", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        result = {"llm": _llm, "stt": _stt, "tts": _tts}[args.engine](config)
+    except CeolineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1:]))

@@ -1,0 +1,189 @@
+"""What to do with a caller's words, decided before any model speaks.
+
+The LLM is small and cannot be trusted with the rules that keep callers' trust, so they are
+decided here, in code: off-limits requests get fixed, honest replies; a request for a person
+starts a handoff; "am I talking to a robot?" gets the truth; a goodbye ends the call; a
+question about the company is answered from the knowledge base or not at all. Only what is
+left (feedback, complaints, conversation) goes to the LLM, with relevant notes in the prompt.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ceoline.config import Config
+from ceoline.persona.profile import Persona
+from ceoline.trust import guardrails
+from ceoline.trust.grounding import content_words
+
+TRANSFERRING = "Of course. I'm transferring you to a person now, please hold on."
+TAKE_MESSAGE = (
+    "I can't put you through to a person right now, but I can take a message and someone "
+    "from the team will call you back. What would you like them to know?"
+)
+TRANSFER_FAILED = "I'm sorry, I couldn't reach anyone just now. " + TAKE_MESSAGE
+MESSAGE_TAKEN = "Thank you, I've passed that on, and someone will call you back."
+OFFER_HUMAN = "I'm sorry this is frustrating. Would you like me to put you through to a person?"
+OFFER_DECLINED = "No problem. I'm listening, go ahead."
+NOT_UNDERSTOOD = "Sorry, I don't think I understood. Would you like me to connect you to a person?"
+DONT_KNOW = (
+    "I don't have that in front of me, and I'd rather not guess. I'll pass your question on "
+    "to the team."
+)
+
+
+def truthful_identity(persona: Persona) -> str:
+    return (
+        f"Yes, I'm an AI version of {persona.name}, not the real person. I can pass anything "
+        "you tell me on to the team, or connect you to a person if you'd like."
+    )
+
+
+class Action(Enum):
+    LLM = "llm"  # let the model answer (with notes when there are any)
+    SAY = "say"  # speak a fixed reply
+    HANDOFF = "handoff"  # say TRANSFERRING (or TAKE_MESSAGE) and transfer
+    GOODBYE = "goodbye"  # say the persona's goodbye and hang up
+    MESSAGE = "message"  # the caller's words are a message for a callback
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reply: str = ""
+    reason: str = ""  # escalation reason, guardrail category, or why a fixed reply
+    keep_in_history: bool = True  # injections never reach the model's context
+    notes: tuple[str, ...] = ()
+    # Notes that must hold the answer (a question of fact), not just background.
+    grounded: bool = False
+    redact: bool = False
+
+
+_YES = re.compile(
+    r"^\s*(yes|yeah|yep|yup|sure|please|ok|okay|alright|all right|definitely|"
+    r"go ahead|that would be (great|good)|i would|i'd like that)\b"
+)
+_NO = re.compile(r"^\s*(no|nope|nah|not now|no thanks|that's okay|it's fine|i'm fine)\b")
+_CONFUSED = re.compile(
+    r"\b(that's not what i (asked|said|meant)|you (don't|do not|didn't) (understand|get it)|"
+    r"you misunderstood|that doesn't answer|i didn't ask (that|about)|what are you talking about)"
+)
+# Questions of fact about the company that must come from the notes, never from the model.
+_FACT_QUESTION = re.compile(
+    r"\b(when|where|who|how many|how much|what year|which year|how long|what is|what's|"
+    r"what are|tell me about)\b.*\b(company|quillfern|founded|founder|started|start|"
+    r"history|mission|office|headquarters|ceo|employees|customers|price|pricing|cost|"
+    r"product|app|launch|launched|values|investors|team)\b"
+)
+
+
+def persona_facts_for(words: str, persona: Persona) -> tuple[str, ...]:
+    """Persona facts sharing at least two content words with the question."""
+    asked = content_words(words) - {"many", "much"}
+    scored = []
+    for fact in persona.facts:
+        shared = asked & content_words(fact)
+        if len(shared) >= 2:
+            scored.append((len(shared), fact))
+    return tuple(f for _, f in sorted(scored, reverse=True)[:2])
+
+
+_QUESTION_START = re.compile(
+    r"^(so |and |but |um |uh |okay |ok |hey |hi |well )*(what|when|where|who|whom|whose|how|"
+    r"why|which|do|does|did|is|are|was|were|can|could|would|will|have|has|tell me)\b"
+)
+# Complaints and reports are feedback even when phrased as questions ("why is it so slow?").
+_COMPLAINT = re.compile(
+    r"\b(wrong|broken|broke|crash\w*|bug\w*|doesn't work|does not work|isn't working|"
+    r"not working|problem\w*|issue\w*|slow\w*|hate|annoy\w*|confus\w*|frustrat\w*|"
+    r"fix|error\w*|fail\w*|missing|stuck|freez\w*)\b"
+)
+
+
+def _is_fact_question(text: str, words: str) -> bool:
+    asked = text.rstrip().endswith("?") or bool(_QUESTION_START.search(words))
+    return asked and not _COMPLAINT.search(words)
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w' ]+", " ", text.lower()).split())
+
+
+@dataclass
+class DialoguePolicy:
+    config: Config
+    persona: Persona
+    knowledge: object | None = None  # KnowledgeBase; None when there are no notes
+    offered: str | None = None  # the escalation reason of a pending "shall I connect you?"
+    taking_message: bool = False
+    misunderstandings: int = 0
+    handoff_started: bool = False
+    _log: list[str] = field(default_factory=list)
+
+    def decide(self, text: str) -> Decision:
+        words = _norm(text)
+        if self.taking_message:
+            self.taking_message = False
+            return Decision(Action.MESSAGE, MESSAGE_TAKEN, "callback")
+        verdict = guardrails.check_caller(text)
+        if verdict is not None:
+            if verdict.handoff:
+                self.offered = verdict.handoff
+            category = str(verdict.category)  # a StrEnum: its value
+            return Decision(
+                Action.SAY,
+                verdict.reply,
+                category,
+                keep_in_history=category != "prompt_injection",
+                redact=verdict.redact,
+            )
+        if guardrails.wants_human(text):
+            return Decision(Action.HANDOFF, TRANSFERRING, "caller_request")
+        if self.offered is not None:
+            reason, self.offered = self.offered, None
+            if _YES.search(words):
+                return Decision(Action.HANDOFF, TRANSFERRING, reason)
+            if _NO.search(words):
+                return Decision(Action.SAY, OFFER_DECLINED, "offer_declined")
+        if guardrails.asks_if_bot(text):
+            return Decision(Action.SAY, truthful_identity(self.persona), "identity")
+        if guardrails.is_goodbye(text):
+            return Decision(Action.GOODBYE, self.persona.goodbye_line, "caller_goodbye")
+        if guardrails.is_frustrated(text):
+            self.offered = "frustration"
+            return Decision(Action.SAY, OFFER_HUMAN, "frustration")
+        if _CONFUSED.search(words):
+            self.misunderstandings += 1
+            if self.misunderstandings >= self.config.handoff.offer_after_misunderstandings:
+                self.misunderstandings = 0
+                self.offered = "misunderstanding"
+                return Decision(Action.SAY, NOT_UNDERSTOOD, "misunderstanding")
+        return self._answer(text, words)
+
+    def _answer(self, text: str, words: str) -> Decision:
+        if self.knowledge is None:
+            return Decision(Action.LLM)  # no notes configured: the persona prompt is all
+        limit = self.config.knowledge.max_passages
+        notes = tuple(p.text for p in self.knowledge.search(text, limit=limit))
+        if not _is_fact_question(text, words):
+            # Feedback and complaints: the model answers, with any relevant notes at hand.
+            return Decision(Action.LLM, notes=notes, reason="notes" if notes else "")
+        if notes:
+            return Decision(Action.LLM, notes=notes, grounded=True, reason="notes")
+        facts = persona_facts_for(words, self.persona)
+        if facts:
+            return Decision(Action.LLM, notes=facts, grounded=True, reason="persona_facts")
+        if _FACT_QUESTION.search(words):
+            return Decision(Action.SAY, DONT_KNOW, "no_notes")
+        return Decision(Action.LLM)
+
+    def fell_back(self) -> Decision | None:
+        """The model produced nothing usable: count it as a misunderstanding."""
+        self.misunderstandings += 1
+        if self.misunderstandings >= self.config.handoff.offer_after_misunderstandings:
+            self.misunderstandings = 0
+            self.offered = "misunderstanding"
+            return Decision(Action.SAY, NOT_UNDERSTOOD, "misunderstanding")
+        return None

@@ -1,0 +1,937 @@
+"""One call's voice loop, independent of how audio arrives (WAV file today, SIP later).
+
+A driver calls :meth:`Conversation.push_caller_frame` and :meth:`Conversation.next_bot_frame`
+once per 20 ms tick. Both only move bytes and update state: transcription, generation and
+synthesis run in worker threads, so a slow model never delays a frame.
+
+A caller turn flows::
+
+    Endpointer ─SpeechPaused─► early STT (speculative)
+               ─TurnEnded───► STT (or the early result) ─► LLM token stream ─► Chunker
+                              ─► Piper, one piece at a time ─► Utterance buffer ─► frames out
+
+In ``streaming=False`` mode (the benchmark's baseline) the same stages run one after another:
+whole transcript, whole reply, whole synthesis, then playback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from ceoline.config import Config
+from ceoline.persona.profile import Persona
+from ceoline.store import Store, TurnRecord
+from ceoline.trust import guardrails
+from ceoline.trust.dialogue import (
+    TAKE_MESSAGE,
+    TRANSFER_FAILED,
+    TRANSFERRING,
+    Action,
+    Decision,
+    DialoguePolicy,
+)
+from ceoline.trust.grounding import extractive_answer, is_grounded, question_with_notes
+from ceoline.trust.redaction import redact
+from ceoline.voice.audio import FRAME_BYTES, FRAME_MS, SILENT_FRAME, rms_dbfs
+from ceoline.voice.bargein import SILENCE_DBFS, BargeAction, BargeIn, BargeInDetector, EchoGate
+from ceoline.voice.chunker import Chunker, clean_for_speech, ends_sentence
+from ceoline.voice.endpointing import (
+    Endpointer,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    TurnEnded,
+)
+from ceoline.voice.llm import Message
+from ceoline.voice.timings import TurnTimings
+
+log = logging.getLogger(__name__)
+
+# At hang-up, how long the last caller turns may take to transcribe and store.
+CLOSE_TRANSCRIBE_S = 10.0
+
+FALLBACK_REPLY = "Sorry, I lost my train of thought there. Could you say that again?"
+
+
+class Stages(Protocol):
+    """What a conversation needs from the loaded models (``Engines`` or a test fake)."""
+
+    config: Config
+    persona: Persona
+    transcriber: Any
+    llm: Any
+    synthesizer: Any
+
+    def cached_speech(self, text: str) -> np.ndarray: ...
+
+
+@dataclass
+class Utterance:
+    """One bot turn: audio arrives in pieces from synthesis and leaves in 20 ms frames."""
+
+    timings: TurnTimings | None = None  # None for the greeting
+    caller_turn_seq: int | None = None
+    caller_speech_end_ms: int | None = None
+    text_parts: list[str] = field(default_factory=list)
+    # Byte offset in the utterance's audio at which each text part starts.
+    part_offsets: list[int] = field(default_factory=list)
+    audio: bytearray = field(default_factory=bytearray)
+    queued_bytes: int = 0
+    played_bytes: int = 0
+    generated: bool = False
+    start_ms: int | None = None
+    end_ms: int | None = None
+    # The greeting's disclosure must be heard whole: caller speech does not cut it.
+    interruptible: bool = True
+    on_played: Any = None  # called once the last frame has gone out
+
+    @property
+    def text(self) -> str:
+        return " ".join(p for p in self.text_parts if p).strip()
+
+    @property
+    def spoken_text(self) -> str:
+        """The parts whose audio had started playing: what the caller actually heard."""
+        heard = [
+            t
+            for t, o in zip(self.text_parts, self.part_offsets, strict=True)
+            if o < self.played_bytes
+        ]
+        return " ".join(heard).strip()
+
+    def add(self, text: str, pcm: np.ndarray) -> None:
+        self.text_parts.append(text)
+        self.part_offsets.append(self.queued_bytes)
+        raw = pcm.astype(np.int16).tobytes()
+        self.audio.extend(raw)
+        self.queued_bytes += len(raw)
+
+    def take_frame(self) -> bytes | None:
+        if len(self.audio) >= FRAME_BYTES:
+            frame = bytes(self.audio[:FRAME_BYTES])
+            del self.audio[:FRAME_BYTES]
+            self.played_bytes += FRAME_BYTES
+            return frame
+        if self.generated and self.audio:
+            self.played_bytes += len(self.audio)
+            frame = bytes(self.audio).ljust(FRAME_BYTES, b"\0")
+            self.audio.clear()
+            return frame
+        return None
+
+    @property
+    def drained(self) -> bool:
+        return self.generated and not self.audio
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    role: str
+    text: str
+    start_ms: int
+    end_ms: int
+    timings: TurnTimings | None = None
+
+    @property
+    def timings_ms(self) -> dict:
+        if self.role == "caller" and self.timings is not None:
+            return self.timings.as_dict()
+        return {"audio": float(self.end_ms - self.start_ms)}
+
+
+class Conversation:
+    def __init__(
+        self,
+        stages: Stages,
+        store: Store | None,
+        call_id: str | None,
+        *,
+        streaming: bool = True,
+        greet: bool = True,
+    ):
+        self.stages = stages
+        self.config = stages.config
+        self.persona = stages.persona
+        self.store = store
+        self.call_id = call_id
+        self.streaming = streaming
+        prefetch = self.config.stt.prefetch_ms if streaming else 0
+        self.endpointer = Endpointer(self.config.vad, prefetch_ms=prefetch)
+        self.turns: list[TurnResult] = []
+        self._greet = greet
+        self._system = Message("system", self.persona.system_prompt())
+        self._history: list[Message] = []
+        self._playback: deque[Utterance] = deque()
+        self._pending_turns: asyncio.Queue[tuple[TurnEnded, asyncio.Future, bool]] = asyncio.Queue()
+        self._prefetch: tuple[SpeechPaused, asyncio.Future] | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._writes: set[asyncio.Task] = set()
+        self._busy_turns = 0
+        self._now_ms = 0
+        self._tick_wall = time.perf_counter()
+        self._closed = False
+        self._worker: asyncio.Task | None = None
+        self._generation: asyncio.Task | None = None
+        self._ending = False
+        self.end_reason: str | None = None
+        self._goodbye: Utterance | None = None
+        self.dtmf: list[str] = []
+        self.policy = DialoguePolicy(self.config, self.persona, getattr(stages, "knowledge", None))
+        self.bargein = BargeInDetector(self.config.bargein)
+        self.echo = EchoGate(self.config.bargein)
+        self.barge_ins: list[BargeIn] = []
+        self._carry: tuple[str, int] | None = None
+        self._paused = False
+        self._turn_over_bot = False
+        self._turn_barged = False
+        # Set by the driver: can it transfer the call (SIP REFER to [handoff] uri)?
+        self.can_transfer = False
+        # Set by the driver: called with ("transfer", escalation_id) when a transfer is due.
+        self.on_action: Any = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._greet:
+            # The greeting stays out of the LLM history: small models parrot it back.
+            greeting = await self._fixed_utterance(self.persona.greeting)
+            greeting.interruptible = False
+            self._playback.append(greeting)
+        self._worker = asyncio.create_task(self._turn_worker())
+
+    async def _fixed_utterance(self, text: str) -> Utterance:
+        utterance = Utterance()
+        utterance.add(text, await asyncio.to_thread(self.stages.cached_speech, text))
+        utterance.generated = True
+        return utterance
+
+    def say(self, text: str, on_played: Any = None) -> None:
+        """Queue a fixed line (a prompt, not a reply); it waits for the caller to finish."""
+        self._spawn(self._queue_fixed(text, on_played))
+
+    async def _queue_fixed(self, text: str, on_played: Any = None) -> Utterance:
+        utterance = await self._fixed_utterance(text)
+        utterance.on_played = on_played
+        if not self._closed:
+            self._playback.append(utterance)
+        return utterance
+
+    def finish(self, goodbye: str, reason: str | None = None) -> None:
+        """End the conversation with ``goodbye``: stop the reply under way, then say it.
+
+        Whatever the caller says from here on is still transcribed and stored, but not
+        answered. :attr:`finished` turns true once the goodbye has been played.
+        """
+        if self._ending:
+            return
+        self._ending = True
+        self.end_reason = reason
+        if self._generation is not None:
+            self._generation.cancel()
+        current = self._playback[0] if self._playback else None
+        if current is not None and current.start_ms is not None:
+            current.end_ms = self._now_ms
+            self._keep(self._record_bot_turn(current, interrupted=not current.drained))
+        self._playback.clear()
+        self._spawn(self._queue_goodbye(goodbye))
+
+    async def _queue_goodbye(self, text: str) -> None:
+        self._goodbye = await self._queue_fixed(text)
+
+    @property
+    def finished(self) -> bool:
+        return self._goodbye is not None and self._goodbye.end_ms is not None
+
+    @property
+    def speaking_greeting(self) -> bool:
+        return bool(self._playback) and not self._playback[0].interruptible
+
+    @property
+    def speaking_reply(self) -> bool:
+        """A reply's audio is playing now (not a pause waiting for synthesis)."""
+        if not self._playback or self._paused:
+            return False
+        current = self._playback[0]
+        return current.interruptible and current.start_ms is not None
+
+    @property
+    def caller_speaking(self) -> bool:
+        return self.endpointer.in_speech
+
+    def push_dtmf(self, digit: str) -> None:
+        """A keypad digit from the caller (RFC 4733), kept on the call's record."""
+        self.dtmf.append(digit)
+        log.info("call %s: DTMF %s at %d ms", self.call_id, digit, self._now_ms)
+        if self.store and self.call_id:
+            self._keep(
+                asyncio.to_thread(self.store.add_event, self.call_id, "dtmf", digit, self._now_ms)
+            )
+        if digit == self.config.handoff.dtmf and not self._ending:
+            self._spawn(self._handoff("dtmf", interrupt=True))
+
+    # -- handoff ---------------------------------------------------------------------------
+
+    async def _handoff(self, reason: str, interrupt: bool = False) -> None:
+        """Transfer to a person, or take a message when that cannot be done."""
+        if self.policy.handoff_started:
+            return
+        self.policy.handoff_started = True
+        if interrupt:
+            self._cut_reply()
+        transfer = self.can_transfer and bool(self.config.handoff.uri)
+        outcome = "transferring" if transfer else "message_offered"
+        escalation = None
+        if self.store and self.call_id:
+            escalation = await asyncio.to_thread(
+                self.store.add_escalation, self.call_id, self._now_ms, reason, outcome
+            )
+        log.info("call %s: escalation %s (%s)", self.call_id, reason, outcome)
+        if transfer:
+            self.say(TRANSFERRING, on_played=lambda: self._request_transfer(escalation))
+        else:
+            self.policy.taking_message = True
+            self.policy.handoff_started = False
+            self.say(TAKE_MESSAGE)
+
+    def _request_transfer(self, escalation: int | None) -> None:
+        if self.on_action is not None:
+            self.on_action("transfer", escalation)
+
+    def transfer_finished(self, escalation: int | None, ok: bool, detail: str = "") -> None:
+        """The driver reports the transfer's outcome (SIP NOTIFY, or REFER refused)."""
+        outcome = "transferred" if ok else "refer_failed"
+        if self.store and self.call_id and escalation is not None:
+            self._keep(asyncio.to_thread(self.store.update_escalation, escalation, outcome, detail))
+        if ok:
+            self._ending = True
+            self.end_reason = "transferred"
+            self._goodbye = Utterance(generated=True, end_ms=self._now_ms)
+            return
+        self.policy.handoff_started = False
+        self.policy.taking_message = True
+        self.say(TRANSFER_FAILED)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing heard that awaits a reply, nothing being said or about to be said."""
+        return (
+            not self.endpointer.in_speech
+            and self._busy_turns == 0
+            and self._pending_turns.empty()
+            and not self._playback
+        )
+
+    async def close(self) -> None:
+        """Stop all work; a reply cut off mid-way is stored with the text spoken so far.
+
+        What the caller said last is kept even when they hang up mid-sentence: the open
+        turn is closed and every pending turn is transcribed and stored (not answered).
+        """
+        if self._closed:
+            return
+        self._ending = True
+        if self._generation is not None:
+            self._generation.cancel()
+        last = self.endpointer.flush(self._now_ms + FRAME_MS)
+        if last is not None:
+            self._on_turn_ended(last)
+        deadline = time.perf_counter() + CLOSE_TRANSCRIBE_S
+        while (self._busy_turns or not self._pending_turns.empty()) and (
+            time.perf_counter() < deadline and self._worker is not None
+        ):
+            await asyncio.sleep(0.02)
+        if self._carry is not None:
+            carried, started = self._carry
+            self._carry = None
+            timings = TurnTimings(endpoint=0.0)
+            event = TurnEnded(started, self._now_ms, self._now_ms, b"", forced=True)
+            await self._record_caller_turn(redact(carried).text, event, timings)
+        self._closed = True
+        if self._worker:
+            self._worker.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            if self._worker:
+                await self._worker
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        current = self._playback[0] if self._playback else None
+        if current is not None and current.start_ms is not None:
+            current.end_ms = self._now_ms
+            await self._record_bot_turn(current, interrupted=True)
+        self._playback.clear()
+        while self._writes:
+            await asyncio.gather(*list(self._writes), return_exceptions=True)
+
+    # -- the tick interface (event loop thread; never blocks) ------------------------------
+
+    def _bot_interruptible(self) -> bool:
+        """A reply is playing or on its way, and caller speech may cut it."""
+        return bool(self._playback) and self._playback[0].interruptible and not self._ending
+
+    def push_caller_frame(self, frame: bytes, t_ms: int) -> None:
+        self._now_ms = t_ms
+        self._tick_wall = time.perf_counter()
+        level = rms_dbfs(frame)
+        bot_active = self._bot_interruptible()
+        heard = frame
+        if self._playback and self.echo.is_echo(level):
+            heard = SILENT_FRAME  # the bot's own voice coming back is not the caller
+        events = self.endpointer.push(heard, t_ms)
+        speech = self.endpointer.last_voiced and level >= self.config.bargein.min_energy_dbfs
+        action = self.bargein.push(speech, t_ms, bot_active)
+        if action is not None:
+            self._on_barge(action)
+        for event in events:
+            if isinstance(event, SpeechStarted):
+                self._turn_over_bot = bot_active
+                self._turn_barged = False
+            elif isinstance(event, SpeechPaused):
+                self._prefetch = (event, self._spawn_transcription(event.audio))
+                self._prefetch[1].add_done_callback(self._check_unfinished(event))
+            elif isinstance(event, SpeechResumed):
+                self._prefetch = None
+            elif isinstance(event, TurnEnded):
+                self._on_turn_ended(event)
+
+    def _check_unfinished(self, paused: SpeechPaused):
+        """Once the early transcript is in: a sentence left hanging gets more time."""
+
+        def check(future: asyncio.Future) -> None:
+            if future.cancelled() or future.exception() is not None:
+                return
+            still_paused = self._prefetch is not None and self._prefetch[0] is paused
+            extra = self.config.vad.unfinished_extra_ms
+            if still_paused and extra and looks_unfinished(future.result().text):
+                self.endpointer.extend(extra)
+
+        return check
+
+    def _on_barge(self, action: BargeAction) -> None:
+        barge = self.bargein.current
+        if action is BargeAction.PAUSE:
+            self._paused = True
+            self._turn_barged = True
+            self.barge_ins.append(barge)
+            log.info(
+                "call %s: barge-in, bot paused %d ms after onset", self.call_id, barge.latency_ms
+            )
+        elif action is BargeAction.RESUME:
+            self._paused = False
+            self._record_barge(barge)
+        elif action is BargeAction.COMMIT:
+            self._cut_reply(stopped_ms=barge.stopped_ms)
+            self.bargein.reset()
+            self._record_barge(barge)
+
+    def _record_barge(self, barge: BargeIn | None) -> None:
+        if barge is None or not (self.store and self.call_id):
+            return
+        detail = json.dumps(
+            {
+                "latency_ms": barge.latency_ms,
+                "committed": barge.committed,
+                "resumed_ms": barge.resumed_ms,
+            }
+        )
+        self._keep(
+            asyncio.to_thread(
+                self.store.add_event, self.call_id, "barge_in", detail, barge.onset_ms
+            )
+        )
+
+    def _cut_reply(self, stopped_ms: int | None = None) -> None:
+        """Drop the reply being spoken or prepared; store what was heard of it."""
+        self._paused = False
+        if self._generation is not None:
+            self._generation.cancel()
+        current = self._playback[0] if self._playback else None
+        if current is not None and current.start_ms is not None:
+            current.end_ms = stopped_ms if stopped_ms is not None else self._now_ms
+            self._keep(self._record_bot_turn(current, interrupted=not current.drained))
+        self._playback.clear()
+
+    def next_bot_frame(self, t_ms: int) -> bytes:
+        frame = self._next_frame(t_ms)
+        self.echo.sent(SILENCE_DBFS if frame is SILENT_FRAME else rms_dbfs(frame))
+        return frame
+
+    def _next_frame(self, t_ms: int) -> bytes:
+        self._now_ms = t_ms
+        if self._paused:
+            return SILENT_FRAME  # a possible interruption: hold the reply, lose nothing
+        while self._playback:
+            current = self._playback[0]
+            if current.start_ms is None and self.endpointer.in_speech:
+                return SILENT_FRAME  # never start talking over the caller
+            frame = current.take_frame()
+            if frame is not None:
+                if current.start_ms is None:
+                    current.start_ms = t_ms
+                    self._on_first_audio(current, t_ms)
+                return frame
+            if current.drained and current.start_ms is not None:
+                current.end_ms = t_ms
+                self._playback.popleft()
+                self._keep(self._record_bot_turn(current, interrupted=False))
+                if current.on_played is not None:
+                    current.on_played()
+                continue
+            if current.drained:  # generated nothing to say
+                self._playback.popleft()
+                continue
+            return SILENT_FRAME  # synthesis has not caught up: a short natural pause
+        return SILENT_FRAME
+
+    # -- turn handling ---------------------------------------------------------------------
+
+    def _keep(self, coro) -> asyncio.Task:
+        """Run a store write: never cancelled, awaited by :meth:`close`."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        return task
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _spawn_transcription(self, audio: bytes) -> asyncio.Future:
+        return asyncio.ensure_future(asyncio.to_thread(self.stages.transcriber.transcribe, audio))
+
+    def _on_turn_ended(self, event: TurnEnded) -> None:
+        prefetch, self._prefetch = self._prefetch, None
+        reused = bool(
+            prefetch
+            and prefetch[0].speech_end_ms == event.speech_end_ms
+            and prefetch[0].audio == event.audio
+        )
+        future = prefetch[1] if reused else self._spawn_transcription(event.audio)
+        self._busy_turns += 1
+        overlap = self._turn_over_bot and not (
+            self.bargein.current and self.bargein.current.committed
+        )
+        self._pending_turns.put_nowait((event, future, reused, overlap))
+
+    async def _turn_worker(self) -> None:
+        while True:
+            event, future, reused, overlap = await self._pending_turns.get()
+            try:
+                await self._respond(event, future, reused, overlap)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("call %s: turn failed", self.call_id)
+            finally:
+                self._busy_turns -= 1
+
+    async def _caller_resumes(self, within_ms: int) -> bool:
+        start = self._now_ms
+        while self._now_ms - start < within_ms:
+            if self.endpointer.in_speech or not self._pending_turns.empty():
+                return True
+            await asyncio.sleep(FRAME_MS / 1000)
+        return self.endpointer.in_speech or not self._pending_turns.empty()
+
+    def _clock_ms(self) -> float:
+        """The call-timeline position of 'now', between ticks, for stage timestamps.
+
+        A caller frame pushed at tick t covers [t, t + 20 ms) and its events carry the frame's
+        end, so the tick's own moment on the timeline is t + 20 ms.
+        """
+        return self._now_ms + FRAME_MS + (time.perf_counter() - self._tick_wall) * 1000
+
+    async def _respond(
+        self,
+        event: TurnEnded,
+        transcript_future: asyncio.Future,
+        reused: bool,
+        over_bot: bool = False,
+    ) -> None:
+        timings = TurnTimings(endpoint=float(event.endpoint_ms), stt_prefetched=reused)
+        transcript = await transcript_future
+        timings.stt = max(0.0, self._clock_ms() - event.decided_ms)
+        timings.stt_compute = transcript.elapsed_ms
+        text = transcript.text.strip()
+        if not _has_words(text):
+            log.info("call %s: turn at %d ms had no words", self.call_id, event.speech_start_ms)
+            return
+        if self._carry is not None:
+            # The caller's previous words stopped mid-sentence: this turn finishes them.
+            carried, started = self._carry
+            self._carry = None
+            text = f"{carried} {text}"
+            event = dataclasses.replace(event, speech_start_ms=started)
+        # The early transcript may not have been ready to extend the wait in time (a busy
+        # CPU); wait now, and if the caller goes on, the two turns become one.
+        extra = self.config.vad.unfinished_extra_ms
+        hanging = extra and not self._ending and not over_bot and looks_unfinished(text)
+        if hanging and await self._caller_resumes(extra):
+            self._carry = (text, event.speech_start_ms)
+            return
+        short = event.speech_end_ms - event.speech_start_ms < self.config.bargein.confirm_ms
+        if over_bot and (is_backchannel(text) or (short and not is_stop_request(text))):
+            # "mm-hm" while the bot talks: the caller is listening, not taking the turn.
+            # Short over-talk counts as that too: Whisper often hears "mm-hm" as words.
+            log.info("call %s: backchannel %r ignored", self.call_id, text)
+            return
+        if over_bot and not self._ending:
+            self._cut_reply()  # a short but real interruption ("wait", "stop")
+        decision = Decision(Action.LLM) if self._ending else self.policy.decide(text)
+        # The store redacts every turn; the model's context must not keep a secret either.
+        stored_text = redact(text).text
+        seq = await self._record_caller_turn(stored_text, event, timings)
+        if decision.keep_in_history:
+            self._history.append(Message("user", stored_text))
+        if self._ending:
+            return  # kept as feedback, but the goodbye is already on its way
+        if decision.action is Action.MESSAGE and self.store and self.call_id:
+            await asyncio.to_thread(self.store.add_callback_request, self.call_id, stored_text)
+        if decision.action is Action.HANDOFF:
+            await self._handoff(decision.reason)
+            return
+        if decision.action is Action.GOODBYE:
+            self.finish(decision.reply, reason="caller_goodbye")
+            return
+        if decision.reason and decision.action is not Action.LLM:
+            self._guardrail_event("caller", decision.reason)
+        reply = Utterance(
+            timings=timings,
+            caller_turn_seq=seq,
+            caller_speech_end_ms=event.speech_end_ms,
+        )
+        self._playback.append(reply)
+        # Generation is its own task so an ending can cancel it without losing this turn.
+        generation = self._generation = self._spawn(self._generate(reply, timings, decision))
+        try:
+            await asyncio.wait({generation})
+        finally:
+            reply.generated = True
+            self._generation = None
+        if not generation.cancelled() and generation.exception() is not None:
+            log.error("call %s: reply failed: %s", self.call_id, generation.exception())
+        if reply.text and decision.keep_in_history:
+            self._history.append(Message("assistant", reply.text))
+        if reply.text == FALLBACK_REPLY:
+            offer = self.policy.fell_back()
+            if offer is not None:
+                self.say(offer.reply)
+
+    async def _generate(self, reply: Utterance, timings: TurnTimings, decision: Decision) -> None:
+        if decision.action is Action.SAY or decision.action is Action.MESSAGE:
+            await self._speak(reply, decision.reply, timings)
+        elif decision.grounded:
+            await self._generate_grounded(reply, timings, decision.notes)
+        elif self.streaming:
+            await self._generate_streaming(reply, timings, decision.notes)
+        else:
+            await self._generate_sequential(reply, timings)
+        if not reply.text:
+            pcm = await asyncio.to_thread(self.stages.cached_speech, FALLBACK_REPLY)
+            reply.add(FALLBACK_REPLY, pcm)
+
+    async def _generate_grounded(
+        self, reply: Utterance, timings: TurnTimings, notes: tuple[str, ...]
+    ) -> None:
+        """A question the notes answer: the model answers from them, whole, and its answer is
+        checked against them before a word is spoken; if it strays, the notes are read out."""
+        question = self._history[-1].content if self._history else ""
+        answer = (await self._whole_reply(timings, notes)).strip()
+        if not answer or not is_grounded(answer, notes, question) or guardrails.check_bot(answer):
+            answer = extractive_answer(question, notes)
+            self._guardrail_event("bot", "ungrounded")
+        chunker = Chunker(self.config.chunker)
+        for piece in [*chunker.feed(answer), *chunker.flush()]:
+            await self._speak(reply, piece, timings)
+
+    def _messages(self, notes: tuple[str, ...] = ()) -> list[Message]:
+        keep = self.config.llm.history_turns * 2
+        recent = self._history[-keep:] if keep else self._history[-1:]
+        if notes and recent and recent[-1].role == "user":
+            # Notes ride with the question, after the unchanged system prompt, so the
+            # prompt's cached prefix stays valid.
+            recent = [*recent[:-1], Message("user", question_with_notes(recent[-1].content, notes))]
+        return [self._system, *recent]
+
+    async def _whole_reply(self, timings: TurnTimings, notes: tuple[str, ...] = ()) -> str:
+        queue = self._start_llm(timings, threading.Event(), notes=notes)
+        parts = []
+        while (delta := await queue.get()) is not None:
+            if not isinstance(delta, Exception):
+                parts.append(delta)
+        return "".join(parts)
+
+    def _checked(self, text: str) -> tuple[str, bool]:
+        """``text``, or the safe line that replaces it when it breaks a bot-side rule."""
+        violation = guardrails.check_bot(text)
+        if violation is None:
+            return text, False
+        # Never spoken: the model's line is replaced and the reply ends there.
+        self._guardrail_event("bot", violation.category)
+        return violation.replacement, True
+
+    def _guardrail_event(self, side: str, category: str) -> None:
+        log.info("call %s: guardrail %s %s", self.call_id, side, category)
+        if self.store and self.call_id:
+            self._keep(
+                asyncio.to_thread(
+                    self.store.add_event,
+                    self.call_id,
+                    f"guardrail_{side}",
+                    category,
+                    self._now_ms,
+                )
+            )
+
+    def _start_llm(
+        self, timings: TurnTimings, stop: threading.Event, notes: tuple[str, ...] = ()
+    ) -> asyncio.Queue:
+        """Run generation in a thread; deltas arrive on the returned queue, then None."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        messages = self._messages(notes)
+        started = self._clock_ms()
+
+        def cancelled() -> bool:
+            return self._closed or self._ending or stop.is_set()
+
+        def produce() -> None:
+            first = True
+            try:
+                for delta in self.stages.llm.stream(messages, cancelled=cancelled):
+                    if first:
+                        timings.llm_first_token = self._clock_ms() - started
+                        first = False
+                    timings.reply_tokens += 1
+                    loop.call_soon_threadsafe(queue.put_nowait, delta)
+            except Exception as exc:  # surfaced to the consumer, which logs it
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                timings.llm_total = self._clock_ms() - started
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        self._spawn(asyncio.to_thread(produce))
+        return queue
+
+    async def _speak(self, reply: Utterance, text: str, timings: TurnTimings) -> None:
+        spoken = clean_for_speech(text)
+        if not spoken:
+            return
+        speech = await asyncio.to_thread(self.stages.synthesizer.synthesize, spoken)
+        if timings.tts_first_audio is None:
+            timings.tts_first_audio = speech.elapsed_ms
+        reply.add(spoken, speech.pcm)
+
+    async def _generate_streaming(
+        self, reply: Utterance, timings: TurnTimings, notes: tuple[str, ...] = ()
+    ) -> None:
+        stop = threading.Event()
+        queue = self._start_llm(timings, stop, notes=notes)
+        chunker = Chunker(self.config.chunker)
+        sentences = 0
+        while (delta := await queue.get()) is not None:
+            if isinstance(delta, Exception):
+                log.error("call %s: generation failed: %s", self.call_id, delta)
+                continue
+            if stop.is_set():
+                continue  # drain what the model produced before it saw the stop
+            for piece in chunker.feed(delta):
+                piece, replaced = self._checked(piece)
+                await self._speak(reply, piece, timings)
+                if replaced:
+                    stop.set()
+                    break
+                sentences += ends_sentence(piece)
+                if sentences >= self.config.llm.max_sentences:
+                    stop.set()
+                    break
+        if not stop.is_set():
+            for piece in chunker.flush():
+                piece, replaced = self._checked(piece)
+                if replaced:
+                    await self._speak(reply, piece, timings)
+                    break
+                if ends_sentence(piece) or not reply.text or not self._hit_token_limit(timings):
+                    await self._speak(reply, piece, timings)
+
+    async def _generate_sequential(self, reply: Utterance, timings: TurnTimings) -> None:
+        text, _ = self._checked(await self._whole_reply(timings))
+        await self._speak(reply, text, timings)
+
+    def _hit_token_limit(self, timings: TurnTimings) -> bool:
+        return timings.reply_tokens >= self.config.llm.max_reply_tokens
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _on_first_audio(self, utterance: Utterance, t_ms: int) -> None:
+        if utterance.timings is None:
+            return
+        if utterance.caller_speech_end_ms is not None:
+            utterance.timings.response = float(t_ms - utterance.caller_speech_end_ms)
+        if self.store and self.call_id and utterance.caller_turn_seq is not None:
+            # The caller's row was committed when the turn ended; its response time is
+            # only known now, at the first bot sample.
+            self._keep(
+                asyncio.to_thread(
+                    self.store.update_turn_timings,
+                    self.call_id,
+                    utterance.caller_turn_seq,
+                    utterance.timings.as_dict(),
+                )
+            )
+
+    async def _record_caller_turn(
+        self, text: str, event: TurnEnded, timings: TurnTimings
+    ) -> int | None:
+        self.turns.append(
+            TurnResult("caller", text, event.speech_start_ms, event.speech_end_ms, timings)
+        )
+        if not (self.store and self.call_id):
+            return None
+        return await asyncio.to_thread(
+            self.store.add_turn,
+            self.call_id,
+            TurnRecord(
+                "caller", text, event.speech_start_ms, event.speech_end_ms, timings.as_dict()
+            ),
+        )
+
+    async def _record_bot_turn(self, utterance: Utterance, interrupted: bool) -> None:
+        start = utterance.start_ms or 0
+        end = utterance.end_ms if utterance.end_ms is not None else start
+        text = utterance.spoken_text if interrupted else utterance.text
+        result = TurnResult("bot", text, start, end)
+        self.turns.append(result)
+        if self.store and self.call_id:
+            await asyncio.to_thread(
+                self.store.add_turn,
+                self.call_id,
+                TurnRecord("bot", text, start, end, result.timings_ms, interrupted=interrupted),
+            )
+
+
+def _has_words(text: str) -> bool:
+    return any(ch.isalnum() for ch in text)
+
+
+_BACKCHANNEL = {
+    "mm",
+    "mmm",
+    "hmm",
+    "hm",
+    "mhm",
+    "mm-hm",
+    "mm-hmm",
+    "uh-huh",
+    "uh",
+    "um",
+    "yeah",
+    "yes",
+    "yep",
+    "ok",
+    "okay",
+    "right",
+    "sure",
+    "i",
+    "see",
+    "got",
+    "it",
+    "cool",
+    "alright",
+    "ah",
+    "oh",
+    "aha",
+    "true",
+    "exactly",
+    "indeed",
+    "nice",
+    "great",
+}
+_UNFINISHED_ENDINGS = {
+    "and",
+    "but",
+    "or",
+    "so",
+    "because",
+    "that",
+    "the",
+    "a",
+    "an",
+    "to",
+    "of",
+    "with",
+    "for",
+    "like",
+    "um",
+    "uh",
+    "i",
+    "my",
+    "is",
+    "was",
+    "if",
+    "when",
+    "which",
+    "who",
+    "think",
+    "mean",
+    "about",
+    "in",
+    "on",
+    "at",
+    "your",
+    "our",
+    "then",
+    "also",
+    "maybe",
+    "just",
+    "we",
+    "you",
+}
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[a-z]+(?:-[a-z]+)*", text.lower())
+
+
+def is_backchannel(text: str) -> bool:
+    """Listening noises ("mm-hm", "yeah", "okay, right") rather than a turn."""
+    words = _tokens(text)
+    return bool(words) and len(words) <= 3 and all(w in _BACKCHANNEL for w in words)
+
+
+_STOP_REQUEST = re.compile(
+    r"\b(wait|stop|hold on|hang on|sorry|excuse me|no|actually|one moment|one second|pardon)\b",
+    re.IGNORECASE,
+)
+
+
+def is_stop_request(text: str) -> bool:
+    """A short interruption that asks the bot to stop ("wait", "hold on", "no")."""
+    return bool(_STOP_REQUEST.search(text))
+
+
+def looks_unfinished(text: str) -> bool:
+    """The words so far stop mid-sentence: "I think that..." or a trailing comma."""
+    stripped = text.strip()
+    if not stripped:
+        return False
+    if stripped.endswith(("...", "…", ",", "-", "—")):
+        return True
+    words = _tokens(stripped)
+    return bool(words) and words[-1] in _UNFINISHED_ENDINGS and not stripped.endswith(("?", "!"))

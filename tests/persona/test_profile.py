@@ -1,0 +1,56 @@
+import pytest
+
+from ceoline.errors import ConfigError
+from ceoline.persona.profile import load_persona
+
+
+def test_demo_persona_greeting_discloses_ai_and_transcription(persona):
+    assert "AI" in persona.greeting
+    assert "transcribed" in persona.greeting
+    assert persona.name in persona.greeting and persona.company in persona.greeting
+
+
+def test_system_prompt_carries_facts(persona):
+    prompt = persona.system_prompt()
+    for fact in persona.facts:
+        assert fact in prompt
+    assert "AI" in prompt
+
+
+def test_disclosure_cannot_be_edited_away(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text(
+        'name = "A"\ncompany = "B"\nrole = "CEO"\ntone = "calm"\n'
+        'opening_line = "I am a real human."\ngoodbye_line = "Bye"\nfacts = ["x"]\n'
+    )
+    assert load_persona(path).greeting.startswith("Hi, this is an AI version of A")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('name = "A"\n', "persona key 'company' is missing"),
+        (
+            'name = ""\ncompany = "B"\nrole = "r"\ntone = "t"\nopening_line = "o"\n'
+            'goodbye_line = "g"\nfacts = ["f"]\n',
+            "'name' must be a non-empty string",
+        ),
+        (
+            'name = "A"\ncompany = "B"\nrole = "r"\ntone = "t"\nopening_line = "o"\n'
+            'goodbye_line = "g"\nfacts = []\n',
+            "'facts' must be a non-empty list",
+        ),
+        ('nmae = "A"\n', "unknown persona key 'nmae'"),
+        ("name = \n", "invalid persona TOML"),
+    ],
+)
+def test_bad_persona_files(tmp_path, text, message):
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_persona(path)
+
+
+def test_missing_persona_file(tmp_path):
+    with pytest.raises(ConfigError, match="persona file not found"):
+        load_persona(tmp_path / "none.toml")
