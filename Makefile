@@ -29,13 +29,14 @@ help: ## Show the targets
 install: sysdeps $(STAMP) ## Create .venv with every dependency (builds llama-cpp-python, several minutes)
 
 # System packages: compilers for llama-cpp-python's build, SIPp for the SIP interop tests,
-# chromium for the dashboard's browser test.
+# chromium for the dashboard's browser test, espeak-ng for a caller voice the bot never uses.
 sysdeps:
 	@missing=""; \
 	command -v cmake >/dev/null || missing="$$missing cmake"; \
 	command -v g++ >/dev/null || missing="$$missing build-essential"; \
 	command -v sipp >/dev/null || missing="$$missing sip-tester"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -106,8 +107,9 @@ bench-sip: install ## Response times over real SIP calls, and how many calls thi
 bench-llama: install ## Prefill and decode tokens/s of this llama.cpp build, base and adapter
 	$(BIN)/python scripts/llama_bench.py
 
-eval: install ## Guardrail pass rate and barge-in stop latency / false barge-ins, real models
+eval: install ## Guardrails, company answers (two voices, µ-law), barge-in; real models
 	$(BIN)/ceoline guardrails eval
+	$(BIN)/ceoline eval answers
 	$(BIN)/python scripts/bargein_eval.py
 
 persona: train-deps ## Retrain the shipped persona adapter (about 11 min), pin it, evaluate it

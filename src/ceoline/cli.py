@@ -404,6 +404,83 @@ def guardrails_eval(
         raise typer.Exit(1)
 
 
+eval_app = typer.Typer(help="Evaluate the hotline on labelled sets.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("answers")
+def eval_answers(
+    questions: Annotated[
+        Path,
+        typer.Option("--set", help="Labelled company questions (JSON lines: id, question, fact)."),
+    ] = Path("tests/data/company_questions.jsonl"),
+    voices: Annotated[
+        str, typer.Option(help="Comma-separated voices to speak them in: piper, espeak.")
+    ] = "piper,espeak",
+    lines: Annotated[
+        str, typer.Option(help="Comma-separated lines: wide (16 kHz), phone (8 kHz µ-law).")
+    ] = "wide,phone",
+    limit: Annotated[int, typer.Option(min=1, help="Use only the first N questions.")] = 1000,
+    calls: Annotated[
+        int, typer.Option(min=0, help="Whole simulated calls to time, after the greeting.")
+    ] = 10,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Ask the company questions as callers do and score the answers.
+
+    Prints the correct-fact, wrong-fact and honest don't-know rates, word error rate with and
+    without the hotwords, and response p50/p95. Exits 1 when a target is missed (correct
+    fact at least 95 %, wrong fact 0 %, don't-know at least 95 %).
+    """
+    from ceoline.admin.answer_eval import LINES, VOICES, evaluate, load_questions
+
+    chosen_voices = tuple(v.strip() for v in voices.split(",") if v.strip())
+    chosen_lines = tuple(x.strip() for x in lines.split(",") if x.strip())
+    for given, allowed, what in ((chosen_voices, VOICES, "voice"), (chosen_lines, LINES, "line")):
+        bad = [g for g in given if g not in allowed]
+        if bad or not given:
+            raise CeolineError(
+                f"--{what}s {','.join(bad) or '(none)'}: choose from {', '.join(allowed)}"
+            )
+    cfg = _config(config)
+    loaded = load_questions(questions)[:limit]
+    report = evaluate(_engines(cfg), loaded, chosen_voices, chosen_lines, calls=calls)
+    data = report.as_json()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+
+        def pct(value):
+            return "n/a" if value is None else f"{value:.1%}"
+
+        typer.echo(
+            f"{data['answerable']} answerable x {len(chosen_voices) * len(chosen_lines)} "
+            f"variants: correct fact {pct(data['correct_fact_rate'])}, wrong fact "
+            f"{pct(data['wrong_fact_rate'])}; {data['unanswerable']} unanswerable: honest "
+            f"don't-know {pct(data['dont_know_rate'])}"
+        )
+        typer.echo(
+            f"word error rate {pct(data['word_error_rate'])} (without hotwords "
+            f"{pct(data['word_error_rate_without_hotwords'])}); names heard "
+            f"{pct(data['names_heard'])} (without {pct(data['names_heard_without_hotwords'])})"
+        )
+        typer.echo(
+            f"response over {data['calls']} calls: p50 {data['response_ms_p50']} ms, "
+            f"p95 {data['response_ms_p95']} ms; model sentences dropped by the notes check: "
+            f"{data['dropped_model_sentences']}"
+        )
+        for variant, rate in data["correct_by_variant"].items():
+            typer.echo(f"  {variant:<14} correct {pct(rate)}")
+        for failure in data["failures"]:
+            typer.echo(
+                f"  FAIL {failure['id']} [{failure['variant']}] heard {_safe(failure['heard'])!r}"
+                f" -> {_safe(failure['reply'])}"
+            )
+    if not report.meets_targets():
+        raise typer.Exit(1)
+
+
 persona_app = typer.Typer(help="Train and evaluate the persona LoRA adapter.", no_args_is_help=True)
 app.add_typer(persona_app, name="persona")
 

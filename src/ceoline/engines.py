@@ -13,6 +13,7 @@ from ceoline.config import Config
 from ceoline.errors import ModelError
 from ceoline.locator import HashCache, ModelFiles, locate, verify_models
 from ceoline.persona.profile import Persona
+from ceoline.trust.grounding import proper_names
 from ceoline.trust.knowledge import KnowledgeBase, open_knowledge
 from ceoline.voice.lifecycle import fixed_lines
 from ceoline.voice.llm import LanguageModel, spoken_reply
@@ -53,6 +54,19 @@ def fitting_adapter(
     return adapter
 
 
+def hotwords_for(config: Config, persona: Persona, knowledge: KnowledgeBase | None) -> str | None:
+    """What Whisper is told to expect: with "auto", the persona, the company and the names in
+    the notes, which a small Whisper otherwise hears as ordinary words ("Quilford")."""
+    setting = config.stt.hotwords.strip()
+    if setting != "auto":
+        return setting or None
+    texts = [persona.name, persona.company, *persona.facts]
+    if knowledge is not None:
+        texts += [p.text for p in knowledge.passages()]
+    names = [persona.name, persona.company, *proper_names(texts)]
+    return " ".join(dict.fromkeys(w for n in names for w in n.split()))
+
+
 @dataclass
 class Engines:
     config: Config
@@ -85,6 +99,7 @@ class Engines:
         engines = cls(config, persona, transcriber, llm, synthesizer, load_ms)
         # The notes are re-indexed here when they changed since the last start.
         engines.knowledge = open_knowledge(config)
+        transcriber.hotwords = hotwords_for(config, persona, engines.knowledge)
         if warm:
             started = time.perf_counter()
             llm.warm(persona.system_prompt())

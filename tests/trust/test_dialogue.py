@@ -15,13 +15,18 @@ from ceoline.trust.knowledge import Passage
 
 
 class Notes:
+    generation = 0
+
     def __init__(self, passages):
-        self.passages = passages
+        self._passages = passages
         self.queries = []
+
+    def passages(self):
+        return self._passages
 
     def search(self, text, limit=2):
         self.queries.append(text)
-        return [p for p in self.passages if any(w in text.lower() for w in p.heading.split())]
+        return [p for p in self._passages if any(w in text.lower() for w in p.heading.split())]
 
 
 @pytest.fixture
@@ -70,7 +75,8 @@ def test_goodbye_ends_the_call(policy, persona):
 def test_company_questions_are_answered_from_notes_or_not_at_all(policy):
     grounded = policy.decide("when was the company founded what's the history")
     assert grounded.action is Action.LLM and grounded.notes == ("We started in Bristol in 2016.",)
-    assert grounded.grounded
+    # The notes' own sentence is the answer's first words, before the model says anything.
+    assert grounded.grounded and grounded.opening == "We started in Bristol in 2016."
     complaint = policy.decide("why is the history page so slow?")
     assert complaint.action is Action.LLM and not complaint.grounded
     unknown = policy.decide("how many employees work in the tokyo office")
@@ -100,3 +106,20 @@ def test_persona_facts_answer_when_the_notes_do_not(persona):
     )
     assert facts and "forty thousand small businesses" in facts[0]
     assert persona_facts_for("the export button is broken", persona) == ()
+
+
+def test_a_question_for_information_the_notes_lack_gets_an_honest_no(policy):
+    for text in ("How old are you?", "What car do you drive?", "Who are your competitors?"):
+        decision = policy.decide(text)
+        assert decision.action is Action.SAY and decision.reply == DONT_KNOW, text
+
+
+def test_suggestions_phrased_as_questions_still_reach_the_model(policy):
+    for text in (
+        "What do you think about adding a dark mode?",
+        "Can you add a dark mode to the app?",
+        "Why don't you let me export to Excel?",
+        "How about a weekly summary email?",
+    ):
+        decision = policy.decide(text)
+        assert decision.action is Action.LLM and not decision.grounded, text

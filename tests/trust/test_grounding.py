@@ -1,51 +1,89 @@
-from ceoline.trust.grounding import extractive_answer, is_grounded, key_facts
+"""The notes check: every claim of a spoken sentence backed by one notes sentence."""
 
-NOTES = (
-    "We started Quillfern in 2016 in Bristol, in a room above a bakery on Wellmead Street. "
-    "Amara Lindqvist and I wrote the first invoicing tool there. "
-    "Our first customers were print shops.",
+import pytest
+
+from ceoline.trust.grounding import NotesCheck, in_persona_voice, proper_names, question_words
+
+from ..conftest import ROOT
+
+NOTES = tuple((ROOT / "configs" / "knowledge" / name).read_text() for name in ("history.md",))
+HISTORY = (
+    "Quillfern was founded in 2016 by Theo Marchetti and Amara Lindqvist in Bristol, in England. "
+    "The first product was Quillfern Invoices, released in March 2017. "
+    "Quillfern raised a seed round of one point five million pounds in 2017 and a Series A of "
+    "twelve million pounds in 2019. "
+    "The mobile app launched in 2020, and Quillfern Books followed in 2021. "
+    "About forty thousand small businesses use Quillfern.",
 )
 
 
-def test_an_answer_sharing_the_notes_substance_is_grounded():
-    assert is_grounded("We started in Bristol in 2016, above a bakery.", NOTES)
+@pytest.fixture(scope="module")
+def check():
+    return NotesCheck(HISTORY, "Quillfern", "Theo Marchetti")
 
 
-def test_a_number_the_notes_do_not_have_is_not_grounded():
-    assert not is_grounded("We started in Bristol in 2012, above a bakery.", NOTES)
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "We raised a seed round of 1.5 million pounds in 2017.",
+        "We raised one point five million in 2017 and twelve million in 2019.",
+        "The Series A was twelve million pounds in 2019.",
+        "Amara and I started Quillfern in 2016.",
+        "Quillfern Books followed in 2021.",
+        "About 40,000 small businesses use Quillfern.",
+    ],
+)
+def test_a_true_sentence_is_backed(check, sentence):
+    assert check.supporting(sentence) is not None, check.why_not(sentence)
 
 
-def test_an_answer_unrelated_to_the_notes_is_not_grounded():
-    assert not is_grounded("I love talking to customers about their day.", NOTES)
+@pytest.mark.parametrize(
+    ("sentence", "why"),
+    [
+        # Every figure is in the notes; the pairing is not.
+        ("I raised a seed round of one point five million pounds in 2019.", "goes with"),
+        ("My first product in March 2017 was a receipt scanner.", "receipt"),
+        ("Quillfern was founded in 2015.", "2015"),
+        ("Quillfern Books launched in 2020.", "not said together"),
+        ("The mobile app launched in 2019.", "2019"),
+        ("Our head office is in London.", "london"),
+        ("We serve about 25,000 small businesses.", "25000"),
+        ("Jonah and I founded the company.", "jonah"),
+    ],
+)
+def test_a_wrong_fact_is_caught(check, sentence, why):
+    assert check.supporting(sentence) is None
+    assert why in check.why_not(sentence)
 
 
-def test_extractive_answer_picks_the_matching_sentences_in_order():
-    answer = extractive_answer("where did you start the company", NOTES, max_sentences=1)
-    assert answer.startswith("We started Quillfern in 2016 in Bristol")
-    two = extractive_answer("who wrote the invoicing tool in bristol", NOTES)
-    assert two.index("Bristol") < two.index("Amara")  # the notes' order, not the score's
+def test_a_sentence_must_add_something(check):
+    spoken = "Quillfern was founded in 2016 by Amara Lindqvist and me in Bristol."
+    assert not check.adds_to("We were founded in 2016.", spoken)
+    assert not check.adds_to("Thanks for asking!", spoken)
+    assert check.adds_to("The first product was Quillfern Invoices.", spoken)
 
 
-def test_extractive_answer_of_nothing_is_empty():
-    assert extractive_answer("anything", ()) == ""
-
-
-def test_an_on_topic_answer_must_carry_the_fact_the_question_asks_for():
-    notes = ("In 2022 Quillfern opened a second office in Lisbon, home to the support team.",)
-    question = "When did you open the office in Lisbon?"
-    assert key_facts(question, notes) == {"2022"}
-    assert is_grounded("We opened Lisbon in 2022 for the support team.", notes, question)
-    # Shares the notes' words, answers nothing: the notes are read out instead.
-    assert not is_grounded(
-        "Our support team can help you with the office in Lisbon.", notes, question
+def test_notes_sentences_in_the_persona_voice():
+    say = in_persona_voice
+    assert (
+        say(
+            "Quillfern was founded in 2016 by Theo Marchetti and Amara Lindqvist in Bristol.",
+            "Theo Marchetti",
+            "Quillfern",
+        )
+        == "Quillfern was founded in 2016 by Amara Lindqvist and me in Bristol."
     )
-    # Without the question, only the older checks apply.
-    assert is_grounded("Our support team can help you with the office in Lisbon.", notes)
+    assert say("Theo Marchetti is the CEO.", "Theo Marchetti", "Quillfern") == "I am the CEO."
+    assert say("Quillfern's mission is plain.", "Theo Marchetti", "Quillfern") == (
+        "Our mission is plain."
+    )
 
 
-def test_names_count_as_facts_too():
-    notes = ("Quillfern was founded by Theo Marchetti and Amara Lindqvist above a bakery.",)
-    question = "Who founded Quillfern?"
-    assert {"theo", "marchetti", "amara", "lindqvist"} <= key_facts(question, notes)
-    assert is_grounded("Amara and I founded it above a bakery.", notes, question)
-    assert not is_grounded("It was founded above a lovely bakery.", notes, question)
+def test_the_names_whisper_is_told_to_expect():
+    names = proper_names(list(NOTES))
+    assert {"Quillfern", "Amara", "Lindqvist", "Bristol", "Wellmead", "Lisbon"} <= set(names)
+    assert "Outside" not in names and "The" not in names
+
+
+def test_question_words_leave_out_the_question_and_the_company():
+    assert question_words("When was Quillfern founded?", "Quillfern") == {"found"}

@@ -122,6 +122,29 @@ def test_a_history_question_is_answered_with_the_fact_from_the_notes(engines, tm
     assert "2022" in reply, reply
 
 
+def test_a_company_answer_is_heard_before_the_model_has_finished(engines, tmp_path):
+    pcm = pad(speak(engines, "Who started the company with you?"))
+    _, stored = call(engines, WavCaller(pcm, 30), tmp_path)
+    caller = next(t for t in stored["turns"] if t["role"] == "caller")
+    reply = next(t["text"] for t in stored["turns"] if t["role"] == "bot")
+    timings = caller["timings"]
+    assert "Amara" in reply, reply
+    # The notes' sentence was playing while the model was still writing its addition.
+    assert timings["response"] < timings["llm_done"], timings
+    assert timings["tts_first_audio"] < timings["llm_done"], timings
+
+
+def test_an_unseen_voice_gets_the_fact(engines, tmp_path):
+    from ceoline.voice import espeak
+
+    if not espeak.available():
+        pytest.fail("espeak-ng is missing: `make test` installs it (Debian espeak-ng)")
+    pcm = pad(espeak.speak("When did you open the Lisbon office?"))
+    _, stored = call(engines, WavCaller(pcm, 30), tmp_path)
+    reply = next(t["text"] for t in stored["turns"] if t["role"] == "bot")
+    assert "2022" in reply, reply
+
+
 def test_a_question_the_notes_cannot_answer_gets_no_invented_answer(engines, tmp_path):
     pcm = pad(speak(engines, "Who are your investors?"))
     _, stored = call(engines, WavCaller(pcm, 30), tmp_path)

@@ -16,6 +16,7 @@ from enum import Enum
 from ceoline.config import Config
 from ceoline.persona.profile import Persona
 from ceoline.trust import guardrails
+from ceoline.trust.answers import CompanyAnswers, company_answers
 from ceoline.trust.grounding import content_words
 
 TRANSFERRING = "Of course. I'm transferring you to a person now, please hold on."
@@ -59,6 +60,9 @@ class Decision:
     # Notes that must hold the answer (a question of fact), not just background.
     grounded: bool = False
     redact: bool = False
+    # A grounded answer's first words, from the notes and already in the persona's voice:
+    # spoken at once, before the model adds anything.
+    opening: str = ""
 
 
 _YES = re.compile(
@@ -90,6 +94,14 @@ def persona_facts_for(words: str, persona: Persona) -> tuple[str, ...]:
     return tuple(f for _, f in sorted(scored, reverse=True)[:2])
 
 
+# A question asking for information ("who", "how many"), not a request ("can you add…") or
+# a suggestion ("why don't you…"): with nothing in the notes, the honest answer is "I don't
+# know", never the model's guess.
+_INFO_QUESTION = re.compile(
+    r"^(so |and |but |um |uh |okay |ok |hey |hi |well )*(what|when|where|who|whom|whose|which|"
+    r"how many|how much|how old|how long|how big|why (?!don't|not|can't|won't))\b"
+    r"(?!.*\b(if|about|think|feel|idea|suggest\w*|add|could|should)\b)"
+)
 _QUESTION_START = re.compile(
     r"^(so |and |but |um |uh |okay |ok |hey |hi |well )*(what|when|where|who|whom|whose|how|"
     r"why|which|do|does|did|is|are|was|were|can|could|would|will|have|has|tell me)\b"
@@ -105,6 +117,15 @@ _COMPLAINT = re.compile(
 def _is_fact_question(text: str, words: str) -> bool:
     asked = text.rstrip().endswith("?") or bool(_QUESTION_START.search(words))
     return asked and not _COMPLAINT.search(words)
+
+
+# Whisper tiny hears a quick "When was…" as "One was…"; no caller opens a sentence that way.
+_ONE_WAS = re.compile(r"^(\W*(?:so|um|uh|and)?\W*)one (was|did|is|were|will|does|do)\b", re.I)
+
+
+def repair_question(text: str) -> str:
+    """Undo the speech-to-text slips that turn a question into a statement."""
+    return _ONE_WAS.sub(lambda m: f"{m.group(1)}When {m.group(2)}", text)
 
 
 def _norm(text: str) -> str:
@@ -123,6 +144,7 @@ class DialoguePolicy:
     _log: list[str] = field(default_factory=list)
 
     def decide(self, text: str) -> Decision:
+        text = repair_question(text)
         words = _norm(text)
         if self.taking_message:
             self.taking_message = False
@@ -162,6 +184,15 @@ class DialoguePolicy:
                 return Decision(Action.SAY, NOT_UNDERSTOOD, "misunderstanding")
         return self._answer(text, words)
 
+    @property
+    def answers(self) -> CompanyAnswers | None:
+        """The notes as answers to company questions; None when there are no notes."""
+        if self.knowledge is None:
+            return None
+        return company_answers(
+            self.knowledge, self.persona.name, self.persona.company, self.persona.facts
+        )
+
     def _answer(self, text: str, words: str) -> Decision:
         if self.knowledge is None:
             return Decision(Action.LLM)  # no notes configured: the persona prompt is all
@@ -170,14 +201,18 @@ class DialoguePolicy:
         if not _is_fact_question(text, words):
             # Feedback and complaints: the model answers, with any relevant notes at hand.
             return Decision(Action.LLM, notes=notes, reason="notes" if notes else "")
-        if notes:
-            return Decision(Action.LLM, notes=notes, grounded=True, reason="notes")
-        facts = persona_facts_for(words, self.persona)
-        if facts:
-            return Decision(Action.LLM, notes=facts, grounded=True, reason="persona_facts")
-        if _FACT_QUESTION.search(words):
+        answers = self.answers
+        opening = answers.opening(text, notes) if answers is not None else None
+        if opening is not None:
+            # The passage that holds the answer goes first, so the model builds on it.
+            holder = answers.passage_of(opening.sentences[0])
+            context = (holder, *(n for n in notes if n != holder))[: max(1, limit)]
+            return Decision(
+                Action.LLM, notes=context, grounded=True, reason="notes", opening=opening.text
+            )
+        if _FACT_QUESTION.search(words) or _INFO_QUESTION.search(words):
             return Decision(Action.SAY, DONT_KNOW, "no_notes")
-        return Decision(Action.LLM)
+        return Decision(Action.LLM, notes=notes, reason="notes" if notes else "")
 
     def fell_back(self) -> Decision | None:
         """The model produced nothing usable: count it as a misunderstanding."""

@@ -320,6 +320,8 @@ class KnowledgeBase:
     def __init__(self, path: Path, *, min_score: float = KnowledgeConfig().min_score):
         self.path = path
         self.min_score = min_score
+        # Bumped whenever the passages change, so derived views know to rebuild.
+        self.generation = 0
         conn = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -395,7 +397,16 @@ class KnowledgeBase:
                     "index is unchanged; check free space and that [store] data_dir is writable"
                 ) from None
         log.info("knowledge: indexed %d passages from %d files", len(rows), len(notes))
+        self.generation += 1
         return IndexStats(files=len(notes), passages=len(rows), changed=True)
+
+    def passages(self) -> list[Passage]:
+        """Every passage, in the notes' own order."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT source, heading, text FROM passages ORDER BY id"
+            ).fetchall()
+        return [Passage(source, heading, body, 0.0) for source, heading, body in rows]
 
     def search(self, text: str, limit: int = 2) -> list[Passage]:
         """The best passages for what the caller said, best first; [] when nothing fits."""

@@ -91,3 +91,35 @@ def rms_dbfs(frame: bytes) -> float:
         return -120.0
     rms = float(np.sqrt(np.mean(samples * samples)))
     return 20.0 * np.log10(max(rms, 1e-3) / 32768.0)
+
+
+_ULAW_BIAS = 0x84
+_ULAW_CLIP = 32635
+
+
+def ulaw_encode(pcm: np.ndarray) -> np.ndarray:
+    """G.711 µ-law bytes of int16 samples (the PCMU a phone trunk carries)."""
+    x = pcm.astype(np.int32)
+    sign = np.where(x < 0, 0x80, 0)
+    magnitude = np.minimum(np.abs(x), _ULAW_CLIP) + _ULAW_BIAS
+    exponent = np.floor(np.log2(magnitude)).astype(np.int32) - 7
+    exponent = np.clip(exponent, 0, 7)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
+
+
+def ulaw_decode(codes: np.ndarray) -> np.ndarray:
+    """int16 samples of G.711 µ-law bytes."""
+    u = ~codes.astype(np.int32) & 0xFF
+    sign = u & 0x80
+    exponent = (u >> 4) & 0x07
+    mantissa = u & 0x0F
+    magnitude = (((mantissa << 3) + _ULAW_BIAS) << exponent) - _ULAW_BIAS
+    return np.where(sign != 0, -magnitude, magnitude).astype(np.int16)
+
+
+def through_phone_line(pcm: np.ndarray) -> np.ndarray:
+    """16 kHz speech as it arrives over a narrowband trunk: 8 kHz, µ-law, back to 16 kHz."""
+    narrow = to_int16(resample(to_float(pcm), SAMPLE_RATE, 8000))
+    heard = ulaw_decode(ulaw_encode(narrow))
+    return to_int16(resample(to_float(heard), 8000, SAMPLE_RATE))

@@ -34,6 +34,7 @@ from ceoline.config import Config
 from ceoline.persona.profile import Persona
 from ceoline.store import Store, TurnRecord
 from ceoline.trust import guardrails
+from ceoline.trust.answers import may_follow
 from ceoline.trust.dialogue import (
     TAKE_MESSAGE,
     TRANSFER_FAILED,
@@ -42,7 +43,7 @@ from ceoline.trust.dialogue import (
     Decision,
     DialoguePolicy,
 )
-from ceoline.trust.grounding import extractive_answer, is_grounded, question_with_notes
+from ceoline.trust.grounding import NotesCheck, question_with_notes
 from ceoline.trust.redaction import redact
 from ceoline.voice.audio import FRAME_BYTES, FRAME_MS, SILENT_FRAME, rms_dbfs
 from ceoline.voice.bargein import SILENCE_DBFS, BargeAction, BargeIn, BargeInDetector, EchoGate
@@ -564,7 +565,11 @@ class Conversation:
         reused: bool,
         over_bot: bool = False,
     ) -> None:
-        timings = TurnTimings(endpoint=float(event.endpoint_ms), stt_prefetched=reused)
+        timings = TurnTimings(
+            endpoint=float(event.endpoint_ms),
+            stt_prefetched=reused,
+            speech_end_ms=float(event.speech_end_ms),
+        )
         transcript = await transcript_future
         timings.stt = max(0.0, self._clock_ms() - event.decided_ms)
         timings.stt_compute = transcript.elapsed_ms
@@ -624,6 +629,13 @@ class Conversation:
         finally:
             reply.generated = True
             self._generation = None
+        if self.store and self.call_id and reply.timings is not None:
+            # The first audio stored the timings so far; the model's end comes later.
+            self._keep(
+                asyncio.to_thread(
+                    self.store.update_turn_timings, self.call_id, seq, timings.as_dict()
+                )
+            )
         if not generation.cancelled() and generation.exception() is not None:
             log.error("call %s: reply failed: %s", self.call_id, generation.exception())
         if reply.text and decision.keep_in_history:
@@ -637,7 +649,7 @@ class Conversation:
         if decision.action is Action.SAY or decision.action is Action.MESSAGE:
             await self._speak(reply, decision.reply, timings)
         elif decision.grounded:
-            await self._generate_grounded(reply, timings, decision.notes)
+            await self._generate_grounded(reply, timings, decision)
         elif self.streaming:
             await self._generate_streaming(reply, timings, decision.notes)
         else:
@@ -647,18 +659,59 @@ class Conversation:
             reply.add(FALLBACK_REPLY, pcm)
 
     async def _generate_grounded(
-        self, reply: Utterance, timings: TurnTimings, notes: tuple[str, ...]
+        self, reply: Utterance, timings: TurnTimings, decision: Decision
     ) -> None:
-        """A question the notes answer: the model answers from them, whole, and its answer is
-        checked against them before a word is spoken; if it strays, the notes are read out."""
-        question = self._history[-1].content if self._history else ""
-        answer = (await self._whole_reply(timings, notes)).strip()
-        if not answer or not is_grounded(answer, notes, question) or guardrails.check_bot(answer):
-            answer = extractive_answer(question, notes)
-            self._guardrail_event("bot", "ungrounded")
+        """A question the notes answer: their best sentence is spoken at once, and the model
+        may add to it, sentence by sentence, each held to the notes before it is spoken.
+
+        The opening is cut into pieces like any reply, so the first clause is synthesized
+        while the rest waits; the model starts once that first piece is ready, so it never
+        delays the first audio on a small CPU.
+        """
+        answers = self.policy.answers
+        check = answers.check if answers is not None else NotesCheck(decision.notes)
         chunker = Chunker(self.config.chunker)
-        for piece in [*chunker.feed(answer), *chunker.flush()]:
+        pieces = [*chunker.feed(decision.opening), *chunker.flush()]
+        stop = threading.Event()
+        queue = None
+        for piece in pieces:
             await self._speak(reply, piece, timings)
+            if queue is None:
+                queue = self._start_llm(timings, stop, notes=decision.notes)
+        if queue is None:
+            return
+        said = sum(ends_sentence(p) for p in pieces) or 1
+        dropped = 0
+        sentence_chunker = Chunker(self.config.chunker)
+        pending = ""
+        while (delta := await queue.get()) is not None:
+            if isinstance(delta, Exception):
+                log.error("call %s: generation failed: %s", self.call_id, delta)
+                continue
+            if stop.is_set():
+                continue
+            for piece in sentence_chunker.feed(delta):
+                pending = f"{pending} {piece}".strip()
+                if not ends_sentence(pending):
+                    continue  # the check needs the whole sentence, not a clause
+                sentence, pending = pending, ""
+                if self._adds_a_supported_fact(check, sentence, reply.text):
+                    await self._speak(reply, sentence, timings)
+                    said += 1
+                else:
+                    dropped += 1
+                if said >= self.config.llm.max_sentences:
+                    stop.set()
+                    break
+        timings.dropped_sentences = dropped
+        if dropped:
+            self._guardrail_event("bot", "ungrounded")
+
+    def _adds_a_supported_fact(self, check: NotesCheck, sentence: str, spoken: str) -> bool:
+        ok, why = may_follow(check, sentence, spoken)
+        if not ok:
+            log.info("call %s: model sentence %r dropped (%s)", self.call_id, sentence, why)
+        return ok
 
     def _messages(self, notes: tuple[str, ...] = ()) -> list[Message]:
         keep = self.config.llm.history_turns * 2
@@ -723,7 +776,10 @@ class Conversation:
             except Exception as exc:  # surfaced to the consumer, which logs it
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
             finally:
-                timings.llm_total = self._clock_ms() - started
+                done = self._clock_ms()
+                timings.llm_total = done - started
+                if timings.speech_end_ms is not None:
+                    timings.llm_done = done - timings.speech_end_ms
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
         self._spawn(asyncio.to_thread(produce))

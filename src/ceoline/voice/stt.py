@@ -54,8 +54,11 @@ class Transcriber:
                 "check the file is an intact CTranslate2 Whisper model and [runtime] device"
             ) from None
         self._lock = threading.Lock()
+        # Names Whisper should expect (see Engines.load); None until they are known.
+        self.hotwords: str | None = None
 
-    def transcribe(self, pcm: bytes | np.ndarray) -> Transcript:
+    def transcribe(self, pcm: bytes | np.ndarray, use_hotwords: bool = True) -> Transcript:
+        """``use_hotwords=False`` transcribes without them (to measure what they are worth)."""
         samples = np.frombuffer(pcm, dtype=np.int16) if isinstance(pcm, bytes) else pcm
         audio = to_float(samples)
         started = time.perf_counter()
@@ -68,6 +71,7 @@ class Transcriber:
                 condition_on_previous_text=False,
                 vad_filter=False,
                 no_speech_threshold=self.config.no_speech_threshold,
+                hotwords=self.hotwords if use_hotwords else None,
             )
             text = " ".join(seg.text.strip() for seg in segments).strip()
         return Transcript(

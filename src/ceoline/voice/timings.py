@@ -7,7 +7,7 @@ tts_first_audio`` plus at most one 20 ms frame of playout alignment.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 
 STAGES = ("endpoint", "stt", "llm_first_token", "tts_first_audio", "response")
 
@@ -24,12 +24,20 @@ class TurnTimings:
     stt_prefetched: bool = False
     llm_total: float | None = None
     reply_tokens: int = 0
+    # Model sentences of a grounded answer that the notes did not back: never spoken.
+    dropped_sentences: int = 0
+    # When the model finished, in ms after the end of caller speech: a reply whose
+    # `response` is smaller was heard before its text was complete.
+    llm_done: float | None = None
+    # Where the caller's speech ended on the call's timeline (to place the marks above).
+    speech_end_ms: float | None = field(default=None, metadata={"internal": True})
 
     def as_dict(self) -> dict:
+        internal = {f.name for f in fields(self) if f.metadata.get("internal")}
         return {
             k: (round(v, 1) if isinstance(v, float) else v)
             for k, v in asdict(self).items()
-            if v is not None
+            if v is not None and k not in internal
         }
 
 

@@ -1,0 +1,97 @@
+"""Company answers from the notes, no model: the opening sentence and the check behind it."""
+
+import json
+import re
+
+import pytest
+
+from ceoline.config import parse_config_file
+from ceoline.persona.profile import load_persona
+from ceoline.trust.answers import company_answers, may_follow
+from ceoline.trust.facts import mentions
+from ceoline.trust.knowledge import open_knowledge
+
+from ..conftest import DATA, make_config
+
+SET = [json.loads(line) for line in (DATA / "company_questions.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def answers(tmp_path_factory):
+    config = parse_config_file(make_config(tmp_path_factory.mktemp("answers")))
+    persona = load_persona(config.persona_file)
+    kb = open_knowledge(config)
+    yield company_answers(kb, persona.name, persona.company, persona.facts), kb
+    kb.close()
+
+
+def openings(answers):
+    built, kb = answers
+    for row in SET:
+        ranked = tuple(p.text for p in kb.search(row["question"], limit=2))
+        yield row, built.opening(row["question"], ranked)
+
+
+def test_the_set_is_big_enough_and_labelled():
+    answerable = [r for r in SET if r.get("answerable", True)]
+    assert len(answerable) >= 60 and len(SET) - len(answerable) >= 15
+    assert all(r["fact"] and "wrong" in r for r in answerable)
+
+
+def test_openings_carry_the_fact_and_no_wrong_one(answers):
+    right = wrong = total = 0
+    misses = []
+    for row, opening in openings(answers):
+        if not row.get("answerable", True):
+            continue
+        total += 1
+        said = opening.text if opening else ""
+        if any(mentions(said, w) for w in row["wrong"]):
+            wrong += 1
+            misses.append((row["id"], said))
+        elif any(mentions(said, f) for f in row["fact"]):
+            right += 1
+        else:
+            misses.append((row["id"], said))
+    assert right / total >= 0.95, misses
+    assert wrong == 0, misses
+
+
+def test_what_the_notes_do_not_hold_gets_no_opening(answers):
+    unknown = [(row["id"], o) for row, o in openings(answers) if not row.get("answerable", True)]
+    answered = [(i, o.text) for i, o in unknown if o is not None]
+    assert len(answered) <= len(unknown) * 0.07, answered
+
+
+def test_every_opening_passes_its_own_check(answers):
+    built, _ = answers
+    for row, opening in openings(answers):
+        if opening is not None:
+            for sentence in re.split(r"(?<=[.!?])\s+", opening.text):
+                assert built.check.supporting(sentence), (row["id"], sentence)
+
+
+def test_each_wrong_fact_put_into_a_right_answer_is_rejected(answers):
+    """The opening with its fact swapped for each of the set's wrong facts."""
+    built, _ = answers
+    tried = 0
+    for row, opening in openings(answers):
+        if opening is None or not row.get("answerable", True):
+            continue
+        for fact in row["fact"]:
+            for wrong in row["wrong"]:
+                if " " in wrong or not re.search(rf"\b{re.escape(fact)}\b", opening.text):
+                    continue
+                swapped = re.sub(rf"\b{re.escape(fact)}\b", wrong, opening.text)
+                ok, _ = may_follow(built.check, swapped, "")
+                assert not ok, (row["id"], swapped)
+                tried += 1
+    assert tried >= 40
+
+
+def test_an_unknown_name_is_not_answered_from_similar_notes(answers):
+    built, _ = answers
+    assert built.opening("When will Quillfern launch in Germany?") is None
+    assert built.opening("When did you open the Lisbon office?") is not None
+    # Whisper's mishearing of the company is still the company.
+    assert built.opening("When was Quilford founded?") is not None
