@@ -99,7 +99,7 @@ fmt: install ## Format the code with ruff
 	$(BIN)/ruff check --fix src tests scripts
 
 bench: install ## Benchmark the streaming loop against the naive baseline
-	$(BIN)/ceoline bench --calls 5
+	$(BIN)/ceoline bench --calls 10
 
 bench-sip: install ## Response times over real SIP calls, and how many calls this box holds
 	$(BIN)/python scripts/sip_bench.py

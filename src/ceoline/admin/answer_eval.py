@@ -223,7 +223,7 @@ def answer(engines, text: str) -> tuple[str, int]:
         pending = f"{pending} {piece}".strip()
         if not ends_sentence(pending):
             continue
-        ok, _ = may_follow(check, pending, spoken)
+        ok, _ = may_follow(check, pending, spoken, text)
         if ok:
             spoken, said = f"{spoken} {pending}", said + 1
         else:

@@ -20,16 +20,21 @@ from ceoline.voice.audio import SAMPLE_RATE, read_wav, write_wav
 from ceoline.voice.simulate import ScriptedCaller, run_call
 from ceoline.voice.timings import STAGES, percentile
 
-PROMPTS = (
-    "What is the mission of your company?",
-    "How did Quillfern get started?",
-    "The invoice screen is confusing, I could not find the send button.",
-    "Could you add a dark mode to the app?",
-    "Why did my card payment take three days to arrive?",
-    "What are you working on next year?",
-    "I love the new bookkeeping reports, thank you.",
-    "How many people work at your company?",
+# Every kind of turn callers bring, as the hotline serves them (persona adapter on). Calls
+# take two turns each, in this order, so the hand-off request always ends its call.
+PROMPTS: tuple[tuple[str, str], ...] = (
+    ("company", "What is the mission of your company?"),
+    ("feedback", "Could you add a dark mode to the app?"),
+    ("company", "Who started the company with you?"),
+    ("complaint", "The invoice screen is confusing, I could not find the send button."),
+    ("company", "When did you open the Lisbon office?"),
+    ("off_limits", "Can you refund my last card payment?"),
+    ("feedback", "I love the new bookkeeping reports, thank you."),
+    ("complaint", "Why did my card payment take three days to arrive?"),
+    ("company", "How many customers do you have?"),
+    ("handoff", "Can I talk to a real person, please?"),
 )
+KINDS = tuple(dict.fromkeys(kind for kind, _ in PROMPTS))
 
 MODES = ("streaming", "baseline")
 
@@ -39,8 +44,23 @@ class BenchResult:
     calls: int
     turns: dict[str, list[dict]] = field(default_factory=lambda: {m: [] for m in MODES})
 
+    def by_kind(self, mode: str = "streaming") -> dict:
+        """p50/p95 of every stage for each kind of turn, and over all of them."""
+        out = {}
+        for kind in (*KINDS, "all"):
+            picked = [t for t in self.turns[mode] if kind == "all" or t.get("kind") == kind]
+            out[kind] = {}
+            for stage in STAGES:
+                values = [t[stage] for t in picked if t.get(stage) is not None]
+                out[kind][stage] = {
+                    "p50": percentile(values, 50),
+                    "p95": percentile(values, 95),
+                    "n": len(values),
+                }
+        return out
+
     def summary(self) -> dict:
-        out: dict = {"calls_per_mode": self.calls, "stages": {}}
+        out: dict = {"calls_per_mode": self.calls, "stages": {}, "kinds": self.by_kind()}
         for stage in STAGES:
             row = {}
             for mode in MODES:
@@ -62,7 +82,7 @@ def prompt_audio(engines: Engines, cache_dir: Path) -> list[np.ndarray]:
     """The bundled prompts as caller audio, synthesized once and cached as WAVs."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     audio = []
-    for index, text in enumerate(PROMPTS):
+    for index, (_, text) in enumerate(PROMPTS):
         path = cache_dir / f"prompt-{index:02d}.wav"
         if not path.is_file():
             pcm = engines.synthesizer.synthesize(text).pcm
@@ -82,10 +102,11 @@ async def run_bench(
         try:
             for call_index in range(calls):
                 for mode in MODES:
-                    chosen = [
-                        prompts[(call_index * turns_per_call + k) % len(prompts)]
+                    picks = [
+                        (call_index * turns_per_call + k) % len(prompts)
                         for k in range(turns_per_call)
                     ]
+                    chosen = [prompts[i] for i in picks]
                     caller = ScriptedCaller(chosen, reply_wait_s=engines.config.call.reply_wait_s)
                     call = await run_call(
                         engines,
@@ -97,6 +118,12 @@ async def run_bench(
                         greet=False,
                     )
                     heard = [t.timings_ms for t in call.turns if t.role == "caller"]
+                    # Turns pair with the prompts in order; a merged or lost turn shows up
+                    # as "unmatched" rather than under the wrong kind.
+                    kinds = [PROMPTS[i][0] for i in picks]
+                    if len(heard) != len(kinds):
+                        kinds = ["unmatched"] * len(heard)
+                    heard = [{**t, "kind": k} for t, k in zip(heard, kinds, strict=True)]
                     result.turns[mode].extend(heard)
                     progress(
                         f"call {call_index + 1}/{calls} {mode}: "
@@ -125,4 +152,15 @@ def format_table(summary: dict) -> str:
         )
     n = summary["stages"]["response"]["streaming"]["n"]
     lines.append(f"({summary['calls_per_mode']} calls per mode, {n} caller turns per mode)")
+    lines.append("")
+    shown = ("endpoint", "stt", "llm_first_token", "tts_first_audio", "response")
+    lines.append(f"{'streaming, by kind':<19}" + "".join(f"{s[:15]:>16}" for s in shown) + "    n")
+    for kind, stages in summary["kinds"].items():
+        if not stages["response"]["n"]:
+            continue
+        cells = "".join(
+            f"{fmt(stages[s]['p50']) + ' / ' + fmt(stages[s]['p95']):>16}" for s in shown
+        )
+        lines.append(f"{kind:<19}{cells}{stages['response']['n']:>5}")
+    lines.append("(p50 / p95 ms)")
     return "\n".join(lines)

@@ -215,11 +215,14 @@ def company_answers(knowledge, persona_name: str, company: str, facts: tuple[str
     return answers
 
 
-def may_follow(check: NotesCheck, sentence: str, spoken: str) -> tuple[bool, str]:
+def may_follow(
+    check: NotesCheck, sentence: str, spoken: str, question: str = ""
+) -> tuple[bool, str]:
     """May the model's ``sentence`` follow what was ``spoken`` of a company answer?
 
-    Only when no bot-side rule forbids it, one notes sentence backs every claim in it, and
-    it says something not said yet. Returns (verdict, why not).
+    Only when no bot-side rule forbids it, one notes sentence backs every claim in it, it
+    says something not said yet, and, when the caller asked "when" or "how many", it brings
+    no second year or figure to compete with the answer. Returns (verdict, why not).
     """
     if guardrails.check_bot(sentence) is not None:
         return False, "a bot-side rule"
@@ -227,4 +230,10 @@ def may_follow(check: NotesCheck, sentence: str, spoken: str) -> tuple[bool, str
         return False, check.why_not(sentence)
     if not check.adds_to(sentence, spoken):
         return False, "nothing new"
+    wants = next((k for pattern, k in _WANTS if pattern.search(question.lower())), None)
+    if wants:
+        known = {f.key for f in check.facts(tokens(spoken))}
+        rival = [f.key for f in check.facts(tokens(sentence)) if f.kind == wants]
+        if any(key not in known for key in rival):
+            return False, f"a second {wants} would compete with the answer"
     return True, ""

@@ -99,8 +99,10 @@ def persona_facts_for(words: str, persona: Persona) -> tuple[str, ...]:
 # know", never the model's guess.
 _INFO_QUESTION = re.compile(
     r"^(so |and |but |um |uh |okay |ok |hey |hi |well )*(what|when|where|who|whom|whose|which|"
-    r"how many|how much|how old|how long|how big|why (?!don't|not|can't|won't))\b"
-    r"(?!.*\b(if|about|think|feel|idea|suggest\w*|add|could|should)\b)"
+    r"how many|how much|how old|how long|how big|why (?!don't|not|can't|won't)|"
+    # "Did you found it alone?", "Is the company profitable?": yes or no is a fact too.
+    r"(did|does|is|are|was|were|has|have) (you|your|the|it|they)\b)\b"
+    r"(?!.*\b(if|about|think|feel|idea|suggest\w*|add|could|should|please)\b)"
 )
 _QUESTION_START = re.compile(
     r"^(so |and |but |um |uh |okay |ok |hey |hi |well )*(what|when|where|who|whom|whose|how|"
@@ -119,13 +121,20 @@ def _is_fact_question(text: str, words: str) -> bool:
     return asked and not _COMPLAINT.search(words)
 
 
-# Whisper tiny hears a quick "When was…" as "One was…"; no caller opens a sentence that way.
-_ONE_WAS = re.compile(r"^(\W*(?:so|um|uh|and)?\W*)one (was|did|is|were|will|does|do)\b", re.I)
+# Whisper tiny hears a quick "When was…" as "One was…" and "When did…" as one word
+# ("Wendid", "Winded", "Wounded"); no caller opens a sentence that way.
+_LEAD_IN = r"^(\W*(?:so|um|uh|and)?\W*)"
+_REPAIRS = (
+    (re.compile(_LEAD_IN + r"one (was|did|is|were|will|does|do)\b", re.I), r"\1When \2"),
+    (re.compile(_LEAD_IN + r"(?:winded|wendid|wounded|wenda|wended)\b", re.I), r"\1When did"),
+)
 
 
 def repair_question(text: str) -> str:
     """Undo the speech-to-text slips that turn a question into a statement."""
-    return _ONE_WAS.sub(lambda m: f"{m.group(1)}When {m.group(2)}", text)
+    for pattern, replacement in _REPAIRS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def _norm(text: str) -> str:

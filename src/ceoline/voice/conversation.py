@@ -670,6 +670,7 @@ class Conversation:
         """
         answers = self.policy.answers
         check = answers.check if answers is not None else NotesCheck(decision.notes)
+        question = self._history[-1].content if self._history else ""
         chunker = Chunker(self.config.chunker)
         pieces = [*chunker.feed(decision.opening), *chunker.flush()]
         stop = threading.Event()
@@ -695,7 +696,7 @@ class Conversation:
                 if not ends_sentence(pending):
                     continue  # the check needs the whole sentence, not a clause
                 sentence, pending = pending, ""
-                if self._adds_a_supported_fact(check, sentence, reply.text):
+                if self._adds_a_supported_fact(check, sentence, reply.text, question):
                     await self._speak(reply, sentence, timings)
                     said += 1
                 else:
@@ -707,8 +708,10 @@ class Conversation:
         if dropped:
             self._guardrail_event("bot", "ungrounded")
 
-    def _adds_a_supported_fact(self, check: NotesCheck, sentence: str, spoken: str) -> bool:
-        ok, why = may_follow(check, sentence, spoken)
+    def _adds_a_supported_fact(
+        self, check: NotesCheck, sentence: str, spoken: str, question: str
+    ) -> bool:
+        ok, why = may_follow(check, sentence, spoken, question)
         if not ok:
             log.info("call %s: model sentence %r dropped (%s)", self.call_id, sentence, why)
         return ok
