@@ -60,6 +60,9 @@ from ceoline.voice.timings import TurnTimings
 
 log = logging.getLogger(__name__)
 
+# A caller turn a fixed line answers: its timings, stored seq and end of speech.
+_Answering = tuple["TurnTimings", "int | None", int]
+
 # At hang-up, how long the last caller turns may take to transcribe and store.
 CLOSE_TRANSCRIBE_S = 10.0
 
@@ -218,13 +221,18 @@ class Conversation:
         utterance.generated = True
         return utterance
 
-    def say(self, text: str, on_played: Any = None) -> None:
-        """Queue a fixed line (a prompt, not a reply); it waits for the caller to finish."""
-        self._spawn(self._queue_fixed(text, on_played))
+    def say(self, text: str, on_played: Any = None, answers: _Answering | None = None) -> None:
+        """Queue a fixed line; it waits for the caller to finish. ``answers`` names the caller
+        turn it answers, so that turn's response time is measured to this line."""
+        self._spawn(self._queue_fixed(text, on_played, answers))
 
-    async def _queue_fixed(self, text: str, on_played: Any = None) -> Utterance:
+    async def _queue_fixed(
+        self, text: str, on_played: Any = None, answers: _Answering | None = None
+    ) -> Utterance:
         utterance = await self._fixed_utterance(text)
         utterance.on_played = on_played
+        if answers is not None:
+            utterance.timings, utterance.caller_turn_seq, utterance.caller_speech_end_ms = answers
         if not self._closed:
             self._playback.append(utterance)
         return utterance
@@ -284,7 +292,9 @@ class Conversation:
 
     # -- handoff ---------------------------------------------------------------------------
 
-    async def _handoff(self, reason: str, interrupt: bool = False) -> None:
+    async def _handoff(
+        self, reason: str, interrupt: bool = False, answers: _Answering | None = None
+    ) -> None:
         """Transfer to a person, or take a message when that cannot be done."""
         if self.policy.handoff_started:
             return
@@ -300,11 +310,13 @@ class Conversation:
             )
         log.info("call %s: escalation %s (%s)", self.call_id, reason, outcome)
         if transfer:
-            self.say(TRANSFERRING, on_played=lambda: self._request_transfer(escalation))
+            self.say(
+                TRANSFERRING, on_played=lambda: self._request_transfer(escalation), answers=answers
+            )
         else:
             self.policy.taking_message = True
             self.policy.handoff_started = False
-            self.say(TAKE_MESSAGE)
+            self.say(TAKE_MESSAGE, answers=answers)
 
     def _request_transfer(self, escalation: int | None) -> None:
         if self.on_action is not None:
@@ -609,7 +621,7 @@ class Conversation:
         if decision.action is Action.MESSAGE and self.store and self.call_id:
             await asyncio.to_thread(self.store.add_callback_request, self.call_id, stored_text)
         if decision.action is Action.HANDOFF:
-            await self._handoff(decision.reason)
+            await self._handoff(decision.reason, answers=(timings, seq, event.speech_end_ms))
             return
         if decision.action is Action.GOODBYE:
             self.finish(decision.reply, reason="caller_goodbye")
@@ -674,6 +686,21 @@ class Conversation:
         chunker = Chunker(self.config.chunker)
         pieces = [*chunker.feed(decision.opening), *chunker.flush()]
         stop = threading.Event()
+        try:
+            await self._add_to_opening(reply, timings, decision, pieces, check, question, stop)
+        finally:
+            stop.set()  # a cut reply (barge-in, hang-up) stops the model at its next token
+
+    async def _add_to_opening(
+        self,
+        reply: Utterance,
+        timings: TurnTimings,
+        decision: Decision,
+        pieces: list[str],
+        check: NotesCheck,
+        question: str,
+        stop: threading.Event,
+    ) -> None:
         queue = None
         for piece in pieces:
             await self._speak(reply, piece, timings)
@@ -801,6 +828,14 @@ class Conversation:
         self, reply: Utterance, timings: TurnTimings, notes: tuple[str, ...] = ()
     ) -> None:
         stop = threading.Event()
+        try:
+            await self._stream_reply(reply, timings, notes, stop)
+        finally:
+            stop.set()  # a cut reply (barge-in, hang-up) stops the model at its next token
+
+    async def _stream_reply(
+        self, reply: Utterance, timings: TurnTimings, notes: tuple[str, ...], stop: threading.Event
+    ) -> None:
         queue = self._start_llm(timings, stop, notes=notes)
         chunker = Chunker(self.config.chunker)
         sentences = 0
