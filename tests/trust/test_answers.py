@@ -95,3 +95,9 @@ def test_an_unknown_name_is_not_answered_from_similar_notes(answers):
     assert built.opening("When did you open the Lisbon office?") is not None
     # Whisper's mishearing of the company is still the company.
     assert built.opening("When was Quilford founded?") is not None
+
+
+def test_a_caller_who_greets_the_persona_by_name_is_asked_about_the_company(answers):
+    built, _ = answers
+    opening = built.opening("Hi Theo, how did Quillfern get started?")
+    assert opening is not None and "2016" in opening.text, opening

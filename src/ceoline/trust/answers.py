@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from ceoline.trust import guardrails
-from ceoline.trust.facts import Token, tokens
+from ceoline.trust.facts import Token, stem, tokens
 from ceoline.trust.grounding import (
     QUESTION_FILLER,
     STOPWORDS,
@@ -95,6 +95,9 @@ class CompanyAnswers:
             for w in question_words(question, self.company) - QUESTION_FILLER
             if not _like_the_company(w, self.check.company)
         }
+        # "Hi Theo, how did it start?" addresses the persona; it does not ask about him.
+        about = asked - {stem(w) for w in self.persona_name.split()}
+        asked = about or asked
         n = len(self.check.sentences)
         if not asked or not n:
             return None
