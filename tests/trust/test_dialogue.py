@@ -9,7 +9,6 @@ from ceoline.trust.dialogue import (
     TRANSFERRING,
     Action,
     DialoguePolicy,
-    persona_facts_for,
 )
 from ceoline.trust.knowledge import Passage
 
@@ -100,12 +99,10 @@ def test_repeated_misunderstanding_offers_a_person(policy, config):
     assert decision.reason == "misunderstanding" and policy.offered == "misunderstanding"
 
 
-def test_persona_facts_answer_when_the_notes_do_not(persona):
-    facts = persona_facts_for(
-        "how many small businesses use it and how many people work there", persona
-    )
-    assert facts and "forty thousand small businesses" in facts[0]
-    assert persona_facts_for("the export button is broken", persona) == ()
+def test_persona_facts_answer_when_the_notes_do_not(policy):
+    decision = policy.decide("How many people does the company employ?")
+    assert decision.grounded and "two hundred and ten people" in decision.opening
+    assert not policy.decide("the export button is broken").grounded
 
 
 def test_a_question_for_information_the_notes_lack_gets_an_honest_no(policy):

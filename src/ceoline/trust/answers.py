@@ -24,6 +24,7 @@ from ceoline.trust.grounding import (
     NotesCheck,
     in_persona_voice,
     question_words,
+    split_sentences,
     unknown_names,
 )
 
@@ -77,8 +78,8 @@ class CompanyAnswers:
         self.check = NotesCheck(tuple(self.passages), company, persona_name)
         self._owner: list[int] = []  # sentence index -> passage index
         for i, passage in enumerate(self.passages):
-            self._owner += [i] * len(NotesCheck((passage,)).sentences)
-        self._keys = [{t.key for t in toks} for toks in self.check._tokens]
+            self._owner += [i] * len(split_sentences((passage,)))
+        self._keys = [{t.key for t in toks} for toks in self.check.sentence_tokens]
         self._passage_keys = [words_of(text) for text in self.passages]
         self._heading_keys = [words_of(heading) for heading, _ in passages]
         self._words = set().union(*self._keys) if self._keys else set()
@@ -116,7 +117,7 @@ class CompanyAnswers:
 
         best, best_score, best_cover = None, 0.0, 0.0
         for i in range(n):
-            toks = self.check._tokens[i]
+            toks = self.check.sentence_tokens[i]
             sentence_cover = cover(self._keys[i])
             owner = self._owner[i]
             passage_cover = cover(self._passage_keys[owner] | self._heading_keys[owner])

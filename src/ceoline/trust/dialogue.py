@@ -17,7 +17,6 @@ from ceoline.config import Config
 from ceoline.persona.profile import Persona
 from ceoline.trust import guardrails
 from ceoline.trust.answers import CompanyAnswers, company_answers
-from ceoline.trust.grounding import content_words
 
 TRANSFERRING = "Of course. I'm transferring you to a person now, please hold on."
 TAKE_MESSAGE = (
@@ -81,17 +80,6 @@ _FACT_QUESTION = re.compile(
     r"history|mission|office|headquarters|ceo|employees|customers|price|pricing|cost|"
     r"product|app|launch|launched|values|investors|team)\b"
 )
-
-
-def persona_facts_for(words: str, persona: Persona) -> tuple[str, ...]:
-    """Persona facts sharing at least two content words with the question."""
-    asked = content_words(words) - {"many", "much"}
-    scored = []
-    for fact in persona.facts:
-        shared = asked & content_words(fact)
-        if len(shared) >= 2:
-            scored.append((len(shared), fact))
-    return tuple(f for _, f in sorted(scored, reverse=True)[:2])
 
 
 # A question asking for information ("who", "how many"), not a request ("can you add…") or

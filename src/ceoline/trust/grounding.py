@@ -161,16 +161,16 @@ class NotesCheck:
     def __init__(self, notes: tuple[str, ...], company: str = "", persona_name: str = ""):
         self.sentences = split_sentences(notes)
         self.company = stem(company) if company else ""
-        self._tokens = [tokens(s) for s in self.sentences]
-        self.names = vocabulary(self._tokens) | {stem(w) for w in persona_name.split()}
+        self.sentence_tokens = [tokens(s) for s in self.sentences]
+        self.names = vocabulary(self.sentence_tokens) | {stem(w) for w in persona_name.split()}
         self.names.discard(self.company)
         # Words the notes also write in lower case: "Customer Support" names no one.
-        self.words = {t.key for toks in self._tokens for t in toks if not t.capitalised}
+        self.words = {t.key for toks in self.sentence_tokens for t in toks if not t.capitalised}
         # Capitalised where no sentence starts, even if also lower case elsewhere: product
         # names ("Quillfern Books") that a figure must stay paired with.
         self.proper = {
             t.key
-            for toks in self._tokens
+            for toks in self.sentence_tokens
             for i, t in enumerate(toks)
             if i > 0 and t.capitalised and not t.number and t.lower not in _STOP
         } - {self.company}
@@ -237,7 +237,7 @@ class NotesCheck:
             (len(said & k), why)
             for (_, why), k in zip(
                 self._verdicts(sentence),
-                [{t.key for t in toks} for toks in self._tokens],
+                [{t.key for t in toks} for toks in self.sentence_tokens],
                 strict=True,
             )
             if why
@@ -252,7 +252,7 @@ class NotesCheck:
         }
         pairs = self._pairs(sentence)
         for notes_sentence, toks, clauses in zip(
-            self.sentences, self._tokens, self._clauses, strict=True
+            self.sentences, self.sentence_tokens, self._clauses, strict=True
         ):
             yield notes_sentence, self._judge(said_facts, said_words, pairs, toks, clauses)
 
@@ -386,15 +386,3 @@ def in_persona_voice(sentence: str, persona_name: str, company: str) -> str:
     if company:
         out = re.sub(rf"^{re.escape(company)}'s\b", "Our", out)
     return out
-
-
-def extractive_answer(question: str, notes: tuple[str, ...], max_sentences: int = 2) -> str:
-    """The sentences of the notes that best match the question, in their original order."""
-    wanted = content_words(question)
-    sentences = [s.strip() for note in notes[:1] for s in _SENTENCE.split(note) if s.strip()]
-    scored = sorted(
-        range(len(sentences)),
-        key=lambda i: (-len(content_words(sentences[i]) & wanted), i),
-    )
-    best = {sentences[i] for i in scored[:max_sentences]}
-    return " ".join(s for s in sentences if s in best)
