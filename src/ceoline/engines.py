@@ -13,6 +13,7 @@ from ceoline.config import Config
 from ceoline.errors import ModelError
 from ceoline.locator import HashCache, ModelFiles, locate, verify_models
 from ceoline.persona.profile import Persona
+from ceoline.trust.answers import company_answers
 from ceoline.trust.grounding import proper_names
 from ceoline.trust.knowledge import KnowledgeBase, open_knowledge
 from ceoline.voice.lifecycle import fixed_lines
@@ -54,16 +55,13 @@ def fitting_adapter(
     return adapter
 
 
-def hotwords_for(config: Config, persona: Persona, knowledge: KnowledgeBase | None) -> str | None:
+def hotwords_for(config: Config, persona: Persona, passages: list[str]) -> str | None:
     """What Whisper is told to expect: with "auto", the persona, the company and the names in
     the notes, which a small Whisper otherwise hears as ordinary words ("Quilford")."""
     setting = config.stt.hotwords.strip()
     if setting != "auto":
         return setting or None
-    texts = [persona.name, persona.company, *persona.facts]
-    if knowledge is not None:
-        texts += [p.text for p in knowledge.passages()]
-    names = [persona.name, persona.company, *proper_names(texts)]
+    names = [persona.name, persona.company, *proper_names([persona.name, *passages])]
     return " ".join(dict.fromkeys(w for n in names for w in n.split()))
 
 
@@ -99,7 +97,9 @@ class Engines:
         engines = cls(config, persona, transcriber, llm, synthesizer, load_ms)
         # The notes are re-indexed here when they changed since the last start.
         engines.knowledge = open_knowledge(config)
-        transcriber.hotwords = hotwords_for(config, persona, engines.knowledge)
+        # Built here once, so the first company question of a call does no indexing work.
+        answers = company_answers(engines.knowledge, persona.name, persona.company, persona.facts)
+        transcriber.hotwords = hotwords_for(config, persona, answers.passages)
         if warm:
             started = time.perf_counter()
             llm.warm(persona.system_prompt())

@@ -24,11 +24,11 @@ from ceoline.errors import CeolineError
 from ceoline.trust.answers import may_follow
 from ceoline.trust.dialogue import DONT_KNOW, Action, DialoguePolicy
 from ceoline.trust.facts import mentions, tokens
-from ceoline.trust.grounding import question_with_notes
+from ceoline.trust.grounding import question_with_notes, split_sentences
 from ceoline.voice import espeak
 from ceoline.voice.audio import SAMPLE_RATE, through_phone_line
-from ceoline.voice.chunker import ends_sentence
-from ceoline.voice.llm import spoken_reply
+from ceoline.voice.chunker import Sentences
+from ceoline.voice.llm import Message
 from ceoline.voice.simulate import ScriptedCaller, run_call
 from ceoline.voice.timings import percentile
 
@@ -208,27 +208,23 @@ def answer(engines, text: str) -> tuple[str, int]:
     if not decision.grounded:
         return " ".join(engines.spoken_pieces(question_with_notes(text, decision.notes))), 0
     spoken = decision.opening
-    said = max(1, sum(ends_sentence(p) for p in [spoken]))
+    said = len(split_sentences((spoken,)))
     check = policy.answers.check
-    pending, dropped = "", 0
-    pieces = spoken_reply(
-        engines.llm,
-        engines.persona.system_prompt(),
-        engines.config.chunker,
-        question_with_notes(text, decision.notes),
-    )
-    for piece in pieces:
-        if said >= engines.config.llm.max_sentences:
-            break
-        pending = f"{pending} {piece}".strip()
-        if not ends_sentence(pending):
-            continue
-        ok, _ = may_follow(check, pending, spoken, text)
-        if ok:
-            spoken, said = f"{spoken} {pending}", said + 1
-        else:
-            dropped += 1
-        pending = ""
+    dropped = 0
+    sentences = Sentences(engines.config.chunker)
+    messages = [
+        Message("system", engines.persona.system_prompt()),
+        Message("user", question_with_notes(text, decision.notes)),
+    ]
+    for delta in engines.llm.stream(messages):
+        for sentence in sentences.feed(delta):
+            if said >= engines.config.llm.max_sentences:
+                return spoken, dropped
+            ok, _ = may_follow(check, sentence, spoken, text)
+            if ok:
+                spoken, said = f"{spoken} {sentence}", said + 1
+            else:
+                dropped += 1
     return spoken, dropped
 
 

@@ -62,6 +62,27 @@ def _is_abbreviation(text: str, end: int) -> bool:
     return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
 
 
+class Sentences:
+    """Whole sentences out of a text stream: the chunker's pieces, joined until one ends.
+
+    What is checked as a claim must be a sentence, not the clause the chunker speaks first.
+    An unfinished last sentence never comes out.
+    """
+
+    def __init__(self, config: ChunkerConfig):
+        self._chunker = Chunker(config)
+        self._pending = ""
+
+    def feed(self, delta: str) -> list[str]:
+        done = []
+        for piece in self._chunker.feed(delta):
+            self._pending = f"{self._pending} {piece}".strip()
+            if ends_sentence(self._pending):
+                done.append(self._pending)
+                self._pending = ""
+        return done
+
+
 class Chunker:
     """Feed text deltas with :meth:`feed`; each call returns the pieces it completed."""
 

@@ -43,11 +43,11 @@ from ceoline.trust.dialogue import (
     Decision,
     DialoguePolicy,
 )
-from ceoline.trust.grounding import NotesCheck, question_with_notes
+from ceoline.trust.grounding import NotesCheck, question_with_notes, split_sentences
 from ceoline.trust.redaction import redact
 from ceoline.voice.audio import FRAME_BYTES, FRAME_MS, SILENT_FRAME, rms_dbfs
 from ceoline.voice.bargein import SILENCE_DBFS, BargeAction, BargeIn, BargeInDetector, EchoGate
-from ceoline.voice.chunker import Chunker, clean_for_speech, ends_sentence
+from ceoline.voice.chunker import Chunker, Sentences, clean_for_speech, ends_sentence
 from ceoline.voice.endpointing import (
     Endpointer,
     SpeechPaused,
@@ -60,8 +60,8 @@ from ceoline.voice.timings import TurnTimings
 
 log = logging.getLogger(__name__)
 
-# A caller turn a fixed line answers: its timings, stored seq and end of speech.
-_Answering = tuple["TurnTimings", "int | None", int]
+# A caller turn a fixed line answers: its timings and its stored seq.
+_Answering = tuple["TurnTimings", "int | None"]
 
 # At hang-up, how long the last caller turns may take to transcribe and store.
 CLOSE_TRANSCRIBE_S = 10.0
@@ -87,7 +87,6 @@ class Utterance:
 
     timings: TurnTimings | None = None  # None for the greeting
     caller_turn_seq: int | None = None
-    caller_speech_end_ms: int | None = None
     text_parts: list[str] = field(default_factory=list)
     # Byte offset in the utterance's audio at which each text part starts.
     part_offsets: list[int] = field(default_factory=list)
@@ -232,7 +231,7 @@ class Conversation:
         utterance = await self._fixed_utterance(text)
         utterance.on_played = on_played
         if answers is not None:
-            utterance.timings, utterance.caller_turn_seq, utterance.caller_speech_end_ms = answers
+            utterance.timings, utterance.caller_turn_seq = answers
         if not self._closed:
             self._playback.append(utterance)
         return utterance
@@ -621,7 +620,7 @@ class Conversation:
         if decision.action is Action.MESSAGE and self.store and self.call_id:
             await asyncio.to_thread(self.store.add_callback_request, self.call_id, stored_text)
         if decision.action is Action.HANDOFF:
-            await self._handoff(decision.reason, answers=(timings, seq, event.speech_end_ms))
+            await self._handoff(decision.reason, answers=(timings, seq))
             return
         if decision.action is Action.GOODBYE:
             self.finish(decision.reply, reason="caller_goodbye")
@@ -631,7 +630,6 @@ class Conversation:
         reply = Utterance(
             timings=timings,
             caller_turn_seq=seq,
-            caller_speech_end_ms=event.speech_end_ms,
         )
         self._playback.append(reply)
         # Generation is its own task so an ending can cancel it without losing this turn.
@@ -680,8 +678,8 @@ class Conversation:
         while the rest waits; the model starts once that first piece is ready, so it never
         delays the first audio on a small CPU.
         """
-        answers = self.policy.answers
-        check = answers.check if answers is not None else NotesCheck(decision.notes)
+        # Only a policy with notes decides a turn is grounded, so it has the answers.
+        check = self.policy.answers.check
         question = self._history[-1].content if self._history else ""
         chunker = Chunker(self.config.chunker)
         pieces = [*chunker.feed(decision.opening), *chunker.flush()]
@@ -708,21 +706,16 @@ class Conversation:
                 queue = self._start_llm(timings, stop, notes=decision.notes)
         if queue is None:
             return
-        said = sum(ends_sentence(p) for p in pieces) or 1
+        said = len(split_sentences((decision.opening,)))
         dropped = 0
-        sentence_chunker = Chunker(self.config.chunker)
-        pending = ""
+        sentences = Sentences(self.config.chunker)
         while (delta := await queue.get()) is not None:
             if isinstance(delta, Exception):
                 log.error("call %s: generation failed: %s", self.call_id, delta)
                 continue
             if stop.is_set():
                 continue
-            for piece in sentence_chunker.feed(delta):
-                pending = f"{pending} {piece}".strip()
-                if not ends_sentence(pending):
-                    continue  # the check needs the whole sentence, not a clause
-                sentence, pending = pending, ""
+            for sentence in sentences.feed(delta):
                 if self._adds_a_supported_fact(check, sentence, reply.text, question):
                     await self._speak(reply, sentence, timings)
                     said += 1
@@ -876,8 +869,8 @@ class Conversation:
     def _on_first_audio(self, utterance: Utterance, t_ms: int) -> None:
         if utterance.timings is None:
             return
-        if utterance.caller_speech_end_ms is not None:
-            utterance.timings.response = float(t_ms - utterance.caller_speech_end_ms)
+        if utterance.timings.speech_end_ms is not None:
+            utterance.timings.response = float(t_ms - utterance.timings.speech_end_ms)
         if self.store and self.call_id and utterance.caller_turn_seq is not None:
             # The caller's row was committed when the turn ended; its response time is
             # only known now, at the first bot sample.
