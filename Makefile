@@ -51,6 +51,8 @@ $(BIN)/python:
 # could carry another CPU's flags.
 $(LLAMA_STAMP): | $(BIN)/python
 	@test -n "$(LLAMA_VERSION)" || { echo "pyproject.toml must pin llama-cpp-python==X.Y.Z"; exit 1; }
+	@case "$(LLAMA_CMAKE_ARGS)" in *GGML_NATIVE=OFF*) ;; \
+		*) echo "cannot read this CPU's flags: run $(PYTHON) src/ceoline/native_build.py"; exit 1;; esac
 	@echo "building llama-cpp-python $(LLAMA_VERSION): $(LLAMA_CMAKE_ARGS)"
 	rm -f $(VENV)/.llama-*
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --no-cache-dir --force-reinstall \
