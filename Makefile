@@ -60,8 +60,14 @@ $(LLAMA_STAMP): | $(BIN)/python
 	@echo "$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)" > $(VENV)/llama-cpp-build.txt
 	@touch $@
 
+# Smart Turn v3.2 (the turn model) and its numpy feature code ship inside pipecat-ai. Its
+# declared dependencies (LLM clients, numba, aiohttp, an older protobuf) serve pipecat's own
+# pipelines, which ceoline does not run, so the wheel goes in alone, pinned.
+PIPECAT_VERSION := 1.14.0
+
 $(STAMP): pyproject.toml $(LLAMA_STAMP)
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps "pipecat-ai==$(PIPECAT_VERSION)"
 	@touch $(STAMP)
 
 # The persona trainer's extra (CPU torch, transformers, peft): the tests train a small

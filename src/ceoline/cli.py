@@ -481,6 +481,56 @@ def eval_answers(
         raise typer.Exit(1)
 
 
+@eval_app.command("turns")
+def eval_turns(
+    turn_set: Annotated[
+        Path,
+        typer.Option("--set", help="The labelled pause set (turns.jsonl beside its audio/)."),
+    ] = Path("tests/data/turns/turns.jsonl"),
+    lines: Annotated[
+        str, typer.Option(help="Comma-separated lines: wide (16 kHz), phone (8 kHz µ-law).")
+    ] = "wide,phone",
+    limit: Annotated[int, typer.Option(min=1, help="Use only the first N turns.")] = 10000,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Replay caller turns with labelled pauses and score when the bot would start.
+
+    For the turn model and, in the same run, the fixed silence window: false cut-off rate
+    (the bot starts while the caller holds), end-of-turn delay p50/p95 on finished turns, and
+    the work started at pauses the caller then spoke on. Exits 1 when the turn model cuts
+    callers off more than 5 % of holds, or more often than the fixed window.
+    """
+    from ceoline.admin.turn_eval import LINES, evaluate, load_turns
+
+    chosen = tuple(x.strip() for x in lines.split(",") if x.strip())
+    bad = [x for x in chosen if x not in LINES]
+    if bad or not chosen:
+        raise CeolineError(f"--lines {','.join(bad) or '(none)'}: choose from {', '.join(LINES)}")
+    cfg = _config(config)
+    report = evaluate(_engines(cfg), load_turns(turn_set)[:limit], chosen)
+    data = report.as_json()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        typer.echo(
+            f"{'':<16}{'policy':<7}{'turns':>6}{'holds':>6}{'cut-offs':>9}{'rate':>7}"
+            f"{'delay p50':>10}{'p95':>6}{'wasted/turn':>12}"
+        )
+        rows = [("all", data["overall"]), *data["by_variant"].items()]
+        for name, policies in rows:
+            for policy, r in policies.items():
+                rate = r["false_cut_off_rate"]
+                rate = "n/a" if rate is None else f"{rate:.1%}"
+                p50, p95 = r["end_delay_ms_p50"] or 0, r["end_delay_ms_p95"] or 0
+                typer.echo(
+                    f"{name:<16}{policy:<7}{r['turns']:>6}{r['holds']:>6}{r['false_cut_offs']:>9}"
+                    f"{rate:>7}{p50:>10.0f}{p95:>6.0f}{r['wasted_starts_per_turn'] or 0:>12.2f}"
+                )
+    if not report.meets_targets():
+        raise typer.Exit(1)
+
+
 persona_app = typer.Typer(help="Train and evaluate the persona LoRA adapter.", no_args_is_help=True)
 app.add_typer(persona_app, name="persona")
 

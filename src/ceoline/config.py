@@ -52,6 +52,7 @@ class ModelsConfig:
     stt: str = _opt("embedded")
     llm: str = _opt("embedded")
     tts: str = _opt("embedded")
+    turn: str = _opt("embedded")
     verify: str = _opt("on-load", choices=("on-load", "doctor-only"))
     # The persona LoRA and the sha256 of the one base GGUF it was trained on.
     adapter: str = _opt("persona-lora.gguf")
@@ -101,6 +102,16 @@ class VadConfig:
     max_turn_ms: int = _opt(30000, lo=1000, hi=600000)
     min_energy_dbfs: float = _opt(-50.0, lo=-120.0, hi=0.0)
     unfinished_extra_ms: int = _opt(700, lo=0, hi=5000)
+
+
+@dataclass(frozen=True)
+class TurnConfig:
+    detector: str = _opt("smart-turn", choices=("smart-turn", "silence"))
+    pause_ms: int = _opt(200, lo=60, hi=2000)
+    threshold: float = _opt(0.5, lo=0.0, hi=1.0)
+    recheck_ms: int = _opt(300, lo=60, hi=5000)
+    fallback_ms: int = _opt(1500, lo=200, hi=10000)
+    speculative: bool = _opt(True)
 
 
 @dataclass(frozen=True)
@@ -232,6 +243,7 @@ class Config:
     llm: LlmConfig = field(default_factory=LlmConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
     vad: VadConfig = field(default_factory=VadConfig)
+    turn: TurnConfig = field(default_factory=TurnConfig)
     bargein: BargeInConfig = field(default_factory=BargeInConfig)
     handoff: HandoffConfig = field(default_factory=HandoffConfig)
     insights: InsightsConfig = field(default_factory=InsightsConfig)

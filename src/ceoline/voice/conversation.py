@@ -6,9 +6,10 @@ synthesis run in worker threads, so a slow model never delays a frame.
 
 A caller turn flows::
 
-    Endpointer ─SpeechPaused─► early STT (speculative)
-               ─TurnEnded───► STT (or the early result) ─► LLM token stream ─► Chunker
-                              ─► Piper, one piece at a time ─► Utterance buffer ─► frames out
+    Endpointer ─SpeechPaused─► early STT ─► decision ─► LLM ─► Piper, held (speculation.py)
+               ─TurnCheck───► turn model, in a thread (turn_judge.py) ─► "finished": end now
+               ─TurnEnded───► the held reply (or STT ─► LLM token stream ─► Chunker
+                              ─► Piper, one piece at a time) ─► Utterance buffer ─► frames out
 
 In ``streaming=False`` mode (the benchmark's baseline) the same stages run one after another:
 whole transcript, whole reply, whole synthesis, then playback.
@@ -21,11 +22,10 @@ import contextlib
 import dataclasses
 import json
 import logging
-import re
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -45,7 +45,7 @@ from ceoline.trust.dialogue import (
 )
 from ceoline.trust.grounding import NotesCheck, question_with_notes, split_sentences
 from ceoline.trust.redaction import redact
-from ceoline.voice.audio import FRAME_BYTES, FRAME_MS, SILENT_FRAME, rms_dbfs
+from ceoline.voice.audio import FRAME_MS, SILENT_FRAME, rms_dbfs
 from ceoline.voice.bargein import SILENCE_DBFS, BargeAction, BargeIn, BargeInDetector, EchoGate
 from ceoline.voice.chunker import Chunker, Sentences, clean_for_speech, ends_sentence
 from ceoline.voice.endpointing import (
@@ -53,10 +53,15 @@ from ceoline.voice.endpointing import (
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
+    TurnCheck,
     TurnEnded,
 )
 from ceoline.voice.llm import Message
+from ceoline.voice.speculation import Speculation
 from ceoline.voice.timings import TurnTimings
+from ceoline.voice.turn_judge import TurnJudge
+from ceoline.voice.utterance import Utterance
+from ceoline.voice.word_rules import has_words, is_backchannel, is_stop_request, looks_unfinished
 
 log = logging.getLogger(__name__)
 
@@ -77,66 +82,10 @@ class Stages(Protocol):
     transcriber: Any
     llm: Any
     synthesizer: Any
+    # The turn model (``TurnModel``) when [turn] detector = "smart-turn"; absent otherwise.
+    turn_model: Any
 
     def cached_speech(self, text: str) -> np.ndarray: ...
-
-
-@dataclass
-class Utterance:
-    """One bot turn: audio arrives in pieces from synthesis and leaves in 20 ms frames."""
-
-    timings: TurnTimings | None = None  # None for the greeting
-    caller_turn_seq: int | None = None
-    text_parts: list[str] = field(default_factory=list)
-    # Byte offset in the utterance's audio at which each text part starts.
-    part_offsets: list[int] = field(default_factory=list)
-    audio: bytearray = field(default_factory=bytearray)
-    queued_bytes: int = 0
-    played_bytes: int = 0
-    generated: bool = False
-    start_ms: int | None = None
-    end_ms: int | None = None
-    # The greeting's disclosure must be heard whole: caller speech does not cut it.
-    interruptible: bool = True
-    on_played: Any = None  # called once the last frame has gone out
-
-    @property
-    def text(self) -> str:
-        return " ".join(p for p in self.text_parts if p).strip()
-
-    @property
-    def spoken_text(self) -> str:
-        """The parts whose audio had started playing: what the caller actually heard."""
-        heard = [
-            t
-            for t, o in zip(self.text_parts, self.part_offsets, strict=True)
-            if o < self.played_bytes
-        ]
-        return " ".join(heard).strip()
-
-    def add(self, text: str, pcm: np.ndarray) -> None:
-        self.text_parts.append(text)
-        self.part_offsets.append(self.queued_bytes)
-        raw = pcm.astype(np.int16).tobytes()
-        self.audio.extend(raw)
-        self.queued_bytes += len(raw)
-
-    def take_frame(self) -> bytes | None:
-        if len(self.audio) >= FRAME_BYTES:
-            frame = bytes(self.audio[:FRAME_BYTES])
-            del self.audio[:FRAME_BYTES]
-            self.played_bytes += FRAME_BYTES
-            return frame
-        if self.generated and self.audio:
-            self.played_bytes += len(self.audio)
-            frame = bytes(self.audio).ljust(FRAME_BYTES, b"\0")
-            self.audio.clear()
-            return frame
-        return None
-
-    @property
-    def drained(self) -> bool:
-        return self.generated and not self.audio
 
 
 @dataclass(frozen=True)
@@ -170,8 +119,10 @@ class Conversation:
         self.store = store
         self.call_id = call_id
         self.streaming = streaming
-        prefetch = self.config.stt.prefetch_ms if streaming else 0
-        self.endpointer = Endpointer(self.config.vad, prefetch_ms=prefetch)
+        self.endpointer, self.judge = _turn_taking(stages, streaming)
+        self._speculate = streaming and self.config.turn.speculative
+        self._speculation: Speculation | None = None
+        self._discarded = (0, 0)  # replies thrown away in the turn so far, and their tokens
         self.turns: list[TurnResult] = []
         self._greet = greet
         self._system = Message("system", self.persona.system_prompt())
@@ -398,6 +349,9 @@ class Conversation:
     def push_caller_frame(self, frame: bytes, t_ms: int) -> None:
         self._now_ms = t_ms
         self._tick_wall = time.perf_counter()
+        verdict = self.judge.finished() if self.judge is not None else None
+        if verdict is not None and (ended := self.endpointer.end_now(t_ms)) is not None:
+            self._on_turn_ended(ended)  # the model heard a finished turn: no more waiting
         level = rms_dbfs(frame)
         bot_active = self._bot_interruptible()
         heard = frame
@@ -413,12 +367,55 @@ class Conversation:
                 self._turn_over_bot = bot_active
                 self._turn_barged = False
             elif isinstance(event, SpeechPaused):
-                self._prefetch = (event, self._spawn_transcription(event.audio))
-                self._prefetch[1].add_done_callback(self._check_unfinished(event))
+                self._on_pause(event)
+            elif isinstance(event, TurnCheck) and self.judge is not None:
+                self.judge.ask(event)
             elif isinstance(event, SpeechResumed):
                 self._prefetch = None
+                self._drop_speculation()
+                if self.judge is not None:
+                    self.judge.resumed()
             elif isinstance(event, TurnEnded):
                 self._on_turn_ended(event)
+
+    def _on_pause(self, event: SpeechPaused) -> None:
+        self._prefetch = (event, self._spawn_transcription(event.audio))
+        if self.judge is None:
+            self._prefetch[1].add_done_callback(self._check_unfinished(event))
+        if self._speculate and not self._turn_over_bot and not self._ending:
+            timings = TurnTimings(speech_end_ms=float(event.speech_end_ms))
+            spec = self._speculation = Speculation(event, self._prefetch[1], timings)
+            spec.task = self._spawn(self._prepare(spec))
+
+    def _drop_speculation(self) -> None:
+        spec, self._speculation = self._speculation, None
+        if spec is None:
+            return
+        tokens = spec.discard()
+        replies, spent = self._discarded
+        self._discarded = (replies + 1, spent + tokens)
+        log.info("call %s: prepared reply dropped, the caller went on", self.call_id)
+
+    async def _prepare(self, spec: Speculation) -> None:
+        """The reply to the words so far, generated into a held utterance (speculation.py)."""
+        try:
+            transcript = await spec.transcript
+            text = transcript.text.strip()
+            held_back = self._carry is not None or self._ending or not has_words(text)
+            if held_back or looks_unfinished(text):
+                return  # the turn's end decides these, as without preparation
+            policy = self.policy.fork()
+            decision = policy.decide(text)
+            if decision.action not in (Action.LLM, Action.SAY):
+                return  # hand-offs, goodbyes and messages act on the real turn only
+            spec.text, spec.decision, spec.policy = text, decision, policy
+            spec.reply = Utterance(timings=spec.timings)
+            history = self._history
+            if decision.keep_in_history:
+                history = [*history, Message("user", redact(text).text)]
+        finally:
+            spec.decided.set()
+        await self._generate(spec.reply, spec.timings, decision, history)
 
     def _check_unfinished(self, paused: SpeechPaused):
         """Once the early transcript is in: a sentence left hanging gets more time."""
@@ -535,17 +532,37 @@ class Conversation:
             and prefetch[0].audio == event.audio
         )
         future = prefetch[1] if reused else self._spawn_transcription(event.audio)
+        spec, self._speculation = self._speculation, None
+        if spec is not None and not spec.belongs_to(event):
+            self._speculation = spec
+            self._drop_speculation()
+            spec = None
+        timings = TurnTimings(
+            endpoint=float(event.endpoint_ms),
+            stt_prefetched=reused,
+            speech_end_ms=float(event.speech_end_ms),
+        )
+        if spec is not None:
+            timings = spec.timings
+            timings.endpoint, timings.stt_prefetched = float(event.endpoint_ms), True
+        timings.discarded_replies, timings.discarded_tokens = self._discarded
+        self._discarded = (0, 0)
+        if self.judge is not None:
+            timings.turn_checks, verdict = self.judge.turn_over()
+            if verdict is not None:
+                timings.turn_complete = round(verdict.complete, 3)
+                timings.turn_model = verdict.elapsed_ms
         self._busy_turns += 1
         overlap = self._turn_over_bot and not (
             self.bargein.current and self.bargein.current.committed
         )
-        self._pending_turns.put_nowait((event, future, reused, overlap))
+        self._pending_turns.put_nowait((event, future, timings, spec, overlap))
 
     async def _turn_worker(self) -> None:
         while True:
-            event, future, reused, overlap = await self._pending_turns.get()
+            event, future, timings, spec, overlap = await self._pending_turns.get()
             try:
-                await self._respond(event, future, reused, overlap)
+                await self._respond(event, future, timings, spec, overlap)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -573,19 +590,29 @@ class Conversation:
         self,
         event: TurnEnded,
         transcript_future: asyncio.Future,
-        reused: bool,
+        timings: TurnTimings,
+        spec: Speculation | None = None,
         over_bot: bool = False,
     ) -> None:
-        timings = TurnTimings(
-            endpoint=float(event.endpoint_ms),
-            stt_prefetched=reused,
-            speech_end_ms=float(event.speech_end_ms),
-        )
+        try:
+            await self._answer(event, transcript_future, timings, spec, over_bot)
+        finally:
+            if spec is not None:
+                spec.discard()  # a prepared reply left unused (or cut) stops its model
+
+    async def _answer(
+        self,
+        event: TurnEnded,
+        transcript_future: asyncio.Future,
+        timings: TurnTimings,
+        spec: Speculation | None,
+        over_bot: bool,
+    ) -> None:
         transcript = await transcript_future
         timings.stt = max(0.0, self._clock_ms() - event.decided_ms)
         timings.stt_compute = transcript.elapsed_ms
         text = transcript.text.strip()
-        if not _has_words(text):
+        if not has_words(text):
             log.info("call %s: turn at %d ms had no words", self.call_id, event.speech_start_ms)
             return
         if self._carry is not None:
@@ -609,7 +636,15 @@ class Conversation:
             return
         if over_bot and not self._ending:
             self._cut_reply()  # a short but real interruption ("wait", "stop")
-        decision = Decision(Action.LLM) if self._ending else self.policy.decide(text)
+        if spec is not None:
+            await spec.decided.wait()
+            if not spec.prepared or spec.text != text or self._ending:
+                spec.discard()
+                spec = None
+        if spec is not None:
+            decision, self.policy = spec.decision, spec.policy
+        else:
+            decision = Decision(Action.LLM) if self._ending else self.policy.decide(text)
         # The store redacts every turn; the model's context must not keep a secret either.
         stored_text = redact(text).text
         seq = await self._record_caller_turn(stored_text, event, timings)
@@ -627,13 +662,17 @@ class Conversation:
             return
         if decision.reason and decision.action is not Action.LLM:
             self._guardrail_event("caller", decision.reason)
-        reply = Utterance(
-            timings=timings,
-            caller_turn_seq=seq,
-        )
+        if spec is not None:
+            # Prepared during the pause: its audio, held until now, may play at once.
+            reply, generation = spec.reply, spec.task
+            reply.caller_turn_seq = seq
+            timings.speculative = True
+        else:
+            reply = Utterance(timings=timings, caller_turn_seq=seq)
+            # Generation is its own task so an ending can cancel it without losing this turn.
+            generation = self._spawn(self._generate(reply, timings, decision, self._history))
+        self._generation = generation
         self._playback.append(reply)
-        # Generation is its own task so an ending can cancel it without losing this turn.
-        generation = self._generation = self._spawn(self._generate(reply, timings, decision))
         try:
             await asyncio.wait({generation})
         finally:
@@ -655,21 +694,28 @@ class Conversation:
             if offer is not None:
                 self.say(offer.reply)
 
-    async def _generate(self, reply: Utterance, timings: TurnTimings, decision: Decision) -> None:
+    async def _generate(
+        self,
+        reply: Utterance,
+        timings: TurnTimings,
+        decision: Decision,
+        history: list[Message],
+    ) -> None:
+        """``history`` ends with the caller's turn being answered (when it is kept at all)."""
         if decision.action is Action.SAY or decision.action is Action.MESSAGE:
             await self._speak(reply, decision.reply, timings)
         elif decision.grounded:
-            await self._generate_grounded(reply, timings, decision)
+            await self._generate_grounded(reply, timings, decision, history)
         elif self.streaming:
-            await self._generate_streaming(reply, timings, decision.notes)
+            await self._generate_streaming(reply, timings, self._messages(history, decision.notes))
         else:
-            await self._generate_sequential(reply, timings)
+            await self._generate_sequential(reply, timings, self._messages(history))
         if not reply.text:
             pcm = await asyncio.to_thread(self.stages.cached_speech, FALLBACK_REPLY)
             reply.add(FALLBACK_REPLY, pcm)
 
     async def _generate_grounded(
-        self, reply: Utterance, timings: TurnTimings, decision: Decision
+        self, reply: Utterance, timings: TurnTimings, decision: Decision, history: list[Message]
     ) -> None:
         """A question the notes answer: their best sentence is spoken at once, and the model
         may add to it, sentence by sentence, each held to the notes before it is spoken.
@@ -680,12 +726,15 @@ class Conversation:
         """
         # Only a policy with notes decides a turn is grounded, so it has the answers.
         check = self.policy.answers.check
-        question = self._history[-1].content if self._history else ""
+        question = history[-1].content if history else ""
+        messages = self._messages(history, decision.notes)
         chunker = Chunker(self.config.chunker)
         pieces = [*chunker.feed(decision.opening), *chunker.flush()]
         stop = threading.Event()
         try:
-            await self._add_to_opening(reply, timings, decision, pieces, check, question, stop)
+            await self._add_to_opening(
+                reply, timings, (decision, messages), pieces, check, question, stop
+            )
         finally:
             stop.set()  # a cut reply (barge-in, hang-up) stops the model at its next token
 
@@ -693,17 +742,18 @@ class Conversation:
         self,
         reply: Utterance,
         timings: TurnTimings,
-        decision: Decision,
+        answer: tuple[Decision, list[Message]],
         pieces: list[str],
         check: NotesCheck,
         question: str,
         stop: threading.Event,
     ) -> None:
+        decision, messages = answer
         queue = None
         for piece in pieces:
             await self._speak(reply, piece, timings)
             if queue is None:
-                queue = self._start_llm(timings, stop, notes=decision.notes)
+                queue = self._start_llm(timings, stop, messages)
         if queue is None:
             return
         said = len(split_sentences((decision.opening,)))
@@ -736,17 +786,17 @@ class Conversation:
             log.info("call %s: model sentence %r dropped (%s)", self.call_id, sentence, why)
         return ok
 
-    def _messages(self, notes: tuple[str, ...] = ()) -> list[Message]:
+    def _messages(self, history: list[Message], notes: tuple[str, ...] = ()) -> list[Message]:
         keep = self.config.llm.history_turns * 2
-        recent = self._history[-keep:] if keep else self._history[-1:]
+        recent = history[-keep:] if keep else history[-1:]
         if notes and recent and recent[-1].role == "user":
             # Notes ride with the question, after the unchanged system prompt, so the
             # prompt's cached prefix stays valid.
             recent = [*recent[:-1], Message("user", question_with_notes(recent[-1].content, notes))]
         return [self._system, *recent]
 
-    async def _whole_reply(self, timings: TurnTimings, notes: tuple[str, ...] = ()) -> str:
-        queue = self._start_llm(timings, threading.Event(), notes=notes)
+    async def _whole_reply(self, timings: TurnTimings, messages: list[Message]) -> str:
+        queue = self._start_llm(timings, threading.Event(), messages)
         parts = []
         while (delta := await queue.get()) is not None:
             if not isinstance(delta, Exception):
@@ -776,12 +826,11 @@ class Conversation:
             )
 
     def _start_llm(
-        self, timings: TurnTimings, stop: threading.Event, notes: tuple[str, ...] = ()
+        self, timings: TurnTimings, stop: threading.Event, messages: list[Message]
     ) -> asyncio.Queue:
         """Run generation in a thread; deltas arrive on the returned queue, then None."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
-        messages = self._messages(notes)
         started = self._clock_ms()
 
         def cancelled() -> bool:
@@ -818,18 +867,22 @@ class Conversation:
         reply.add(spoken, speech.pcm)
 
     async def _generate_streaming(
-        self, reply: Utterance, timings: TurnTimings, notes: tuple[str, ...] = ()
+        self, reply: Utterance, timings: TurnTimings, messages: list[Message]
     ) -> None:
         stop = threading.Event()
         try:
-            await self._stream_reply(reply, timings, notes, stop)
+            await self._stream_reply(reply, timings, messages, stop)
         finally:
             stop.set()  # a cut reply (barge-in, hang-up) stops the model at its next token
 
     async def _stream_reply(
-        self, reply: Utterance, timings: TurnTimings, notes: tuple[str, ...], stop: threading.Event
+        self,
+        reply: Utterance,
+        timings: TurnTimings,
+        messages: list[Message],
+        stop: threading.Event,
     ) -> None:
-        queue = self._start_llm(timings, stop, notes=notes)
+        queue = self._start_llm(timings, stop, messages)
         chunker = Chunker(self.config.chunker)
         sentences = 0
         while (delta := await queue.get()) is not None:
@@ -857,8 +910,10 @@ class Conversation:
                 if ends_sentence(piece) or not reply.text or not self._hit_token_limit(timings):
                     await self._speak(reply, piece, timings)
 
-    async def _generate_sequential(self, reply: Utterance, timings: TurnTimings) -> None:
-        text, _ = self._checked(await self._whole_reply(timings))
+    async def _generate_sequential(
+        self, reply: Utterance, timings: TurnTimings, messages: list[Message]
+    ) -> None:
+        text, _ = self._checked(await self._whole_reply(timings, messages))
         await self._speak(reply, text, timings)
 
     def _hit_token_limit(self, timings: TurnTimings) -> bool:
@@ -913,112 +968,19 @@ class Conversation:
             )
 
 
-def _has_words(text: str) -> bool:
-    return any(ch.isalnum() for ch in text)
-
-
-_BACKCHANNEL = {
-    "mm",
-    "mmm",
-    "hmm",
-    "hm",
-    "mhm",
-    "mm-hm",
-    "mm-hmm",
-    "uh-huh",
-    "uh",
-    "um",
-    "yeah",
-    "yes",
-    "yep",
-    "ok",
-    "okay",
-    "right",
-    "sure",
-    "i",
-    "see",
-    "got",
-    "it",
-    "cool",
-    "alright",
-    "ah",
-    "oh",
-    "aha",
-    "true",
-    "exactly",
-    "indeed",
-    "nice",
-    "great",
-}
-_UNFINISHED_ENDINGS = {
-    "and",
-    "but",
-    "or",
-    "so",
-    "because",
-    "that",
-    "the",
-    "a",
-    "an",
-    "to",
-    "of",
-    "with",
-    "for",
-    "like",
-    "um",
-    "uh",
-    "i",
-    "my",
-    "is",
-    "was",
-    "if",
-    "when",
-    "which",
-    "who",
-    "think",
-    "mean",
-    "about",
-    "in",
-    "on",
-    "at",
-    "your",
-    "our",
-    "then",
-    "also",
-    "maybe",
-    "just",
-    "we",
-    "you",
-}
-
-
-def _tokens(text: str) -> list[str]:
-    return re.findall(r"[a-z]+(?:-[a-z]+)*", text.lower())
-
-
-def is_backchannel(text: str) -> bool:
-    """Listening noises ("mm-hm", "yeah", "okay, right") rather than a turn."""
-    words = _tokens(text)
-    return bool(words) and len(words) <= 3 and all(w in _BACKCHANNEL for w in words)
-
-
-_STOP_REQUEST = re.compile(
-    r"\b(wait|stop|hold on|hang on|sorry|excuse me|no|actually|one moment|one second|pardon)\b",
-    re.IGNORECASE,
-)
-
-
-def is_stop_request(text: str) -> bool:
-    """A short interruption that asks the bot to stop ("wait", "hold on", "no")."""
-    return bool(_STOP_REQUEST.search(text))
-
-
-def looks_unfinished(text: str) -> bool:
-    """The words so far stop mid-sentence: "I think that..." or a trailing comma."""
-    stripped = text.strip()
-    if not stripped:
-        return False
-    if stripped.endswith(("...", "…", ",", "-", "—")):
-        return True
-    words = _tokens(stripped)
-    return bool(words) and words[-1] in _UNFINISHED_ENDINGS and not stripped.endswith(("?", "!"))
+def _turn_taking(stages: Stages, streaming: bool) -> tuple[Endpointer, TurnJudge | None]:
+    """The endpointer and, with [turn] detector = "smart-turn", the judge that may end a turn
+    before its fallback silence. The naive baseline keeps the fixed window, unprefetched."""
+    config = stages.config
+    model = getattr(stages, "turn_model", None)
+    if not streaming:
+        return Endpointer(config.vad), None
+    if config.turn.detector == "silence" or model is None:
+        return Endpointer(config.vad, prefetch_ms=config.stt.prefetch_ms), None
+    endpointer = Endpointer(
+        config.vad,
+        prefetch_ms=config.turn.pause_ms,
+        end_ms=config.turn.fallback_ms,
+        check_every_ms=config.turn.recheck_ms,
+    )
+    return endpointer, TurnJudge(model, config.turn.threshold)

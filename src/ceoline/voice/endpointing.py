@@ -2,12 +2,18 @@
 
 Events, in the order one caller turn produces them::
 
-    SpeechStarted → (SpeechPaused → SpeechResumed)* → [SpeechPaused] → TurnEnded
+    SpeechStarted → (SpeechPaused → TurnCheck* → SpeechResumed)* → [SpeechPaused → TurnCheck*]
+                  → TurnEnded
 
-``SpeechPaused`` fires ``prefetch_ms`` into a silence, carrying the audio a ``TurnEnded`` would
-carry if the silence lasts; the conversation transcribes it early so the transcript is ready
-when the turn ends. ``TurnEnded.audio`` is byte-identical to the last pause's audio when no
-speech came between them, which is how that early transcript is recognised as reusable.
+``SpeechPaused`` fires ``pause_ms`` into a silence, carrying the audio a ``TurnEnded`` would
+carry if the silence lasts; the conversation transcribes it early (and may prepare the whole
+reply) so it is ready when the turn ends. ``TurnEnded.audio`` is byte-identical to the last
+pause's audio when no speech came between them, which is how that early work is recognised
+as reusable.
+
+A turn ends after ``end_ms`` of silence, or earlier when the conversation calls
+:meth:`Endpointer.end_now` because a turn model judged it finished. ``TurnCheck`` is the cue to
+ask that model: at ``pause_ms`` and every ``check_every_ms`` after, with the audio so far.
 """
 
 from __future__ import annotations
@@ -39,6 +45,13 @@ class SpeechResumed:
 
 
 @dataclass(frozen=True)
+class TurnCheck:
+    t_ms: int
+    silence_ms: int
+    audio: bytes  # the whole turn so far, its trailing silence included
+
+
+@dataclass(frozen=True)
 class TurnEnded:
     speech_start_ms: int
     speech_end_ms: int
@@ -51,19 +64,32 @@ class TurnEnded:
         return self.decided_ms - self.speech_end_ms
 
 
-Event = SpeechStarted | SpeechPaused | SpeechResumed | TurnEnded
+Event = SpeechStarted | SpeechPaused | SpeechResumed | TurnCheck | TurnEnded
 
 
 class Endpointer:
     """Feed 16 kHz 20 ms frames with :meth:`push`; get back the turn events they complete."""
 
-    def __init__(self, config: VadConfig, prefetch_ms: int = 0, tail_ms: int = 160):
+    def __init__(
+        self,
+        config: VadConfig,
+        prefetch_ms: int = 0,
+        tail_ms: int = 160,
+        *,
+        end_ms: int | None = None,
+        check_every_ms: int = 0,
+    ):
+        """``prefetch_ms``: when ``SpeechPaused`` fires (0: never); ``end_ms``: the silence
+        that ends a turn (default ``[vad] end_of_turn_ms``); ``check_every_ms`` > 0 adds
+        ``TurnCheck`` events from the pause on."""
         self.config = config
         self._vad = webrtcvad.Vad(config.aggressiveness)
         self._onset_frames = max(1, config.min_speech_ms // FRAME_MS)
-        self._end_frames = max(1, config.end_of_turn_ms // FRAME_MS)
-        prefetch_ok = 0 < prefetch_ms < config.end_of_turn_ms
+        end_ms = config.end_of_turn_ms if end_ms is None else end_ms
+        self._end_frames = max(1, end_ms // FRAME_MS)
+        prefetch_ok = 0 < prefetch_ms < end_ms
         self._prefetch_frames = prefetch_ms // FRAME_MS if prefetch_ok else 0
+        self._check_frames = check_every_ms // FRAME_MS if self._prefetch_frames else 0
         # Whisper transcribes a clipped last word worse, so a turn keeps a little silence.
         self._tail_frames = max(1, (prefetch_ms or tail_ms) // FRAME_MS)
         self._preroll_frames = config.preroll_ms // FRAME_MS
@@ -88,6 +114,24 @@ class Endpointer:
         """Wait ``ms`` longer for this turn's end: the caller paused mid-sentence."""
         if self._in_speech:
             self._extra_end_frames = max(self._extra_end_frames, ms // FRAME_MS)
+
+    def end_now(self, t_ms: int) -> TurnEnded | None:
+        """End the turn at once, if the caller is still silent since the last pause."""
+        if not (self._in_speech and self._paused):
+            return None
+        event = TurnEnded(
+            speech_start_ms=self._start_ms,
+            speech_end_ms=self._last_voiced_end_ms,
+            decided_ms=t_ms,
+            audio=self._turn_audio(),
+        )
+        self.reset()
+        return event
+
+    @property
+    def silence_ms(self) -> int:
+        """How long the caller has been silent inside the current turn."""
+        return self._silence_run * FRAME_MS if self._in_speech else 0
 
     @property
     def in_speech(self) -> bool:
@@ -158,6 +202,10 @@ class Endpointer:
         if self._prefetch_frames and self._silence_run == self._prefetch_frames:
             self._paused = True
             events.append(SpeechPaused(now, self._last_voiced_end_ms, self._turn_audio()))
+        since_pause = self._silence_run - self._prefetch_frames
+        if self._check_frames and since_pause >= 0 and since_pause % self._check_frames == 0:
+            silence = self._silence_run * FRAME_MS
+            events.append(TurnCheck(now, silence, b"".join(self._frames)))
         forced = len(self._frames) >= self._max_frames
         if self._silence_run >= self._end_frames + self._extra_end_frames or forced:
             events.append(

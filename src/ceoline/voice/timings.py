@@ -29,6 +29,17 @@ class TurnTimings:
     # When the model finished, in ms after the end of caller speech: a reply whose
     # `response` is smaller was heard before its text was complete.
     llm_done: float | None = None
+    # The turn model's verdict that ended the turn: P(finished) and its inference time;
+    # turn_checks counts how often it was asked during the turn's pauses.
+    turn_complete: float | None = None
+    turn_model: float | None = None
+    turn_checks: int = 0
+    # The reply was prepared during the pause, before the turn was judged over.
+    speculative: bool = False
+    # Replies prepared at pauses the caller spoke on after, thrown away unheard, and the
+    # model tokens they had cost.
+    discarded_replies: int = 0
+    discarded_tokens: int = 0
     # Where the caller's speech ended on the call's timeline (to place the marks above).
     speech_end_ms: float | None = field(default=None, metadata={"internal": True})
 

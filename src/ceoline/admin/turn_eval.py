@@ -1,0 +1,284 @@
+"""Score turn-taking on the labelled pause set (tests/data/turns/), causally.
+
+Each turn is fed 20 ms at a time through the call's own endpointer, as a live call hears it.
+What the call would compute at a pause (the early transcript, the turn model's verdicts) is
+computed for real, on the audio so far, and its result only counts from the moment it would
+have arrived: the pause's time plus the measured inference time. So a verdict that lands after
+the caller spoke again is void, as on a call.
+
+The bot "starts" when the turn is judged over and the words so far do not hang mid-sentence
+(the call waits ``[vad] unfinished_extra_ms`` more on those, and joins the turns if the caller
+goes on). The turn model's "finished" only ends a turn once the early transcript is in too and
+does not hang: the reply needs that transcript anyway, so waiting for it costs no time.
+Starting inside a hold is a false cut-off. On finished turns the end-of-turn delay is the
+judgement's moment minus the true end of speech, from the set's labels.
+
+Two policies run over the same audio in the same run: the fixed window (``[vad]
+end_of_turn_ms``, the unfinished extension when the early transcript arrives in time) and the
+turn model (asked at ``[turn] pause_ms``, then every ``recheck_ms``, ``fallback_ms`` at most).
+Wasted work is what each would have started at a pause the caller then spoke on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from ceoline.config import Config
+from ceoline.errors import CeolineError
+from ceoline.voice.audio import FRAME_MS, SAMPLE_RATE, through_phone_line
+from ceoline.voice.endpointing import (
+    Endpointer,
+    SpeechPaused,
+    SpeechResumed,
+    TurnCheck,
+    TurnEnded,
+)
+from ceoline.voice.timings import percentile
+from ceoline.voice.word_rules import looks_unfinished
+
+LINES = ("wide", "phone")
+POLICIES = ("fixed", "model")
+FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
+# A faint line-noise floor, far under the VAD's energy gate, so silence is never digital zero.
+NOISE_STD = 8.0
+
+
+@dataclass(frozen=True)
+class LabelledTurn:
+    file: Path
+    voice: str
+    kind: str
+    text: str
+    holds: tuple[tuple[int, int], ...]  # ms ranges where the caller holds, then goes on
+    speech_end_ms: int  # where the caller's last word ends
+
+
+def load_turns(path: Path) -> list[LabelledTurn]:
+    """``path``: turns.jsonl (see scripts/make_turn_set.py); audio paths are relative to it."""
+    if not path.is_file():
+        raise CeolineError(f"pause set {path} not found; run scripts/make_turn_set.py")
+    turns = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            pauses = row["pauses"]
+            holds = tuple(
+                (p["start"] * 1000 // SAMPLE_RATE, p["end"] * 1000 // SAMPLE_RATE)
+                for p in pauses
+                if p["label"] == "hold"
+            )
+            (end,) = [p for p in pauses if p["label"] == "end"]
+            turns.append(
+                LabelledTurn(
+                    path.parent / row["file"],
+                    row["voice"],
+                    row["kind"],
+                    row["text"],
+                    holds,
+                    end["start"] * 1000 // SAMPLE_RATE,
+                )
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CeolineError(f"{path}:{n}: not a labelled turn ({exc})") from None
+    return turns
+
+
+def line_audio(turn: LabelledTurn, line: str, seed: int) -> np.ndarray:
+    pcm, rate = soundfile.read(turn.file, dtype="int16")
+    if rate != SAMPLE_RATE:
+        raise CeolineError(f"{turn.file}: {rate} Hz, the set is 16 kHz")
+    noise = np.random.default_rng(seed).normal(0, NOISE_STD, len(pcm))
+    audio = np.clip(pcm + noise, -32768, 32767).astype(np.int16)
+    return through_phone_line(audio) if line == "phone" else audio
+
+
+@dataclass
+class Outcome:
+    """One turn under one policy."""
+
+    cut_offs: int = 0  # holds the bot started in
+    end_delay_ms: float | None = None
+    wasted_starts: int = 0  # work started at a pause the caller spoke on
+    wasted_ms: float = 0.0  # its measured inference time
+
+
+def _arrival(t_ms: int, elapsed_ms: float) -> int:
+    """The tick a result computed from ``t_ms`` on is first usable on."""
+    return t_ms + FRAME_MS * math.ceil(elapsed_ms / FRAME_MS)
+
+
+def _in_hold(turn: LabelledTurn, t_ms: float) -> bool:
+    return any(start <= t_ms < end for start, end in turn.holds)
+
+
+class _Replay:
+    """Feeds one turn's audio through an endpointer, with results landing when they would."""
+
+    def __init__(self, engines, turn: LabelledTurn, audio: np.ndarray, policy: str):
+        config: Config = engines.config
+        self.engines, self.turn, self.audio, self.policy = engines, turn, audio, policy
+        self.vad, self.turn_config = config.vad, config.turn
+        if policy == "fixed":
+            self.endpointer = Endpointer(config.vad, prefetch_ms=config.stt.prefetch_ms)
+        else:
+            self.endpointer = Endpointer(
+                config.vad,
+                prefetch_ms=config.turn.pause_ms,
+                end_ms=config.turn.fallback_ms,
+                check_every_ms=config.turn.recheck_ms,
+            )
+        self.outcome = Outcome()
+        self.transcripts: dict[bytes, tuple[str, float]] = {}
+
+    def _transcript(self, audio: bytes) -> tuple[str, float]:
+        if audio not in self.transcripts:
+            heard = self.engines.transcriber.transcribe(audio)
+            self.transcripts[audio] = (heard.text, heard.elapsed_ms)
+        return self.transcripts[audio]
+
+    def run(self) -> Outcome:
+        frames = len(self.audio) // FRAME_SAMPLES
+        text_at: tuple[int, str] | None = None  # when the early transcript lands, and it
+        verdict_at: int | None = None  # when a "finished" verdict lands
+        extended = False
+        for k in range(frames):
+            t = k * FRAME_MS
+            text = text_at[1] if text_at is not None and text_at[0] <= t else None
+            if self.policy == "model" and verdict_at is not None and verdict_at <= t:
+                if text is not None:
+                    # The call ends the turn once both are in (Conversation.push_caller_frame).
+                    verdict_at = None
+                    ended = None if looks_unfinished(text) else self.endpointer.end_now(t)
+                    if ended is not None and self._started(ended, text_at, k):
+                        return self.outcome
+            elif self.policy == "fixed" and text is not None and not extended:
+                extended = True
+                if self.vad.unfinished_extra_ms and looks_unfinished(text):
+                    self.endpointer.extend(self.vad.unfinished_extra_ms)
+            frame = self.audio[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES].tobytes()
+            for event in self.endpointer.push(frame, t):
+                if isinstance(event, SpeechPaused):
+                    text, elapsed = self._transcript(event.audio)
+                    text_at = (_arrival(event.t_ms, elapsed), text)
+                    if _in_hold(self.turn, event.t_ms):
+                        self.outcome.wasted_starts += 1
+                        self.outcome.wasted_ms += elapsed
+                elif isinstance(event, TurnCheck) and verdict_at is None:
+                    verdict = self.engines.turn_model.judge(event.audio)
+                    if _in_hold(self.turn, event.t_ms):
+                        self.outcome.wasted_ms += verdict.elapsed_ms
+                    if verdict.complete >= self.turn_config.threshold:
+                        verdict_at = _arrival(event.t_ms, verdict.elapsed_ms)
+                elif isinstance(event, SpeechResumed):
+                    text_at, verdict_at, extended = None, None, False
+                elif isinstance(event, TurnEnded):
+                    if self._started(event, text_at, k):
+                        return self.outcome
+                    text_at, verdict_at, extended = None, None, False
+        return self.outcome
+
+    def _started(self, ended: TurnEnded, text_at: tuple[int, str] | None, k: int) -> bool:
+        """The turn was judged over at ``ended.decided_ms``: does the bot start, and when?"""
+        text = text_at[1] if text_at is not None else self._transcript(ended.audio)[0]
+        start = ended.decided_ms
+        if self.vad.unfinished_extra_ms and looks_unfinished(text):
+            # The call waits this long more for the caller to go on (Conversation._answer).
+            start += self.vad.unfinished_extra_ms
+            resumes = self._next_speech_ms(k)
+            if resumes is not None and resumes < start:
+                return False  # the caller went on: the two turns become one, nobody was cut
+        if _in_hold(self.turn, start) or start < self.turn.speech_end_ms:
+            self.outcome.cut_offs += 1
+            return True
+        self.outcome.end_delay_ms = float(ended.decided_ms - self.turn.speech_end_ms)
+        return True
+
+    def _next_speech_ms(self, k: int) -> int | None:
+        """When the caller next speaks, from frame ``k`` on (from the labels)."""
+        now = k * FRAME_MS
+        ends = [end for start, end in self.turn.holds if end > now]
+        return min(ends) if ends else None
+
+
+@dataclass
+class PolicyReport:
+    turns: int = 0
+    holds: int = 0
+    cut_offs: int = 0
+    delays: list[float] = field(default_factory=list)
+    wasted_starts: int = 0
+    wasted_ms: float = 0.0
+
+    def add(self, turn: LabelledTurn, outcome: Outcome) -> None:
+        self.turns += 1
+        self.holds += len(turn.holds)
+        self.cut_offs += outcome.cut_offs
+        if outcome.end_delay_ms is not None:
+            self.delays.append(outcome.end_delay_ms)
+        self.wasted_starts += outcome.wasted_starts
+        self.wasted_ms += outcome.wasted_ms
+
+    def as_json(self) -> dict:
+        return {
+            "turns": self.turns,
+            "holds": self.holds,
+            "false_cut_offs": self.cut_offs,
+            "false_cut_off_rate": round(self.cut_offs / self.holds, 4) if self.holds else None,
+            "end_delay_ms_p50": percentile(self.delays, 50),
+            "end_delay_ms_p95": percentile(self.delays, 95),
+            "wasted_starts_per_turn": round(self.wasted_starts / self.turns, 3)
+            if self.turns
+            else None,
+            "wasted_ms_per_turn": round(self.wasted_ms / self.turns, 1) if self.turns else None,
+        }
+
+
+@dataclass
+class TurnReport:
+    overall: dict[str, PolicyReport]
+    by_variant: dict[str, dict[str, PolicyReport]]
+    cut_off_target: float = 0.05
+
+    def as_json(self) -> dict:
+        return {
+            "overall": {p: r.as_json() for p, r in self.overall.items()},
+            "by_variant": {
+                v: {p: r.as_json() for p, r in reports.items()}
+                for v, reports in self.by_variant.items()
+            },
+        }
+
+    def meets_targets(self) -> bool:
+        model, fixed = self.overall["model"], self.overall["fixed"]
+        if not model.holds:
+            return True
+        rate = model.cut_offs / model.holds
+        return rate <= self.cut_off_target and model.cut_offs <= fixed.cut_offs
+
+
+def evaluate(engines, turns: list[LabelledTurn], lines: tuple[str, ...] = LINES) -> TurnReport:
+    if engines.turn_model is None:
+        raise CeolineError('the turn model is off ([turn] detector = "silence"); nothing to score')
+    overall = {p: PolicyReport() for p in POLICIES}
+    by_variant: dict[str, dict[str, PolicyReport]] = {}
+    seeds = random.Random(7)
+    for turn in turns:
+        for line in lines:
+            audio = line_audio(turn, line, seeds.randrange(1 << 30))
+            variant = by_variant.setdefault(
+                f"{turn.voice}/{line}", {p: PolicyReport() for p in POLICIES}
+            )
+            for policy in POLICIES:
+                outcome = _Replay(engines, turn, audio, policy).run()
+                overall[policy].add(turn, outcome)
+                variant[policy].add(turn, outcome)
+    return TurnReport(overall, by_variant)
