@@ -18,6 +18,7 @@ from ceoline.persona.profile import Persona, load_persona
 from ceoline.voice.audio import SAMPLE_RATE, read_wav
 from ceoline.voice.stt import Transcript
 from ceoline.voice.tts import Speech
+from ceoline.voice.turn_model import TurnVerdict
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -183,15 +184,32 @@ class FakeLanguageModel:
         self.token_delay_s = token_delay_s
         self.finished_at: list[float] = []
         self.seen: list = []
+        self.yielded: list[int] = []  # tokens each stream produced before it ended
 
     def stream(self, messages, max_tokens=None, cancelled=lambda: False):
         self.seen.append(messages)
+        self.yielded.append(0)
         for word in self.reply.split(" "):
             time.sleep(self.token_delay_s)
-            yield word + " "
             if cancelled():
                 break
+            self.yielded[-1] += 1
+            yield word + " "
         self.finished_at.append(time.perf_counter())
+
+
+class FakeTurnModel:
+    """Judges every pause the same: ``complete`` is P(the caller has finished)."""
+
+    def __init__(self, complete: float = 0.9, delay_s: float = 0.03):
+        self.complete = complete
+        self.delay_s = delay_s
+        self.calls = 0
+
+    def judge(self, pcm) -> TurnVerdict:
+        self.calls += 1
+        time.sleep(self.delay_s)
+        return TurnVerdict(self.complete, self.delay_s * 1000)
 
 
 class FakeSynthesizer:
@@ -215,6 +233,8 @@ class FakeStages:
     transcriber: FakeTranscriber = field(default_factory=FakeTranscriber)
     llm: FakeLanguageModel = field(default_factory=FakeLanguageModel)
     synthesizer: FakeSynthesizer = field(default_factory=FakeSynthesizer)
+    # None: the fixed silence window, as with [turn] detector = "silence".
+    turn_model: FakeTurnModel | None = None
 
     def cached_speech(self, text: str) -> np.ndarray:
         return self.synthesizer.synthesize(text).pcm

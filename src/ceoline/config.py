@@ -69,6 +69,7 @@ class SttConfig:
     prefetch_ms: int = _opt(160, lo=0, hi=5000)
     no_speech_threshold: float = _opt(0.6, lo=0.0, hi=1.0)
     hotwords: str = _opt("auto")
+    window_s: int = _opt(12, lo=0, hi=30)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from ceoline.voice.endpointing import (
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
+    TurnCheck,
     TurnEnded,
 )
 
@@ -90,3 +91,38 @@ def test_overlong_turn_is_cut():
     events = run(pcm, VadConfig(max_turn_ms=1000))
     ended = [e for e in events if isinstance(e, TurnEnded)]
     assert ended and ended[0].forced
+
+
+def test_turn_checks_come_at_the_pause_then_at_each_interval():
+    endpointer = Endpointer(VadConfig(), prefetch_ms=200, end_ms=1500, check_every_ms=300)
+    pcm = np.concatenate([silence(0.3), speech_segment(1.0), silence(2.0)])
+    events = [e for i, f in enumerate(frames(pcm)) for e in endpointer.push(f, i * FRAME_MS)]
+    checks = [e.silence_ms for e in events if isinstance(e, TurnCheck)]
+    assert checks == [200, 500, 800, 1100, 1400]
+    (ended,) = [e for e in events if isinstance(e, TurnEnded)]
+    assert ended.endpoint_ms == 1500  # nobody ended it sooner: the fallback did
+    (paused,) = [e for e in events if isinstance(e, SpeechPaused)]
+    assert paused.audio == ended.audio
+
+
+def test_end_now_ends_a_paused_turn_with_the_pause_audio():
+    endpointer = Endpointer(VadConfig(), prefetch_ms=200, end_ms=1500, check_every_ms=300)
+    pcm = np.concatenate([silence(0.3), speech_segment(1.0), silence(0.4)])
+    paused = None
+    for i, frame in enumerate(frames(pcm)):
+        for event in endpointer.push(frame, i * FRAME_MS):
+            if isinstance(event, SpeechPaused):
+                paused = event
+                assert endpointer.end_now(i * FRAME_MS) is not None
+                break
+        if paused is not None:
+            break
+    assert paused is not None and not endpointer.in_speech
+    assert endpointer.end_now(0) is None  # no turn in progress: nothing to end
+
+
+def test_end_now_does_nothing_while_the_caller_speaks():
+    endpointer = Endpointer(VadConfig(), prefetch_ms=200, end_ms=1500, check_every_ms=300)
+    for i, frame in enumerate(frames(np.concatenate([silence(0.3), speech_segment(0.8)]))):
+        endpointer.push(frame, i * FRAME_MS)
+    assert endpointer.in_speech and endpointer.end_now(1100) is None

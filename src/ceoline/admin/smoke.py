@@ -24,18 +24,20 @@ from ceoline.errors import CeolineError
 
 CRASH_ENV = "CEOLINE_SMOKE_CRASH"
 
-ENGINES = ("llm", "stt", "tts")
+ENGINES = ("llm", "stt", "tts", "turn")
 
 WHAT = {
     "llm": "LLM (llama.cpp: load with the adapter, 4 tokens)",
     "stt": "Whisper (CTranslate2: 1 s of audio)",
     "tts": "Piper (onnxruntime: one word)",
+    "turn": "Smart Turn (onnxruntime: 1 s of audio)",
 }
 
 FIX = {
     "llm": "rebuild llama-cpp-python for this CPU: make clean install",
     "stt": "reinstall CTranslate2: .venv/bin/pip install --force-reinstall ctranslate2",
     "tts": "reinstall onnxruntime: .venv/bin/pip install --force-reinstall onnxruntime",
+    "turn": "reinstall onnxruntime and pipecat-ai: make clean install",
 }
 
 
@@ -144,6 +146,24 @@ def _tts(config) -> dict:
     }
 
 
+def _turn(config) -> dict:
+    import numpy as np
+
+    from ceoline.locator import locate
+    from ceoline.voice.audio import SAMPLE_RATE
+    from ceoline.voice.turn_model import TurnModel
+
+    if config.turn.detector != "smart-turn":
+        return {"detail": f'off ([turn] detector = "{config.turn.detector}")'}
+    model = locate("turn", config.models.turn, config.models_dir)
+    turn_model = TurnModel(model, config.runtime)
+    _crash_if_asked("turn")
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    tone = (np.sin(2 * np.pi * 220 * t) * 3000).astype(np.int16)
+    verdict = turn_model.judge(tone)
+    return {"detail": f"{model.path.name}: 1 s in {verdict.elapsed_ms:.0f} ms"}
+
+
 def _child(argv: list[str]) -> int:
     import argparse
 
@@ -155,7 +175,7 @@ def _child(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
-        result = {"llm": _llm, "stt": _stt, "tts": _tts}[args.engine](config)
+        result = {"llm": _llm, "stt": _stt, "tts": _tts, "turn": _turn}[args.engine](config)
     except CeolineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -349,9 +349,8 @@ class Conversation:
     def push_caller_frame(self, frame: bytes, t_ms: int) -> None:
         self._now_ms = t_ms
         self._tick_wall = time.perf_counter()
-        verdict = self.judge.finished() if self.judge is not None else None
-        if verdict is not None and (ended := self.endpointer.end_now(t_ms)) is not None:
-            self._on_turn_ended(ended)  # the model heard a finished turn: no more waiting
+        if self._judged_over() and (ended := self.endpointer.end_now(t_ms)) is not None:
+            self._on_turn_ended(ended)  # no more waiting for the fallback silence
         level = rms_dbfs(frame)
         bot_active = self._bot_interruptible()
         heard = frame
@@ -377,6 +376,16 @@ class Conversation:
                     self.judge.resumed()
             elif isinstance(event, TurnEnded):
                 self._on_turn_ended(event)
+
+    def _judged_over(self) -> bool:
+        """The turn model hears a finished turn, and the early transcript, which the reply
+        needs anyway, is in and does not stop mid-sentence ("I think that...")."""
+        if self.judge is None or self.judge.finished is None or self._prefetch is None:
+            return False
+        early = self._prefetch[1]
+        if not early.done() or early.cancelled() or early.exception() is not None:
+            return False
+        return not looks_unfinished(early.result().text)
 
     def _on_pause(self, event: SpeechPaused) -> None:
         self._prefetch = (event, self._spawn_transcription(event.audio))

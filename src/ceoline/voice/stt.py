@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,26 +57,85 @@ class Transcriber:
         self._lock = threading.Lock()
         # Names Whisper should expect (see Engines.load); None until they are known.
         self.hotwords: str | None = None
+        from faster_whisper.tokenizer import Tokenizer
+
+        self._tokenizer = Tokenizer(
+            self._model.hf_tokenizer,
+            self._model.model.is_multilingual,
+            task="transcribe",
+            language=config.language,
+        )
 
     def transcribe(self, pcm: bytes | np.ndarray, use_hotwords: bool = True) -> Transcript:
         """``use_hotwords=False`` transcribes without them (to measure what they are worth)."""
         samples = np.frombuffer(pcm, dtype=np.int16) if isinstance(pcm, bytes) else pcm
         audio = to_float(samples)
         started = time.perf_counter()
+        hotwords = self.hotwords if use_hotwords else None
         with self._lock:
-            segments, _info = self._model.transcribe(
-                audio,
-                language=self.config.language,
-                beam_size=self.config.beam_size,
-                without_timestamps=True,
-                condition_on_previous_text=False,
-                vad_filter=False,
-                no_speech_threshold=self.config.no_speech_threshold,
-                hotwords=self.hotwords if use_hotwords else None,
-            )
-            text = " ".join(seg.text.strip() for seg in segments).strip()
+            text = self._in_short_window(audio, hotwords)
+            if text is None:
+                segments, _info = self._model.transcribe(
+                    audio,
+                    language=self.config.language,
+                    beam_size=self.config.beam_size,
+                    without_timestamps=True,
+                    condition_on_previous_text=False,
+                    vad_filter=False,
+                    no_speech_threshold=self.config.no_speech_threshold,
+                    hotwords=hotwords,
+                )
+                text = " ".join(seg.text.strip() for seg in segments).strip()
         return Transcript(
             text=text,
             duration_s=len(samples) / SAMPLE_RATE,
             elapsed_ms=(time.perf_counter() - started) * 1000,
         )
+
+    def _in_short_window(self, audio: np.ndarray, hotwords: str | None) -> str | None:
+        """The transcript from a ``[stt] window_s`` encoder window; None when the turn is
+        too long for it or the decoder ran away (a transcript that repeats itself), so the
+        caller gets faster-whisper's full 30 s pass instead."""
+        window = self.config.window_s * SAMPLE_RATE
+        if not window or len(audio) > window - WINDOW_TAIL_S * SAMPLE_RATE:
+            return None
+        model = self._model
+        padded = np.zeros(window, dtype=np.float32)
+        padded[: len(audio)] = audio
+        frames = window // model.feature_extractor.hop_length
+        features = model.feature_extractor(padded)[:, :frames]
+        encoded = model.encode(features)
+        prompt = model.get_prompt(self._tokenizer, [], without_timestamps=True, hotwords=hotwords)
+        # A turn says at most ~4 tokens a second; twice that bounds a decoder that loops.
+        most = len(prompt) + int(len(audio) / SAMPLE_RATE * 8) + 8
+        (result,) = model.model.generate(
+            encoded,
+            [prompt],
+            beam_size=self.config.beam_size,
+            max_length=min(most, model.max_length),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=[-1],
+        )
+        tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
+        text = self._tokenizer.decode(tokens).strip()
+        # faster-whisper's silence rule (probably no speech, and not confidently words), and
+        # the "you" Whisper makes of near-silence in a short window.
+        average_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1) if tokens else 0.0
+        unsure = average_logprob < -1.0 or len(tokens) <= 2
+        if result.no_speech_prob > self.config.no_speech_threshold and unsure:
+            return ""
+        if text and _compression_ratio(text) > 2.4:
+            return None
+        return text
+
+
+# Whisper needs silence after the last word in its window, or it drops or invents the end.
+WINDOW_TAIL_S = 2
+
+
+def _compression_ratio(text: str) -> float:
+    """How well the text compresses: above ~2.4 it repeats itself (Whisper's own test)."""
+    raw = text.encode("utf-8")
+    return len(raw) / len(zlib.compress(raw))

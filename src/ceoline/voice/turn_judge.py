@@ -56,10 +56,10 @@ class TurnJudge:
         self._pause += 1
         self._finished = None
 
+    @property
     def finished(self) -> TurnVerdict | None:
-        """The verdict that the caller has finished, once; None while none has come."""
-        verdict, self._finished = self._finished, None
-        return verdict
+        """The verdict that the caller has finished this pause; None while none has come."""
+        return self._finished
 
     def turn_over(self) -> tuple[int, TurnVerdict | None]:
         """The checks this turn took and the last verdict; the count starts again."""

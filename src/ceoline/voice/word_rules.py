@@ -106,12 +106,26 @@ def is_stop_request(text: str) -> bool:
     return bool(_STOP_REQUEST.search(text))
 
 
+# Words that open a turn without saying anything yet ("Honestly... the app is slow"): a turn
+# of nothing else is a caller gathering their thoughts. "OK", "yes" and "right" are not here:
+# said alone they answer the bot's question.
+_PREFACES = {
+    "well", "honestly", "so", "um", "uh", "er", "erm", "hmm", "look", "listen", "basically",
+    "actually", "frankly", "see", "you", "i", "mean", "like", "now", "then",
+}  # fmt: skip
+
+
 def looks_unfinished(text: str) -> bool:
-    """The words so far stop mid-sentence: "I think that..." or a trailing comma."""
+    """The words so far stop mid-sentence ("I think that...", a trailing comma) or have not
+    started it ("Well, you see.")."""
     stripped = text.strip()
     if not stripped:
         return False
     if stripped.endswith(("...", "…", ",", "-", "—")):
         return True
     words = _tokens(stripped)
+    if words and all(w in _PREFACES for w in words):
+        return True
+    if words[-2:] == ["thank", "you"]:
+        return False
     return bool(words) and words[-1] in _UNFINISHED_ENDINGS and not stripped.endswith(("?", "!"))

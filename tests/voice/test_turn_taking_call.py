@@ -1,0 +1,54 @@
+"""Turn-taking on a simulated call with the real models: holds stay one turn, a finished
+question is answered without the old fixed 500 ms wait."""
+
+import asyncio
+
+import numpy as np
+
+from ceoline.voice.audio import SAMPLE_RATE, read_wav
+from ceoline.voice.simulate import WavCaller, run_call
+
+from ..conftest import DATA
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * SAMPLE_RATE), dtype=np.int16)
+
+
+def spoken(engines, text: str) -> np.ndarray:
+    pcm = engines.synthesizer.synthesize(text).pcm
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > 300)
+    return pcm[loud[0] : loud[-1] + 1]
+
+
+def caller_turns(engines, pcm):
+    result = asyncio.run(run_call(engines, WavCaller(pcm, 60), None, greet=False))
+    return [t for t in result.turns if t.role == "caller"], result
+
+
+def test_a_hold_after_i_think_that_stays_one_turn(engines):
+    pcm = np.concatenate(
+        [
+            silence(0.3),
+            spoken(engines, "I think that"),
+            silence(0.9),
+            spoken(engines, "the invoice screen should show the due date."),
+            silence(0.3),
+        ]
+    )
+    callers, _ = caller_turns(engines, pcm)
+    assert len(callers) == 1, [t.text for t in callers]
+    words = callers[0].text.lower()
+    assert "think" in words and "invoice" in words
+
+
+def test_a_finished_question_is_answered_without_the_old_wait(engines):
+    pcm = np.concatenate([read_wav(DATA / "question-mission.wav"), silence(0.3)])
+    callers, result = caller_turns(engines, pcm)
+    (heard,) = callers
+    t = heard.timings_ms
+    assert "mission" in heard.text.lower()
+    # The turn model and the early transcript judge the turn over before 500 ms of silence.
+    assert t["endpoint"] < 500 and t["turn_checks"] >= 1
+    assert t["speculative"] is True
+    assert any(b.role == "bot" and b.text for b in result.turns)
