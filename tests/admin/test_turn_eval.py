@@ -22,6 +22,7 @@ def test_the_set_is_labelled_as_the_issue_asks():
     assert all(300 <= end - start <= 1000 for t in with_holds for start, end in t.holds)
 
 
+@pytest.mark.models
 def test_the_turn_model_cuts_callers_off_less_than_the_fixed_window(engines):
     # An even slice of the whole set: both voices, both lines, every kind of turn.
     turns = load_turns(SET)[::8]

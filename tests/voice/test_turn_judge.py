@@ -1,13 +1,24 @@
-"""The turn judge: verdicts run off the tick and belong to the pause they were asked in."""
+"""The turn judge: verdicts run off the tick, belong to the pause they were asked in, and end
+a turn only together with the early transcript."""
 
 import asyncio
 
+from ceoline.config import TurnConfig
 from ceoline.voice.endpointing import TurnCheck
-from ceoline.voice.turn_judge import TurnJudge
+from ceoline.voice.turn_judge import TurnJudge, ends_turn
+from ceoline.voice.turn_model import TurnVerdict
 
 from ..conftest import FakeTurnModel
 
-CHECK = TurnCheck(t_ms=1000, silence_ms=200, audio=b"\0" * 640)
+CONFIG = TurnConfig()
+
+
+def check(silence_ms: int = 200) -> TurnCheck:
+    return TurnCheck(t_ms=1000 + silence_ms, silence_ms=silence_ms, audio=b"\0" * 640)
+
+
+def verdicts(*pairs):
+    return [(silence, TurnVerdict(p, 30.0)) for silence, p in pairs]
 
 
 async def settle():
@@ -15,36 +26,46 @@ async def settle():
         await asyncio.sleep(0.01)
 
 
-def test_a_confident_verdict_says_finished():
+def test_a_question_ends_on_one_confident_verdict():
+    assert ends_turn("What is your mission?", verdicts((200, 0.8)), CONFIG)
+    assert not ends_turn("What is your mission?", verdicts((200, 0.3)), CONFIG)
+
+
+def test_a_statement_needs_silence_and_two_confident_verdicts_in_a_row():
+    text = "The problems are the login."
+    assert not ends_turn(text, verdicts((200, 0.99)), CONFIG)
+    assert not ends_turn(text, verdicts((200, 0.99), (500, 0.99)), CONFIG)  # too soon
+    assert not ends_turn(text, verdicts((500, 0.5), (800, 0.99)), CONFIG)
+    assert ends_turn(text, verdicts((200, 0.2), (500, 0.9), (800, 0.95)), CONFIG)
+
+
+def test_words_that_hang_never_end_a_turn():
+    assert not ends_turn("I think that", verdicts((500, 0.99), (800, 0.99)), CONFIG)
+    assert not ends_turn("Honestly.", verdicts((500, 0.99), (800, 0.99)), CONFIG)
+    assert not ends_turn("", verdicts((500, 0.99), (800, 0.99)), CONFIG)
+    assert not ends_turn("What is your mission?", [], CONFIG)
+
+
+def test_verdicts_arrive_later_and_are_kept_for_the_pause():
     async def scenario():
-        judge = TurnJudge(FakeTurnModel(complete=0.8, delay_s=0.01), threshold=0.5)
-        judge.ask(CHECK)
-        assert judge.finished is None  # not on the tick that asked
+        judge = TurnJudge(FakeTurnModel(complete=0.8, delay_s=0.01), CONFIG)
+        judge.ask(check())
+        assert judge.verdicts == []  # not on the tick that asked
         await settle()
-        assert judge.finished.complete == 0.8
+        assert judge.ends_turn("Who founded the company?")
         checks, last = judge.turn_over()
-        assert checks == 1 and last.complete == 0.8 and judge.finished is None
-
-    asyncio.run(scenario())
-
-
-def test_an_unsure_verdict_does_not():
-    async def scenario():
-        judge = TurnJudge(FakeTurnModel(complete=0.3, delay_s=0.01), threshold=0.5)
-        judge.ask(CHECK)
-        await settle()
-        assert judge.finished is None and judge.last.complete == 0.3
+        assert checks == 1 and last.complete == 0.8 and judge.verdicts == []
 
     asyncio.run(scenario())
 
 
 def test_a_verdict_landing_after_the_caller_went_on_is_void():
     async def scenario():
-        judge = TurnJudge(FakeTurnModel(complete=0.99, delay_s=0.05), threshold=0.5)
-        judge.ask(CHECK)
+        judge = TurnJudge(FakeTurnModel(complete=0.99, delay_s=0.05), CONFIG)
+        judge.ask(check())
         judge.resumed()
         await settle()
-        assert judge.finished is None
+        assert judge.verdicts == [] and not judge.ends_turn("Who founded the company?")
 
     asyncio.run(scenario())
 
@@ -52,9 +73,9 @@ def test_a_verdict_landing_after_the_caller_went_on_is_void():
 def test_a_check_still_running_is_not_queued_behind():
     async def scenario():
         model = FakeTurnModel(complete=0.2, delay_s=0.05)
-        judge = TurnJudge(model, threshold=0.5)
-        judge.ask(CHECK)
-        judge.ask(CHECK)
+        judge = TurnJudge(model, CONFIG)
+        judge.ask(check(200))
+        judge.ask(check(500))
         await settle()
         assert model.calls == 1
 

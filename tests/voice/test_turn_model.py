@@ -1,6 +1,7 @@
 """Smart Turn v3.2, the real embedded model: a finished question and a drawn-out filler."""
 
 import numpy as np
+import pytest
 
 from ceoline.voice.audio import SAMPLE_RATE, read_wav
 from ceoline.voice.turn_model import WINDOW_SAMPLES, _window
@@ -14,6 +15,7 @@ def trailing_silence(pcm: np.ndarray, ms: int) -> np.ndarray:
     return np.concatenate([speech, np.zeros(SAMPLE_RATE * ms // 1000, np.int16)])
 
 
+@pytest.mark.models
 def test_a_finished_question_is_heard_as_finished(engines):
     pcm = trailing_silence(read_wav(DATA / "question-mission.wav"), 200)
     verdict = engines.turn_model.judge(pcm)
@@ -21,6 +23,7 @@ def test_a_finished_question_is_heard_as_finished(engines):
     assert verdict.elapsed_ms > 0
 
 
+@pytest.mark.models
 def test_a_drawn_out_filler_is_heard_as_unfinished(engines):
     pcm = trailing_silence(engines.synthesizer.synthesize("My question is, um").pcm, 200)
     assert engines.turn_model.judge(pcm).complete < engines.config.turn.threshold

@@ -15,7 +15,8 @@ judgement's moment minus the true end of speech, from the set's labels.
 
 Two policies run over the same audio in the same run: the fixed window (``[vad]
 end_of_turn_ms``, the unfinished extension when the early transcript arrives in time) and the
-turn model (asked at ``[turn] pause_ms``, then every ``recheck_ms``, ``fallback_ms`` at most).
+turn model (asked at ``[turn] pause_ms``, then every ``recheck_ms``, its verdicts weighed by
+``voice.turn_judge.ends_turn``, ``fallback_ms`` at most).
 Wasted work is what each would have started at a pause the caller then spoke on.
 """
 
@@ -41,6 +42,8 @@ from ceoline.voice.endpointing import (
     TurnEnded,
 )
 from ceoline.voice.timings import percentile
+from ceoline.voice.turn_judge import ends_turn
+from ceoline.voice.turn_model import TurnVerdict
 from ceoline.voice.word_rules import looks_unfinished
 
 LINES = ("wide", "phone")
@@ -148,16 +151,15 @@ class _Replay:
     def run(self) -> Outcome:
         frames = len(self.audio) // FRAME_SAMPLES
         text_at: tuple[int, str] | None = None  # when the early transcript lands, and it
-        verdict_at: int | None = None  # when a "finished" verdict lands
+        verdicts: list[tuple[int, int, TurnVerdict]] = []  # (lands at, silence, verdict)
         extended = False
         for k in range(frames):
             t = k * FRAME_MS
             text = text_at[1] if text_at is not None and text_at[0] <= t else None
-            if self.policy == "model" and verdict_at is not None and verdict_at <= t:
-                if text is not None:
-                    # The call ends the turn once both are in (Conversation.push_caller_frame).
-                    verdict_at = None
-                    ended = None if looks_unfinished(text) else self.endpointer.end_now(t)
+            if self.policy == "model" and text is not None:
+                landed = [(silence, v) for at, silence, v in verdicts if at <= t]
+                if ends_turn(text, landed, self.turn_config):
+                    ended = self.endpointer.end_now(t)  # as Conversation.push_caller_frame
                     if ended is not None and self._started(ended, text_at, k):
                         return self.outcome
             elif self.policy == "fixed" and text is not None and not extended:
@@ -172,18 +174,20 @@ class _Replay:
                     if _in_hold(self.turn, event.t_ms):
                         self.outcome.wasted_starts += 1
                         self.outcome.wasted_ms += elapsed
-                elif isinstance(event, TurnCheck) and verdict_at is None:
+                elif isinstance(event, TurnCheck):
+                    if verdicts and verdicts[-1][0] > event.t_ms:
+                        continue  # the last check still runs: not queued (TurnJudge.ask)
                     verdict = self.engines.turn_model.judge(event.audio)
+                    lands = _arrival(event.t_ms, verdict.elapsed_ms)
+                    verdicts.append((lands, event.silence_ms, verdict))
                     if _in_hold(self.turn, event.t_ms):
                         self.outcome.wasted_ms += verdict.elapsed_ms
-                    if verdict.complete >= self.turn_config.threshold:
-                        verdict_at = _arrival(event.t_ms, verdict.elapsed_ms)
                 elif isinstance(event, SpeechResumed):
-                    text_at, verdict_at, extended = None, None, False
+                    text_at, verdicts, extended = None, [], False
                 elif isinstance(event, TurnEnded):
                     if self._started(event, text_at, k):
                         return self.outcome
-                    text_at, verdict_at, extended = None, None, False
+                    text_at, verdicts, extended = None, [], False
         return self.outcome
 
     def _started(self, ended: TurnEnded, text_at: tuple[int, str] | None, k: int) -> bool:

@@ -378,14 +378,14 @@ class Conversation:
                 self._on_turn_ended(event)
 
     def _judged_over(self) -> bool:
-        """The turn model hears a finished turn, and the early transcript, which the reply
-        needs anyway, is in and does not stop mid-sentence ("I think that...")."""
-        if self.judge is None or self.judge.finished is None or self._prefetch is None:
+        """The turn model and the early transcript, which the reply needs anyway, agree the
+        caller has finished (turn_judge.ends_turn)."""
+        if self.judge is None or self._prefetch is None or not self.judge.verdicts:
             return False
         early = self._prefetch[1]
         if not early.done() or early.cancelled() or early.exception() is not None:
             return False
-        return not looks_unfinished(early.result().text)
+        return self.judge.ends_turn(early.result().text)
 
     def _on_pause(self, event: SpeechPaused) -> None:
         self._prefetch = (event, self._spawn_transcription(event.audio))
@@ -992,4 +992,4 @@ def _turn_taking(stages: Stages, streaming: bool) -> tuple[Endpointer, TurnJudge
         end_ms=config.turn.fallback_ms,
         check_every_ms=config.turn.recheck_ms,
     )
-    return endpointer, TurnJudge(model, config.turn.threshold)
+    return endpointer, TurnJudge(model, config.turn)
