@@ -518,6 +518,7 @@ def eval_turns(
             f"{'delay p50':>10}{'p95':>6}{'wasted/turn':>12}"
         )
         rows = [("all", data["overall"]), *data["by_variant"].items()]
+        typer.echo("turn model vs the fixed window (delays in ms; wasted: starts per turn)")
         for name, policies in rows:
             for policy, r in policies.items():
                 rate = r["false_cut_off_rate"]
@@ -527,6 +528,11 @@ def eval_turns(
                     f"{name:<16}{policy:<7}{r['turns']:>6}{r['holds']:>6}{r['false_cut_offs']:>9}"
                     f"{rate:>7}{p50:>10.0f}{p95:>6.0f}{r['wasted_starts_per_turn'] or 0:>12.2f}"
                 )
+        for cut in data["overall"]["model"]["cut_offs"]:
+            typer.echo(
+                f"  CUT {cut['file']} [{cut['line']}] heard {_safe(cut['heard'])!r} "
+                f"of {_safe(cut['said'])!r}"
+            )
     if not report.meets_targets():
         raise typer.Exit(1)
 

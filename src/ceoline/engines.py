@@ -1,4 +1,4 @@
-"""Load the three models once and share them across calls."""
+"""Load the models once (Whisper, the LLM, Piper, the turn model) and share them across calls."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ceoline.errors import ModelError
 from ceoline.locator import HashCache, ModelFiles, locate, verify_models
 from ceoline.persona.profile import Persona
 from ceoline.trust.answers import company_answers
+from ceoline.trust.dialogue import fixed_replies
 from ceoline.trust.grounding import proper_names
 from ceoline.trust.knowledge import KnowledgeBase, open_knowledge
 from ceoline.voice.lifecycle import fixed_lines
@@ -70,6 +71,10 @@ def hotwords_for(config: Config, persona: Persona, passages: list[str]) -> str |
     return " ".join(dict.fromkeys(w for n in names for w in n.split()))
 
 
+# About 25 MB of audio at most: the fixed lines and every sentence of modest notes.
+SPEECH_CACHE_LINES = 256
+
+
 @dataclass
 class Engines:
     config: Config
@@ -113,7 +118,7 @@ class Engines:
         if warm:
             started = time.perf_counter()
             llm.warm(persona.system_prompt())
-            for line in fixed_lines(persona):
+            for line in [*fixed_lines(persona), *fixed_replies(persona)]:
                 engines.cached_speech(line)
             load_ms["warm"] = (time.perf_counter() - started) * 1000
         log.info("models loaded %s", {k: round(v) for k, v in load_ms.items()})
@@ -126,11 +131,15 @@ class Engines:
         )
 
     def cached_speech(self, text: str) -> np.ndarray:
-        """Synthesize fixed lines (greeting, goodbye) once per process, not once per call."""
+        """Synthesize fixed lines (greeting, goodbye, refusals, sentences of the notes) once
+        per process, not once per call."""
         with self._cache_lock:
             pcm = self._speech_cache.get(text)
         if pcm is None:
             pcm = self.synthesizer.synthesize(text).pcm
             with self._cache_lock:
+                if len(self._speech_cache) >= SPEECH_CACHE_LINES:
+                    # Notes re-indexed while serving leave old sentences: drop the oldest.
+                    self._speech_cache.pop(next(iter(self._speech_cache)))
                 self._speech_cache[text] = pcm
         return pcm

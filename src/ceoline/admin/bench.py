@@ -75,7 +75,20 @@ class BenchResult:
                 round(base / fast, 2) if base is not None and fast else None
             )
             out["stages"][stage] = row
+        out["speculation"] = self.speculation()
         return out
+
+    def speculation(self, mode: str = "streaming") -> dict:
+        """How often the reply was prepared during the pause, and what was thrown away."""
+        turns = self.turns[mode]
+        model_ms = [t["turn_model"] for t in turns if t.get("turn_model") is not None]
+        return {
+            "turns": len(turns),
+            "prepared": sum(bool(t.get("speculative")) for t in turns),
+            "discarded_replies": sum(t.get("discarded_replies", 0) for t in turns),
+            "discarded_tokens": sum(t.get("discarded_tokens", 0) for t in turns),
+            "turn_model_ms_p50": percentile(model_ms, 50),
+        }
 
 
 def prompt_audio(engines: Engines, cache_dir: Path) -> list[np.ndarray]:
@@ -163,4 +176,10 @@ def format_table(summary: dict) -> str:
         )
         lines.append(f"{kind:<19}{cells}{stages['response']['n']:>5}")
     lines.append("(p50 / p95 ms)")
+    spec = summary["speculation"]
+    lines.append(
+        f"replies prepared during the pause: {spec['prepared']} of {spec['turns']} turns; "
+        f"thrown away unheard: {spec['discarded_replies']} ({spec['discarded_tokens']} model "
+        f"tokens); turn model p50 {fmt(spec['turn_model_ms_p50'])} ms"
+    )
     return "\n".join(lines)

@@ -112,6 +112,7 @@ class Outcome:
     end_delay_ms: float | None = None
     wasted_starts: int = 0  # work started at a pause the caller spoke on
     wasted_ms: float = 0.0  # its measured inference time
+    cut_at: str | None = None  # what the bot had heard when it cut in
 
 
 def _arrival(t_ms: int, elapsed_ms: float) -> int:
@@ -202,6 +203,7 @@ class _Replay:
                 return False  # the caller went on: the two turns become one, nobody was cut
         if _in_hold(self.turn, start) or start < self.turn.speech_end_ms:
             self.outcome.cut_offs += 1
+            self.outcome.cut_at = text
             return True
         self.outcome.end_delay_ms = float(ended.decided_ms - self.turn.speech_end_ms)
         return True
@@ -221,8 +223,13 @@ class PolicyReport:
     delays: list[float] = field(default_factory=list)
     wasted_starts: int = 0
     wasted_ms: float = 0.0
+    cut_off_examples: list[dict] = field(default_factory=list)
 
-    def add(self, turn: LabelledTurn, outcome: Outcome) -> None:
+    def add(self, turn: LabelledTurn, outcome: Outcome, line: str = "") -> None:
+        if outcome.cut_at is not None:
+            self.cut_off_examples.append(
+                {"file": turn.file.name, "line": line, "said": turn.text, "heard": outcome.cut_at}
+            )
         self.turns += 1
         self.holds += len(turn.holds)
         self.cut_offs += outcome.cut_offs
@@ -243,6 +250,7 @@ class PolicyReport:
             if self.turns
             else None,
             "wasted_ms_per_turn": round(self.wasted_ms / self.turns, 1) if self.turns else None,
+            "cut_offs": self.cut_off_examples,
         }
 
 
@@ -256,7 +264,7 @@ class TurnReport:
         return {
             "overall": {p: r.as_json() for p, r in self.overall.items()},
             "by_variant": {
-                v: {p: r.as_json() for p, r in reports.items()}
+                v: {p: _without_examples(r.as_json()) for p, r in reports.items()}
                 for v, reports in self.by_variant.items()
             },
         }
@@ -283,6 +291,10 @@ def evaluate(engines, turns: list[LabelledTurn], lines: tuple[str, ...] = LINES)
             )
             for policy in POLICIES:
                 outcome = _Replay(engines, turn, audio, policy).run()
-                overall[policy].add(turn, outcome)
-                variant[policy].add(turn, outcome)
+                overall[policy].add(turn, outcome, line)
+                variant[policy].add(turn, outcome, line)
     return TurnReport(overall, by_variant)
+
+
+def _without_examples(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k != "cut_offs"}

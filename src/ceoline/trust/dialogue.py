@@ -42,6 +42,13 @@ def truthful_identity(persona: Persona) -> str:
     )
 
 
+def fixed_replies(persona: Persona) -> list[str]:
+    """Every fixed line a decision may speak, so start-up can synthesize them ahead of calls."""
+    lines = [TRANSFERRING, TAKE_MESSAGE, TRANSFER_FAILED, MESSAGE_TAKEN, OFFER_HUMAN]
+    lines += [OFFER_DECLINED, NOT_UNDERSTOOD, DONT_KNOW, truthful_identity(persona)]
+    return [*lines, *guardrails.caller_replies()]
+
+
 class Action(Enum):
     LLM = "llm"  # let the model answer (with notes when there are any)
     SAY = "say"  # speak a fixed reply

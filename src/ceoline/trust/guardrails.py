@@ -558,6 +558,11 @@ _VERDICTS = {
 }
 
 
+def caller_replies() -> list[str]:
+    """Every fixed reply a caller-side rule may give, to synthesize ahead of calls."""
+    return [verdict.reply for verdict in _VERDICTS.values()]
+
+
 def _asks_for_payment_action(whole: str, sentences: list[str]) -> bool:
     return bool(_PAYMENT_REQUEST.search(whole)) or any(_IMPERATIVE.search(s) for s in sentences)
 

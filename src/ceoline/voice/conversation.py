@@ -712,7 +712,7 @@ class Conversation:
     ) -> None:
         """``history`` ends with the caller's turn being answered (when it is kept at all)."""
         if decision.action is Action.SAY or decision.action is Action.MESSAGE:
-            await self._speak(reply, decision.reply, timings)
+            await self._speak(reply, decision.reply, timings, fixed=True)
         elif decision.grounded:
             await self._generate_grounded(reply, timings, decision, history)
         elif self.streaming:
@@ -760,7 +760,7 @@ class Conversation:
         decision, messages = answer
         queue = None
         for piece in pieces:
-            await self._speak(reply, piece, timings)
+            await self._speak(reply, piece, timings, fixed=True)
             if queue is None:
                 queue = self._start_llm(timings, stop, messages)
         if queue is None:
@@ -866,14 +866,22 @@ class Conversation:
         self._spawn(asyncio.to_thread(produce))
         return queue
 
-    async def _speak(self, reply: Utterance, text: str, timings: TurnTimings) -> None:
+    async def _speak(
+        self, reply: Utterance, text: str, timings: TurnTimings, fixed: bool = False
+    ) -> None:
+        """``fixed``: the text is one of a bounded set (a fixed line, a sentence of the notes),
+        so its audio is synthesized once per process and reused."""
         spoken = clean_for_speech(text)
         if not spoken:
             return
-        speech = await asyncio.to_thread(self.stages.synthesizer.synthesize, spoken)
+        started = time.perf_counter()
+        if fixed:
+            pcm = await asyncio.to_thread(self.stages.cached_speech, spoken)
+        else:
+            pcm = (await asyncio.to_thread(self.stages.synthesizer.synthesize, spoken)).pcm
         if timings.tts_first_audio is None:
-            timings.tts_first_audio = speech.elapsed_ms
-        reply.add(spoken, speech.pcm)
+            timings.tts_first_audio = (time.perf_counter() - started) * 1000
+        reply.add(spoken, pcm)
 
     async def _generate_streaming(
         self, reply: Utterance, timings: TurnTimings, messages: list[Message]
