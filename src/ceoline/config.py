@@ -96,6 +96,8 @@ class TtsConfig:
 
 @dataclass(frozen=True)
 class VadConfig:
+    engine: str = _opt("webrtc", choices=("webrtc", "silero"))
+    silero_threshold: float = _opt(0.5, lo=0.0, hi=1.0)
     aggressiveness: int = _opt(2, choices=(0, 1, 2, 3))
     min_speech_ms: int = _opt(200, lo=20, hi=5000)
     end_of_turn_ms: int = _opt(500, lo=100, hi=5000)

@@ -38,3 +38,7 @@ def test_bench_measures_both_modes_with_the_real_models(engines):
         assert summary["stages"][stage]["streaming"]["p50"] is not None, stage
     table = format_table(summary)
     assert "response" in table and "base/stream" in table and "company" in table
+    # The streamed loop judges its turns with the turn model and prepares the reply.
+    spec = summary["speculation"]
+    assert spec["turns"] == 1 and spec["prepared"] == 1 and spec["turn_model_ms_p50"] > 0
+    assert "prepared during the pause: 1 of 1" in table

@@ -84,6 +84,11 @@ class Endpointer:
         ``TurnCheck`` events from the pause on."""
         self.config = config
         self._vad = webrtcvad.Vad(config.aggressiveness)
+        self._silero = None
+        if config.engine == "silero":
+            from ceoline.voice.silero import SileroFrames
+
+            self._silero = SileroFrames()
         self._onset_frames = max(1, config.min_speech_ms // FRAME_MS)
         end_ms = config.end_of_turn_ms if end_ms is None else end_ms
         self._end_frames = max(1, end_ms // FRAME_MS)
@@ -139,6 +144,12 @@ class Endpointer:
         return self._in_speech
 
     def is_voiced(self, frame: bytes) -> bool:
+        if self._silero is not None:
+            # The model keeps its state only if it hears every frame, quiet ones too.
+            probability = self._silero.push(frame)
+            if rms_dbfs(frame) < self.config.min_energy_dbfs:
+                return False
+            return probability >= self.config.silero_threshold
         if rms_dbfs(frame) < self.config.min_energy_dbfs:
             return False
         return self._vad.is_speech(frame, SAMPLE_RATE)

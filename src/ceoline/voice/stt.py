@@ -57,6 +57,7 @@ class Transcriber:
         self._lock = threading.Lock()
         # Names Whisper should expect (see Engines.load); None until they are known.
         self.hotwords: str | None = None
+        self.window_s = config.window_s
         from faster_whisper.tokenizer import Tokenizer
 
         self._tokenizer = Tokenizer(
@@ -96,7 +97,7 @@ class Transcriber:
         """The transcript from a ``[stt] window_s`` encoder window; None when the turn is
         too long for it or the decoder ran away (a transcript that repeats itself), so the
         caller gets faster-whisper's full 30 s pass instead."""
-        window = self.config.window_s * SAMPLE_RATE
+        window = self.window_s * SAMPLE_RATE
         if not window or len(audio) > window - WINDOW_TAIL_S * SAMPLE_RATE:
             return None
         model = self._model

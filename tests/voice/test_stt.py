@@ -1,0 +1,48 @@
+"""Whisper in a short encoder window: the same words as the full 30 s pass, in less time;
+silence, long turns and runaway decoding take the full pass."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from ceoline.voice.audio import SAMPLE_RATE, read_wav, through_phone_line
+from ceoline.voice.stt import _compression_ratio
+
+from ..conftest import DATA
+
+pytestmark = pytest.mark.models
+
+
+@pytest.fixture(scope="module")
+def full(engines):
+    """The same model and lock, always in the full 30 s window."""
+    transcriber = copy.copy(engines.transcriber)
+    transcriber.window_s = 0
+    return transcriber
+
+
+@pytest.mark.parametrize("name", ["question-mission.wav", "question-founding.wav"])
+def test_a_short_turn_reads_the_same_as_in_the_full_window(engines, full, name):
+    pcm = read_wav(DATA / name)
+    for audio in (pcm, through_phone_line(pcm)):
+        short = engines.transcriber.transcribe(audio)
+        whole = full.transcribe(audio)
+        assert short.text.lower().strip(" .?") == whole.text.lower().strip(" .?")
+        assert short.elapsed_ms < whole.elapsed_ms
+
+
+def test_silence_is_no_words(engines):
+    assert engines.transcriber.transcribe(np.zeros(2 * SAMPLE_RATE, np.int16)).text == ""
+
+
+def test_a_turn_longer_than_the_window_takes_the_full_pass(engines):
+    pcm = read_wav(DATA / "question-mission.wav")
+    long = np.concatenate([pcm] * 4)  # past 12 s less the 2 s tail
+    assert len(long) > (engines.config.stt.window_s - 2) * SAMPLE_RATE
+    assert engines.transcriber._in_short_window(long.astype(np.float32) / 32768, None) is None
+
+
+def test_a_transcript_that_repeats_itself_is_caught():
+    assert _compression_ratio("thank you " * 30) > 2.4
+    assert _compression_ratio("What is the mission of your company?") < 2.4
