@@ -6,6 +6,7 @@ import copy
 import numpy as np
 import pytest
 
+from ceoline.admin.answer_eval import word_errors
 from ceoline.voice.audio import SAMPLE_RATE, read_wav, through_phone_line
 from ceoline.voice.stt import _compression_ratio
 
@@ -28,7 +29,9 @@ def test_a_short_turn_reads_the_same_as_in_the_full_window(engines, full, name):
     for audio in (pcm, through_phone_line(pcm)):
         short = engines.transcriber.transcribe(audio)
         whole = full.transcribe(audio)
-        assert short.text.lower().strip(" .?") == whole.text.lower().strip(" .?")
+        edits, words = word_errors(whole.text, short.text)
+        # At most a name heard as one word in one window and two in the other.
+        assert words >= 4 and edits <= 2, (whole.text, short.text)
         assert short.elapsed_ms < whole.elapsed_ms
 
 
@@ -41,6 +44,12 @@ def test_a_turn_longer_than_the_window_takes_the_full_pass(engines):
     long = np.concatenate([pcm] * 4)  # past 12 s less the 2 s tail
     assert len(long) > (engines.config.stt.window_s - 2) * SAMPLE_RATE
     assert engines.transcriber._in_short_window(long.astype(np.float32) / 32768, None) is None
+
+
+def test_an_unsure_decode_takes_the_full_pass(engines):
+    # Near-silence under the hotwords prompt decodes to a low-confidence "you".
+    heard = engines.transcriber._in_short_window(np.zeros(SAMPLE_RATE, np.float32), "x")
+    assert heard in ("", None)
 
 
 def test_a_transcript_that_repeats_itself_is_caught():

@@ -22,7 +22,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -33,8 +32,6 @@ import numpy as np
 from ceoline.config import Config
 from ceoline.persona.profile import Persona
 from ceoline.store import Store, TurnRecord
-from ceoline.trust import guardrails
-from ceoline.trust.answers import may_follow
 from ceoline.trust.dialogue import (
     TAKE_MESSAGE,
     TRANSFER_FAILED,
@@ -43,11 +40,9 @@ from ceoline.trust.dialogue import (
     Decision,
     DialoguePolicy,
 )
-from ceoline.trust.grounding import NotesCheck, question_with_notes, split_sentences
 from ceoline.trust.redaction import redact
 from ceoline.voice.audio import FRAME_MS, SILENT_FRAME, rms_dbfs
 from ceoline.voice.bargein import SILENCE_DBFS, BargeAction, BargeIn, BargeInDetector, EchoGate
-from ceoline.voice.chunker import Chunker, Sentences, clean_for_speech, ends_sentence
 from ceoline.voice.endpointing import (
     Endpointer,
     SpeechPaused,
@@ -57,6 +52,7 @@ from ceoline.voice.endpointing import (
     TurnEnded,
 )
 from ceoline.voice.llm import Message
+from ceoline.voice.reply_writer import FALLBACK_REPLY, ReplyWriter
 from ceoline.voice.speculation import Speculation
 from ceoline.voice.timings import TurnTimings
 from ceoline.voice.turn_judge import TurnJudge
@@ -70,8 +66,6 @@ _Answering = tuple["TurnTimings", "int | None"]
 
 # At hang-up, how long the last caller turns may take to transcribe and store.
 CLOSE_TRANSCRIBE_S = 10.0
-
-FALLBACK_REPLY = "Sorry, I lost my train of thought there. Could you say that again?"
 
 
 class Stages(Protocol):
@@ -143,6 +137,18 @@ class Conversation:
         self._goodbye: Utterance | None = None
         self.dtmf: list[str] = []
         self.policy = DialoguePolicy(self.config, self.persona, getattr(stages, "knowledge", None))
+        self.writer = ReplyWriter(
+            stages,
+            call_id,
+            streaming=streaming,
+            system=self._system,
+            clock=self._clock_ms,
+            stopped=lambda: self._closed or self._ending,
+            spawn=self._spawn,
+            on_guardrail=self._guardrail_event,
+            # Only a policy with notes decides a turn is grounded, so it has the answers.
+            check_for=lambda decision: self.policy.answers.check,
+        )
         self.bargein = BargeInDetector(self.config.bargein)
         self.echo = EchoGate(self.config.bargein)
         self.barge_ins: list[BargeIn] = []
@@ -401,6 +407,8 @@ class Conversation:
         if spec is None:
             return
         tokens = spec.discard()
+        if not spec.prepared:
+            return  # only the early transcript had run, which any pause costs
         replies, spent = self._discarded
         self._discarded = (replies + 1, spent + tokens)
         log.info("call %s: prepared reply dropped, the caller went on", self.call_id)
@@ -408,7 +416,8 @@ class Conversation:
     async def _prepare(self, spec: Speculation) -> None:
         """The reply to the words so far, generated into a held utterance (speculation.py)."""
         try:
-            transcript = await spec.transcript
+            # Shielded: dropping the preparation must not cancel the transcript it shares.
+            transcript = await asyncio.shield(spec.transcript)
             text = transcript.text.strip()
             held_back = self._carry is not None or self._ending or not has_words(text)
             if held_back or looks_unfinished(text):
@@ -424,7 +433,7 @@ class Conversation:
                 history = [*history, Message("user", redact(text).text)]
         finally:
             spec.decided.set()
-        await self._generate(spec.reply, spec.timings, decision, history)
+        await self.writer.write(spec.reply, spec.timings, decision, history)
 
     def _check_unfinished(self, paused: SpeechPaused):
         """Once the early transcript is in: a sentence left hanging gets more time."""
@@ -679,7 +688,7 @@ class Conversation:
         else:
             reply = Utterance(timings=timings, caller_turn_seq=seq)
             # Generation is its own task so an ending can cancel it without losing this turn.
-            generation = self._spawn(self._generate(reply, timings, decision, self._history))
+            generation = self._spawn(self.writer.write(reply, timings, decision, self._history))
         self._generation = generation
         self._playback.append(reply)
         try:
@@ -703,124 +712,6 @@ class Conversation:
             if offer is not None:
                 self.say(offer.reply)
 
-    async def _generate(
-        self,
-        reply: Utterance,
-        timings: TurnTimings,
-        decision: Decision,
-        history: list[Message],
-    ) -> None:
-        """``history`` ends with the caller's turn being answered (when it is kept at all)."""
-        if decision.action is Action.SAY or decision.action is Action.MESSAGE:
-            await self._speak(reply, decision.reply, timings, fixed=True)
-        elif decision.grounded:
-            await self._generate_grounded(reply, timings, decision, history)
-        elif self.streaming:
-            await self._generate_streaming(reply, timings, self._messages(history, decision.notes))
-        else:
-            await self._generate_sequential(reply, timings, self._messages(history))
-        if not reply.text:
-            pcm = await asyncio.to_thread(self.stages.cached_speech, FALLBACK_REPLY)
-            reply.add(FALLBACK_REPLY, pcm)
-
-    async def _generate_grounded(
-        self, reply: Utterance, timings: TurnTimings, decision: Decision, history: list[Message]
-    ) -> None:
-        """A question the notes answer: their best sentence is spoken at once, and the model
-        may add to it, sentence by sentence, each held to the notes before it is spoken.
-
-        The opening is cut into pieces like any reply, so the first clause is synthesized
-        while the rest waits; the model starts once that first piece is ready, so it never
-        delays the first audio on a small CPU.
-        """
-        # Only a policy with notes decides a turn is grounded, so it has the answers.
-        check = self.policy.answers.check
-        question = history[-1].content if history else ""
-        messages = self._messages(history, decision.notes)
-        chunker = Chunker(self.config.chunker)
-        pieces = [*chunker.feed(decision.opening), *chunker.flush()]
-        stop = threading.Event()
-        try:
-            await self._add_to_opening(
-                reply, timings, (decision, messages), pieces, check, question, stop
-            )
-        finally:
-            stop.set()  # a cut reply (barge-in, hang-up) stops the model at its next token
-
-    async def _add_to_opening(
-        self,
-        reply: Utterance,
-        timings: TurnTimings,
-        answer: tuple[Decision, list[Message]],
-        pieces: list[str],
-        check: NotesCheck,
-        question: str,
-        stop: threading.Event,
-    ) -> None:
-        decision, messages = answer
-        queue = None
-        for piece in pieces:
-            await self._speak(reply, piece, timings, fixed=True)
-            if queue is None:
-                queue = self._start_llm(timings, stop, messages)
-        if queue is None:
-            return
-        said = len(split_sentences((decision.opening,)))
-        dropped = 0
-        sentences = Sentences(self.config.chunker)
-        while (delta := await queue.get()) is not None:
-            if isinstance(delta, Exception):
-                log.error("call %s: generation failed: %s", self.call_id, delta)
-                continue
-            if stop.is_set():
-                continue
-            for sentence in sentences.feed(delta):
-                if self._adds_a_supported_fact(check, sentence, reply.text, question):
-                    await self._speak(reply, sentence, timings)
-                    said += 1
-                else:
-                    dropped += 1
-                if said >= self.config.llm.max_sentences:
-                    stop.set()
-                    break
-        timings.dropped_sentences = dropped
-        if dropped:
-            self._guardrail_event("bot", "ungrounded")
-
-    def _adds_a_supported_fact(
-        self, check: NotesCheck, sentence: str, spoken: str, question: str
-    ) -> bool:
-        ok, why = may_follow(check, sentence, spoken, question)
-        if not ok:
-            log.info("call %s: model sentence %r dropped (%s)", self.call_id, sentence, why)
-        return ok
-
-    def _messages(self, history: list[Message], notes: tuple[str, ...] = ()) -> list[Message]:
-        keep = self.config.llm.history_turns * 2
-        recent = history[-keep:] if keep else history[-1:]
-        if notes and recent and recent[-1].role == "user":
-            # Notes ride with the question, after the unchanged system prompt, so the
-            # prompt's cached prefix stays valid.
-            recent = [*recent[:-1], Message("user", question_with_notes(recent[-1].content, notes))]
-        return [self._system, *recent]
-
-    async def _whole_reply(self, timings: TurnTimings, messages: list[Message]) -> str:
-        queue = self._start_llm(timings, threading.Event(), messages)
-        parts = []
-        while (delta := await queue.get()) is not None:
-            if not isinstance(delta, Exception):
-                parts.append(delta)
-        return "".join(parts)
-
-    def _checked(self, text: str) -> tuple[str, bool]:
-        """``text``, or the safe line that replaces it when it breaks a bot-side rule."""
-        violation = guardrails.check_bot(text)
-        if violation is None:
-            return text, False
-        # Never spoken: the model's line is replaced and the reply ends there.
-        self._guardrail_event("bot", violation.category)
-        return violation.replacement, True
-
     def _guardrail_event(self, side: str, category: str) -> None:
         log.info("call %s: guardrail %s %s", self.call_id, side, category)
         if self.store and self.call_id:
@@ -833,108 +724,6 @@ class Conversation:
                     self._now_ms,
                 )
             )
-
-    def _start_llm(
-        self, timings: TurnTimings, stop: threading.Event, messages: list[Message]
-    ) -> asyncio.Queue:
-        """Run generation in a thread; deltas arrive on the returned queue, then None."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
-        started = self._clock_ms()
-
-        def cancelled() -> bool:
-            return self._closed or self._ending or stop.is_set()
-
-        def produce() -> None:
-            first = True
-            try:
-                for delta in self.stages.llm.stream(messages, cancelled=cancelled):
-                    if first:
-                        timings.llm_first_token = self._clock_ms() - started
-                        first = False
-                    timings.reply_tokens += 1
-                    loop.call_soon_threadsafe(queue.put_nowait, delta)
-            except Exception as exc:  # surfaced to the consumer, which logs it
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
-            finally:
-                done = self._clock_ms()
-                timings.llm_total = done - started
-                if timings.speech_end_ms is not None:
-                    timings.llm_done = done - timings.speech_end_ms
-                loop.call_soon_threadsafe(queue.put_nowait, None)
-
-        self._spawn(asyncio.to_thread(produce))
-        return queue
-
-    async def _speak(
-        self, reply: Utterance, text: str, timings: TurnTimings, fixed: bool = False
-    ) -> None:
-        """``fixed``: the text is one of a bounded set (a fixed line, a sentence of the notes),
-        so its audio is synthesized once per process and reused."""
-        spoken = clean_for_speech(text)
-        if not spoken:
-            return
-        started = time.perf_counter()
-        if fixed:
-            pcm = await asyncio.to_thread(self.stages.cached_speech, spoken)
-        else:
-            pcm = (await asyncio.to_thread(self.stages.synthesizer.synthesize, spoken)).pcm
-        if timings.tts_first_audio is None:
-            timings.tts_first_audio = (time.perf_counter() - started) * 1000
-        reply.add(spoken, pcm)
-
-    async def _generate_streaming(
-        self, reply: Utterance, timings: TurnTimings, messages: list[Message]
-    ) -> None:
-        stop = threading.Event()
-        try:
-            await self._stream_reply(reply, timings, messages, stop)
-        finally:
-            stop.set()  # a cut reply (barge-in, hang-up) stops the model at its next token
-
-    async def _stream_reply(
-        self,
-        reply: Utterance,
-        timings: TurnTimings,
-        messages: list[Message],
-        stop: threading.Event,
-    ) -> None:
-        queue = self._start_llm(timings, stop, messages)
-        chunker = Chunker(self.config.chunker)
-        sentences = 0
-        while (delta := await queue.get()) is not None:
-            if isinstance(delta, Exception):
-                log.error("call %s: generation failed: %s", self.call_id, delta)
-                continue
-            if stop.is_set():
-                continue  # drain what the model produced before it saw the stop
-            for piece in chunker.feed(delta):
-                piece, replaced = self._checked(piece)
-                await self._speak(reply, piece, timings)
-                if replaced:
-                    stop.set()
-                    break
-                sentences += ends_sentence(piece)
-                if sentences >= self.config.llm.max_sentences:
-                    stop.set()
-                    break
-        if not stop.is_set():
-            for piece in chunker.flush():
-                piece, replaced = self._checked(piece)
-                if replaced:
-                    await self._speak(reply, piece, timings)
-                    break
-                if ends_sentence(piece) or not reply.text or not self._hit_token_limit(timings):
-                    await self._speak(reply, piece, timings)
-
-    async def _generate_sequential(
-        self, reply: Utterance, timings: TurnTimings, messages: list[Message]
-    ) -> None:
-        text, _ = self._checked(await self._whole_reply(timings, messages))
-        await self._speak(reply, text, timings)
-
-    def _hit_token_limit(self, timings: TurnTimings) -> bool:
-        return timings.reply_tokens >= self.config.llm.max_reply_tokens
 
     # -- bookkeeping -----------------------------------------------------------------------
 

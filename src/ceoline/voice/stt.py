@@ -127,7 +127,9 @@ class Transcriber:
         unsure = average_logprob < -1.0 or len(tokens) <= 2
         if result.no_speech_prob > self.config.no_speech_threshold and unsure:
             return ""
-        if text and _compression_ratio(text) > 2.4:
+        # An unsure or looping decode is where faster-whisper would retry at higher
+        # temperatures: its full pass does that.
+        if average_logprob < -1.0 or (text and _compression_ratio(text) > 2.4):
             return None
         return text
 

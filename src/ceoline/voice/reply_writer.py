@@ -1,0 +1,277 @@
+"""One reply, written into an :class:`Utterance` piece by piece: a fixed line, a company
+answer from the notes with checked model sentences after it, or a streamed model reply
+checked by the bot-side guardrails before each piece is synthesized.
+
+The writer owns no call state. The conversation hands it the history to answer and the
+notes check for the turn, and gets told about guardrail hits through a callback; the model
+runs in a worker thread and stops at its next token once the reply is cut or the call ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ceoline.trust import guardrails
+from ceoline.trust.answers import may_follow
+from ceoline.trust.dialogue import Action, Decision
+from ceoline.trust.grounding import NotesCheck, question_with_notes, split_sentences
+from ceoline.voice.chunker import Chunker, Sentences, clean_for_speech, ends_sentence
+from ceoline.voice.llm import Message
+from ceoline.voice.timings import TurnTimings
+from ceoline.voice.utterance import Utterance
+
+log = logging.getLogger(__name__)
+
+FALLBACK_REPLY = "Sorry, I lost my train of thought there. Could you say that again?"
+
+
+class ReplyWriter:
+    def __init__(
+        self,
+        stages: Any,
+        call_id: str | None,
+        *,
+        streaming: bool,
+        system: Message,
+        clock: Callable[[], float],
+        stopped: Callable[[], bool],
+        spawn: Callable[[Any], asyncio.Task],
+        on_guardrail: Callable[[str, str], None],
+        check_for: Callable[[Decision], NotesCheck],
+    ):
+        """``clock``: the call timeline's now in ms; ``stopped``: the call is ending;
+        ``check_for``: the notes check a grounded decision is held to."""
+        self.stages = stages
+        self.config = stages.config
+        self.call_id = call_id
+        self.streaming = streaming
+        self._system = system
+        self._clock = clock
+        self._stopped = stopped
+        self._spawn = spawn
+        self._on_guardrail = on_guardrail
+        self.check_for = check_for
+
+    async def write(
+        self,
+        reply: Utterance,
+        timings: TurnTimings,
+        decision: Decision,
+        history: list[Message],
+    ) -> None:
+        """``history`` ends with the caller's turn being answered (when it is kept at all)."""
+        if decision.action is Action.SAY or decision.action is Action.MESSAGE:
+            await self._speak(reply, decision.reply, timings, fixed=True)
+        elif decision.grounded:
+            await self._generate_grounded(reply, timings, decision, history)
+        elif self.streaming:
+            await self._generate_streaming(reply, timings, self._messages(history, decision.notes))
+        else:
+            await self._generate_sequential(reply, timings, self._messages(history))
+        if not reply.text:
+            pcm = await asyncio.to_thread(self.stages.cached_speech, FALLBACK_REPLY)
+            reply.add(FALLBACK_REPLY, pcm)
+
+    async def _generate_grounded(
+        self, reply: Utterance, timings: TurnTimings, decision: Decision, history: list[Message]
+    ) -> None:
+        """A question the notes answer: their best sentence is spoken at once, and the model
+        may add to it, sentence by sentence, each held to the notes before it is spoken.
+
+        The opening is cut into pieces like any reply, so the first clause is synthesized
+        while the rest waits; the model starts once that first piece is ready, so it never
+        delays the first audio on a small CPU.
+        """
+        check = self.check_for(decision)
+        question = history[-1].content if history else ""
+        messages = self._messages(history, decision.notes)
+        chunker = Chunker(self.config.chunker)
+        pieces = [*chunker.feed(decision.opening), *chunker.flush()]
+        stop = threading.Event()
+        try:
+            await self._add_to_opening(
+                reply, timings, (decision, messages), pieces, check, question, stop
+            )
+        finally:
+            stop.set()  # a cut reply (barge-in, hang-up) stops the model at its next token
+
+    async def _add_to_opening(
+        self,
+        reply: Utterance,
+        timings: TurnTimings,
+        answer: tuple[Decision, list[Message]],
+        pieces: list[str],
+        check: NotesCheck,
+        question: str,
+        stop: threading.Event,
+    ) -> None:
+        decision, messages = answer
+        queue = None
+        for piece in pieces:
+            await self._speak(reply, piece, timings, fixed=True)
+            if queue is None:
+                queue = self._start_llm(timings, stop, messages)
+        if queue is None:
+            return
+        said = len(split_sentences((decision.opening,)))
+        dropped = 0
+        sentences = Sentences(self.config.chunker)
+        while (delta := await queue.get()) is not None:
+            if isinstance(delta, Exception):
+                log.error("call %s: generation failed: %s", self.call_id, delta)
+                continue
+            if stop.is_set():
+                continue
+            for sentence in sentences.feed(delta):
+                if self._adds_a_supported_fact(check, sentence, reply.text, question):
+                    await self._speak(reply, sentence, timings)
+                    said += 1
+                else:
+                    dropped += 1
+                if said >= self.config.llm.max_sentences:
+                    stop.set()
+                    break
+        timings.dropped_sentences = dropped
+        if dropped:
+            self._on_guardrail("bot", "ungrounded")
+
+    def _adds_a_supported_fact(
+        self, check: NotesCheck, sentence: str, spoken: str, question: str
+    ) -> bool:
+        ok, why = may_follow(check, sentence, spoken, question)
+        if not ok:
+            log.info("call %s: model sentence %r dropped (%s)", self.call_id, sentence, why)
+        return ok
+
+    def _messages(self, history: list[Message], notes: tuple[str, ...] = ()) -> list[Message]:
+        keep = self.config.llm.history_turns * 2
+        recent = history[-keep:] if keep else history[-1:]
+        if notes and recent and recent[-1].role == "user":
+            # Notes ride with the question, after the unchanged system prompt, so the
+            # prompt's cached prefix stays valid.
+            recent = [*recent[:-1], Message("user", question_with_notes(recent[-1].content, notes))]
+        return [self._system, *recent]
+
+    async def _whole_reply(self, timings: TurnTimings, messages: list[Message]) -> str:
+        queue = self._start_llm(timings, threading.Event(), messages)
+        parts = []
+        while (delta := await queue.get()) is not None:
+            if not isinstance(delta, Exception):
+                parts.append(delta)
+        return "".join(parts)
+
+    def _checked(self, text: str) -> tuple[str, bool]:
+        """``text``, or the safe line that replaces it when it breaks a bot-side rule."""
+        violation = guardrails.check_bot(text)
+        if violation is None:
+            return text, False
+        # Never spoken: the model's line is replaced and the reply ends there.
+        self._on_guardrail("bot", violation.category)
+        return violation.replacement, True
+
+    def _start_llm(
+        self, timings: TurnTimings, stop: threading.Event, messages: list[Message]
+    ) -> asyncio.Queue:
+        """Run generation in a thread; deltas arrive on the returned queue, then None."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        started = self._clock()
+
+        def cancelled() -> bool:
+            return self._stopped() or stop.is_set()
+
+        def produce() -> None:
+            first = True
+            try:
+                for delta in self.stages.llm.stream(messages, cancelled=cancelled):
+                    if first:
+                        timings.llm_first_token = self._clock() - started
+                        first = False
+                    timings.reply_tokens += 1
+                    loop.call_soon_threadsafe(queue.put_nowait, delta)
+            except Exception as exc:  # surfaced to the consumer, which logs it
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                done = self._clock()
+                timings.llm_total = done - started
+                if timings.speech_end_ms is not None:
+                    timings.llm_done = done - timings.speech_end_ms
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        self._spawn(asyncio.to_thread(produce))
+        return queue
+
+    async def _speak(
+        self, reply: Utterance, text: str, timings: TurnTimings, fixed: bool = False
+    ) -> None:
+        """``fixed``: the text is one of a bounded set (a fixed line, a sentence of the notes),
+        so its audio is synthesized once per process and reused."""
+        spoken = clean_for_speech(text)
+        if not spoken:
+            return
+        started = time.perf_counter()
+        if fixed:
+            pcm = await asyncio.to_thread(self.stages.cached_speech, spoken)
+        else:
+            pcm = (await asyncio.to_thread(self.stages.synthesizer.synthesize, spoken)).pcm
+        if timings.tts_first_audio is None:
+            timings.tts_first_audio = (time.perf_counter() - started) * 1000
+        reply.add(spoken, pcm)
+
+    async def _generate_streaming(
+        self, reply: Utterance, timings: TurnTimings, messages: list[Message]
+    ) -> None:
+        stop = threading.Event()
+        try:
+            await self._stream_reply(reply, timings, messages, stop)
+        finally:
+            stop.set()  # a cut reply (barge-in, hang-up) stops the model at its next token
+
+    async def _stream_reply(
+        self,
+        reply: Utterance,
+        timings: TurnTimings,
+        messages: list[Message],
+        stop: threading.Event,
+    ) -> None:
+        queue = self._start_llm(timings, stop, messages)
+        chunker = Chunker(self.config.chunker)
+        sentences = 0
+        while (delta := await queue.get()) is not None:
+            if isinstance(delta, Exception):
+                log.error("call %s: generation failed: %s", self.call_id, delta)
+                continue
+            if stop.is_set():
+                continue  # drain what the model produced before it saw the stop
+            for piece in chunker.feed(delta):
+                piece, replaced = self._checked(piece)
+                await self._speak(reply, piece, timings)
+                if replaced:
+                    stop.set()
+                    break
+                sentences += ends_sentence(piece)
+                if sentences >= self.config.llm.max_sentences:
+                    stop.set()
+                    break
+        if not stop.is_set():
+            for piece in chunker.flush():
+                piece, replaced = self._checked(piece)
+                if replaced:
+                    await self._speak(reply, piece, timings)
+                    break
+                if ends_sentence(piece) or not reply.text or not self._hit_token_limit(timings):
+                    await self._speak(reply, piece, timings)
+
+    async def _generate_sequential(
+        self, reply: Utterance, timings: TurnTimings, messages: list[Message]
+    ) -> None:
+        text, _ = self._checked(await self._whole_reply(timings, messages))
+        await self._speak(reply, text, timings)
+
+    def _hit_token_limit(self, timings: TurnTimings) -> bool:
+        return timings.reply_tokens >= self.config.llm.max_reply_tokens
