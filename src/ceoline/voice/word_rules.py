@@ -115,6 +115,13 @@ _PREFACES = {
 }  # fmt: skip
 
 
+# Before a final "you" these make it the subject of a question still to come ("can you...").
+_ASKING = {
+    "do", "did", "does", "can", "could", "would", "will", "should", "are", "were", "have",
+    "if", "when", "and", "but", "so", "that", "as",
+}  # fmt: skip
+
+
 def looks_unfinished(text: str) -> bool:
     """The words so far stop mid-sentence ("I think that...", a trailing comma) or have not
     started it ("Well, you see.")."""
@@ -126,6 +133,6 @@ def looks_unfinished(text: str) -> bool:
     words = _tokens(stripped)
     if words and all(w in _PREFACES for w in words):
         return True
-    if words[-2:] == ["thank", "you"]:
-        return False
+    if words[-1:] == ["you"] and (len(words) < 2 or words[-2] not in _ASKING):
+        return False  # "...with you", "thank you": "you" ends as an object, not a subject
     return bool(words) and words[-1] in _UNFINISHED_ENDINGS and not stripped.endswith(("?", "!"))

@@ -1,0 +1,35 @@
+"""Word rules over a caller's transcript."""
+
+import pytest
+
+from ceoline.voice.word_rules import has_words, is_backchannel, is_stop_request, looks_unfinished
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I think that", "My question is,", "So, um...", "Honestly.", "Well, you see.", "Can you"],
+)
+def test_words_that_stop_mid_sentence_or_before_it(text):
+    assert looks_unfinished(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What is your mission?",
+        "Who started the company with you",  # Whisper often drops the question mark
+        "No, thank you.",
+        "The invoice screen is too slow.",
+        "OK",  # said alone, an answer to the bot
+        "",
+    ],
+)
+def test_finished_words(text):
+    assert not looks_unfinished(text)
+
+
+def test_backchannels_and_stop_requests():
+    assert is_backchannel("mm-hm") and is_backchannel("Yeah.")
+    assert not is_backchannel("Yeah, but the app crashed.")
+    assert is_stop_request("Wait, stop.")
+    assert has_words("Hello") and not has_words(" ... ")
