@@ -31,6 +31,11 @@ def test_a_question_ends_on_one_confident_verdict():
     assert not ends_turn("What is your mission?", verdicts((200, 0.3)), CONFIG)
 
 
+def test_a_question_heard_without_its_mark_is_still_a_question():
+    # Whisper's "When was" as "One was", and no question mark.
+    assert ends_turn("One was Quillfern founded and by whom", verdicts((500, 0.8)), CONFIG)
+
+
 def test_a_statement_needs_silence_and_two_confident_verdicts_in_a_row():
     text = "The problems are the login."
     assert not ends_turn(text, verdicts((200, 0.99)), CONFIG)

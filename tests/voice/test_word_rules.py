@@ -2,7 +2,13 @@
 
 import pytest
 
-from ceoline.voice.word_rules import has_words, is_backchannel, is_stop_request, looks_unfinished
+from ceoline.voice.word_rules import (
+    has_words,
+    is_backchannel,
+    is_question,
+    is_stop_request,
+    looks_unfinished,
+)
 
 
 @pytest.mark.parametrize(
@@ -33,3 +39,11 @@ def test_backchannels_and_stop_requests():
     assert not is_backchannel("Yeah, but the app crashed.")
     assert is_stop_request("Wait, stop.")
     assert has_words("Hello") and not has_words(" ... ")
+
+
+def test_questions_with_or_without_their_mark():
+    assert is_question("What is your mission?")
+    assert is_question("When was Quillfern founded and by whom")
+    assert is_question("So, how many people work there")
+    assert not is_question("The invoice screen is too slow.")
+    assert not is_question("My question is about the app.")

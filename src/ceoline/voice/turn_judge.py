@@ -5,10 +5,11 @@ never on the tick, and its verdict is read on a later tick. A verdict belongs to
 was asked in: once the caller speaks again it is void, however late it arrives.
 
 How the verdicts end a turn (:func:`ends_turn`) was chosen on the labelled pause set
-(``ceoline eval turns``): a question (Whisper writes its "?") ends on one verdict of
-``threshold`` or more, at the first pause; any other sentence needs ``statement_ms`` of
-silence and two verdicts of ``statement_threshold`` in a row, because on phone audio a list
-item or a number read slowly sounds finished to the model as often as a real end does.
+(``ceoline eval turns``): a question (a "?", or a question's opening word once the usual
+Whisper slips are repaired) ends on one verdict of ``threshold`` or more, at the first pause;
+any other sentence needs ``statement_ms`` of silence and two verdicts of
+``statement_threshold`` in a row, because on phone audio a list item or a number read slowly
+sounds finished to the model as often as a real end does.
 Words that hang mid-sentence never end a turn here: the fallback silence does.
 """
 
@@ -18,9 +19,10 @@ import asyncio
 import logging
 
 from ceoline.config import TurnConfig
+from ceoline.trust.dialogue import repair_question
 from ceoline.voice.endpointing import TurnCheck
 from ceoline.voice.turn_model import TurnModel, TurnVerdict
-from ceoline.voice.word_rules import looks_unfinished
+from ceoline.voice.word_rules import is_question, looks_unfinished
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ def ends_turn(text: str, verdicts: Verdicts, config: TurnConfig) -> bool:
     if not verdicts or not text.strip() or looks_unfinished(text):
         return False
     silence, last = verdicts[-1]
-    if text.rstrip().endswith("?"):
+    if is_question(repair_question(text)):
         return last.complete >= config.threshold
     if silence < config.statement_ms or len(verdicts) < 2:
         return False

@@ -136,3 +136,19 @@ def looks_unfinished(text: str) -> bool:
     if words[-1:] == ["you"] and (len(words) < 2 or words[-2] not in _ASKING):
         return False  # "...with you", "thank you": "you" ends as an object, not a subject
     return bool(words) and words[-1] in _UNFINISHED_ENDINGS and not stripped.endswith(("?", "!"))
+
+
+# A sentence that opens with one of these asks something, question mark or not: Whisper drops
+# the mark when a question ends on a level pitch ("When was Quillfern founded and by whom").
+_QUESTION_OPENERS = re.compile(
+    r"^(?:(?:so|and|but|okay|ok|well|hi|hey|hello|sorry|excuse me)[,.]?\s+)*"
+    r"(?:what|when|where|who|whom|whose|which|why|how|can|could|would|will|do|does|did|is|"
+    r"are|was|were|have|has|may|should)\b",
+    re.IGNORECASE,
+)
+
+
+def is_question(text: str) -> bool:
+    """The words ask something: a question mark, or a question's opening word."""
+    stripped = text.strip()
+    return stripped.endswith("?") or bool(_QUESTION_OPENERS.match(stripped))
