@@ -405,6 +405,9 @@ def guardrails_eval(
 
 
 eval_app = typer.Typer(help="Evaluate the hotline on labelled sets.", no_args_is_help=True)
+LinesOption = Annotated[
+    str, typer.Option(help="Comma-separated lines: wide (16 kHz), phone (8 kHz µ-law).")
+]
 app.add_typer(eval_app, name="eval")
 
 
@@ -417,9 +420,7 @@ def eval_answers(
     voices: Annotated[
         str, typer.Option(help="Comma-separated voices to speak them in: piper, espeak.")
     ] = "piper,espeak",
-    lines: Annotated[
-        str, typer.Option(help="Comma-separated lines: wide (16 kHz), phone (8 kHz µ-law).")
-    ] = "wide,phone",
+    lines: LinesOption = "wide,phone",
     limit: Annotated[int, typer.Option(min=1, help="Use only the first N questions.")] = 1000,
     calls: Annotated[
         int, typer.Option(min=0, help="Whole simulated calls to time, after the greeting.")
@@ -487,9 +488,7 @@ def eval_turns(
         Path,
         typer.Option("--set", help="The labelled pause set (turns.jsonl beside its audio/)."),
     ] = Path("tests/data/turns/turns.jsonl"),
-    lines: Annotated[
-        str, typer.Option(help="Comma-separated lines: wide (16 kHz), phone (8 kHz µ-law).")
-    ] = "wide,phone",
+    lines: LinesOption = "wide,phone",
     limit: Annotated[int, typer.Option(min=1, help="Use only the first N turns.")] = 10000,
     as_json: JsonOption = False,
     config: ConfigOption = None,

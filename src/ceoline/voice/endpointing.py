@@ -124,11 +124,15 @@ class Endpointer:
         """End the turn at once, if the caller is still silent since the last pause."""
         if not (self._in_speech and self._paused):
             return None
+        return self._end(t_ms, forced=False)
+
+    def _end(self, t_ms: int, forced: bool) -> TurnEnded:
         event = TurnEnded(
             speech_start_ms=self._start_ms,
             speech_end_ms=self._last_voiced_end_ms,
             decided_ms=t_ms,
             audio=self._turn_audio(),
+            forced=forced,
         )
         self.reset()
         return event
@@ -183,15 +187,7 @@ class Endpointer:
         """End a turn still in progress (the call is ending); None when nobody is speaking."""
         if not self._in_speech:
             return None
-        event = TurnEnded(
-            speech_start_ms=self._start_ms,
-            speech_end_ms=self._last_voiced_end_ms,
-            decided_ms=t_ms,
-            audio=self._turn_audio(),
-            forced=True,
-        )
-        self.reset()
-        return event
+        return self._end(t_ms, forced=True)
 
     def _turn_audio(self) -> bytes:
         end = min(len(self._frames), self._last_voiced_index + 1 + self._tail_frames)
