@@ -135,6 +135,7 @@ class Conversation:
         self._ending = False
         self.end_reason: str | None = None
         self._goodbye: Utterance | None = None
+        self._goodbye_due = False
         self.dtmf: list[str] = []
         self.policy = DialoguePolicy(self.config, self.persona, getattr(stages, "knowledge", None))
         self.writer = ReplyWriter(
@@ -202,6 +203,7 @@ class Conversation:
         if self._ending:
             return
         self._ending = True
+        self._goodbye_due = True
         self.end_reason = reason
         if self._generation is not None:
             self._generation.cancel()
@@ -300,6 +302,8 @@ class Conversation:
             and self._busy_turns == 0
             and self._pending_turns.empty()
             and not self._playback
+            # A goodbye is being synthesized: it is about to be said.
+            and not (self._goodbye_due and not self.finished)
         )
 
     async def close(self) -> None:
