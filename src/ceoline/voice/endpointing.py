@@ -38,6 +38,10 @@ class SpeechPaused:
     speech_end_ms: int
     audio: bytes
 
+    def ended(self, event: TurnEnded) -> bool:
+        """The turn ended on this pause, with no speech since: work begun here is valid."""
+        return self.speech_end_ms == event.speech_end_ms and self.audio == event.audio
+
 
 @dataclass(frozen=True)
 class SpeechResumed:

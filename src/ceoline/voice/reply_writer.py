@@ -42,10 +42,10 @@ class ReplyWriter:
         stopped: Callable[[], bool],
         spawn: Callable[[Any], asyncio.Task],
         on_guardrail: Callable[[str, str], None],
-        check_for: Callable[[Decision], NotesCheck],
+        notes_check: Callable[[], NotesCheck],
     ):
         """``clock``: the call timeline's now in ms; ``stopped``: the call is ending;
-        ``check_for``: the notes check a grounded decision is held to."""
+        ``notes_check``: the notes check a grounded answer is held to."""
         self.stages = stages
         self.config = stages.config
         self.call_id = call_id
@@ -55,7 +55,7 @@ class ReplyWriter:
         self._stopped = stopped
         self._spawn = spawn
         self._on_guardrail = on_guardrail
-        self.check_for = check_for
+        self.notes_check = notes_check
 
     async def write(
         self,
@@ -87,7 +87,7 @@ class ReplyWriter:
         while the rest waits; the model starts once that first piece is ready, so it never
         delays the first audio on a small CPU.
         """
-        check = self.check_for(decision)
+        check = self.notes_check()
         question = history[-1].content if history else ""
         messages = self._messages(history, decision.notes)
         chunker = Chunker(self.config.chunker)

@@ -9,12 +9,12 @@ is not importable without pipecat's audio extras (``loudness`` and more), hence 
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 from ceoline.errors import ModelError
+from ceoline.locator import package_dir
 from ceoline.voice.audio import SAMPLE_RATE
 
 WINDOW = 512
@@ -22,10 +22,8 @@ CONTEXT = 64
 
 
 def bundled_model() -> Path:
-    spec = importlib.util.find_spec("pipecat")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError("Silero VAD ships in pipecat-ai, which is not installed; run make install")
-    path = Path(next(iter(spec.submodule_search_locations))) / "audio/vad/data/silero_vad.onnx"
+    # The same wheel as the turn model's: the locator finds it, or says how to install it.
+    path = package_dir("turn") / "audio" / "vad" / "data" / "silero_vad.onnx"
     if not path.is_file():
         raise ModelError(f"Silero VAD model not found: {path}; run make install")
     return path

@@ -16,7 +16,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from ceoline.trust.dialogue import Decision, DialoguePolicy
-from ceoline.voice.endpointing import SpeechPaused, TurnEnded
+from ceoline.voice.endpointing import SpeechPaused
 from ceoline.voice.timings import TurnTimings
 from ceoline.voice.utterance import Utterance
 
@@ -33,10 +33,6 @@ class Speculation:
     decision: Decision | None = None
     policy: DialoguePolicy | None = None
     reply: Utterance | None = None
-
-    def belongs_to(self, event: TurnEnded) -> bool:
-        """The turn ended on this pause, with no speech since: the preparation is valid."""
-        return self.paused.speech_end_ms == event.speech_end_ms and self.paused.audio == event.audio
 
     @property
     def prepared(self) -> bool:
