@@ -159,6 +159,20 @@ def speech_segment(seconds: float) -> np.ndarray:
     return np.tile(voiced, reps)[: int(seconds * SAMPLE_RATE)]
 
 
+def babble(seconds: float) -> np.ndarray:
+    """A voice-like signal no caller sample contains: broadband noise in syllable bursts.
+
+    Not a tone: the echo canceller (rightly) cannot tell a pure tone's delay, and no voice
+    is one. Not a caller recording either, or the canceller would take the caller's words
+    for the bot's echo.
+    """
+    n = int(seconds * SAMPLE_RATE)
+    rng = np.random.default_rng(n)
+    envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 4.0 * np.arange(n) / SAMPLE_RATE)
+    noise = np.convolve(rng.standard_normal(n), np.ones(4) / 4, mode="same")
+    return np.clip(noise * envelope * 6000, -32768, 32767).astype(np.int16)
+
+
 # -- scripted fakes for fast tests of conversation logic --------------------------------------
 
 
@@ -221,9 +235,7 @@ class FakeSynthesizer:
     def synthesize(self, text: str) -> Speech:
         with self.lock:
             self.texts.append(text)
-        samples = int(len(text.split()) * self.seconds_per_word * SAMPLE_RATE)
-        tone = (np.sin(np.arange(samples) * 0.3) * 8000).astype(np.int16)
-        return Speech(tone, 1.0)
+        return Speech(babble(len(text.split()) * self.seconds_per_word), 1.0)
 
 
 @dataclass

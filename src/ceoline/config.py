@@ -126,8 +126,12 @@ class BargeInConfig:
     confirm_ms: int = _opt(800, lo=100, hi=5000)
     resume_after_ms: int = _opt(500, lo=40, hi=5000)
     min_energy_dbfs: float = _opt(-40.0, lo=-120.0, hi=0.0)
-    echo_margin_db: float = _opt(10.0, lo=0.0, hi=60.0)
-    echo_window_ms: int = _opt(400, lo=20, hi=2000)
+
+
+@dataclass(frozen=True)
+class EchoConfig:
+    canceller: str = _opt("webrtc", choices=("webrtc", "off"))
+    noise_suppression: bool = _opt(False)
 
 
 @dataclass(frozen=True)
@@ -250,6 +254,7 @@ class Config:
     vad: VadConfig = field(default_factory=VadConfig)
     turn: TurnConfig = field(default_factory=TurnConfig)
     bargein: BargeInConfig = field(default_factory=BargeInConfig)
+    echo: EchoConfig = field(default_factory=EchoConfig)
     handoff: HandoffConfig = field(default_factory=HandoffConfig)
     insights: InsightsConfig = field(default_factory=InsightsConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
@@ -315,7 +320,16 @@ def _check_value(source: str, key: str, value: Any, tp: Any, meta: dict) -> Any:
     return value
 
 
+# Keys that once existed, and what replaced them, so an old config gets told what to change.
+_REMOVED_KEYS = {
+    "bargein.echo_margin_db": "echo is now cancelled, not gated: delete it and see [echo]",
+    "bargein.echo_window_ms": "echo is now cancelled, not gated: delete it and see [echo]",
+}
+
+
 def _unknown_key(source: str, key: str, known: list[str]) -> ConfigError:
+    if key in _REMOVED_KEYS:
+        return ConfigError(f"{source}: '{key}' is no longer a setting; {_REMOVED_KEYS[key]}")
     if "password" in key.rsplit(".", 1)[-1].lower():
         return ConfigError(
             f"{source}: '{key}' is not allowed: secrets never go in the config file; set "

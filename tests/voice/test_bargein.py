@@ -7,7 +7,7 @@ import numpy as np
 
 from ceoline.config import BargeInConfig
 from ceoline.store import Store
-from ceoline.voice.bargein import BargeAction, BargeInDetector, EchoGate
+from ceoline.voice.bargein import BargeAction, BargeInDetector
 from ceoline.voice.simulate import EchoingLine, InterruptingCaller, WavCaller, run_call
 from ceoline.voice.stt import Transcript
 
@@ -60,15 +60,6 @@ def test_one_dropped_frame_inside_speech_does_not_reset_onset():
 def test_nothing_fires_when_the_bot_is_quiet_or_disabled():
     assert feed(BargeInDetector(BargeInConfig()), [True] * 40, active=False) == []
     assert feed(BargeInDetector(BargeInConfig(enabled=False)), [True] * 40) == []
-
-
-def test_echo_gate_uses_the_recent_bot_level():
-    gate = EchoGate(BargeInConfig(echo_margin_db=10, echo_window_ms=100))
-    gate.sent(-20.0)
-    assert gate.is_echo(-35.0) and not gate.is_echo(-25.0)
-    for _ in range(5):
-        gate.sent(-120.0)
-    assert not gate.is_echo(-35.0)  # the window has passed: nothing to echo
 
 
 class LengthTranscriber:

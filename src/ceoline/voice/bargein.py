@@ -7,20 +7,17 @@ that lasts to ``confirm_ms`` from its onset **commits** the interruption (the re
 dropped, the caller is answered); speech that stops first lets the bot **resume** where it
 paused, nothing lost.
 
-Echo (the bot's own voice returning down the line) never counts: while the bot talks, a
-frame must be louder than the bot's recent output level minus ``echo_margin_db``.
+Echo (the bot's own voice returning down the line) never reaches this detector: the echo
+canceller (echo.py) has taken it out of the caller's audio first.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
 from ceoline.config import BargeInConfig
 from ceoline.voice.audio import FRAME_MS
-
-SILENCE_DBFS = -120.0
 
 
 class BargeAction(Enum):
@@ -41,24 +38,6 @@ class BargeIn:
     @property
     def latency_ms(self) -> int:
         return self.stopped_ms - self.onset_ms
-
-
-class EchoGate:
-    """Remembers the bot's output level over the echo window."""
-
-    def __init__(self, config: BargeInConfig):
-        self.margin_db = config.echo_margin_db
-        self._levels: deque[float] = deque(maxlen=max(1, config.echo_window_ms // FRAME_MS))
-
-    def sent(self, level_dbfs: float) -> None:
-        self._levels.append(level_dbfs)
-
-    @property
-    def bot_level(self) -> float:
-        return max(self._levels, default=SILENCE_DBFS)
-
-    def is_echo(self, level_dbfs: float) -> bool:
-        return level_dbfs < self.bot_level - self.margin_db
 
 
 class BargeInDetector:

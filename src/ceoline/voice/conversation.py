@@ -42,7 +42,8 @@ from ceoline.trust.dialogue import (
 )
 from ceoline.trust.redaction import redact
 from ceoline.voice.audio import FRAME_MS, SILENT_FRAME, rms_dbfs
-from ceoline.voice.bargein import SILENCE_DBFS, BargeAction, BargeIn, BargeInDetector, EchoGate
+from ceoline.voice.bargein import BargeAction, BargeIn, BargeInDetector
+from ceoline.voice.echo import EchoCanceller
 from ceoline.voice.endpointing import (
     Endpointer,
     SpeechPaused,
@@ -151,7 +152,7 @@ class Conversation:
             notes_check=lambda: self.policy.answers.check,
         )
         self.bargein = BargeInDetector(self.config.bargein)
-        self.echo = EchoGate(self.config.bargein)
+        self.echo = EchoCanceller(self.config.echo)
         self.barge_ins: list[BargeIn] = []
         self._carry: tuple[str, int] | None = None
         self._paused = False
@@ -361,11 +362,9 @@ class Conversation:
         self._tick_wall = time.perf_counter()
         if self._judged_over() and (ended := self.endpointer.end_now(t_ms)) is not None:
             self._on_turn_ended(ended)  # no more waiting for the fallback silence
-        level = rms_dbfs(frame)
+        heard = self.echo.clean(frame)  # the bot's own voice coming back is not the caller
+        level = rms_dbfs(heard)
         bot_active = self._bot_interruptible()
-        heard = frame
-        if self._playback and self.echo.is_echo(level):
-            heard = SILENT_FRAME  # the bot's own voice coming back is not the caller
         events = self.endpointer.push(heard, t_ms)
         speech = self.endpointer.last_voiced and level >= self.config.bargein.min_energy_dbfs
         action = self.bargein.push(speech, t_ms, bot_active)
@@ -498,7 +497,7 @@ class Conversation:
 
     def next_bot_frame(self, t_ms: int) -> bytes:
         frame = self._next_frame(t_ms)
-        self.echo.sent(SILENCE_DBFS if frame is SILENT_FRAME else rms_dbfs(frame))
+        self.echo.played(frame)
         return frame
 
     def _next_frame(self, t_ms: int) -> bytes:
