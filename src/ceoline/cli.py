@@ -536,6 +536,69 @@ def eval_turns(
         raise typer.Exit(1)
 
 
+@eval_app.command("overtalk")
+def eval_overtalk(
+    overtalk_set: Annotated[
+        Path,
+        typer.Option("--set", help="The over-talk set folder (lines.jsonl, cases.jsonl, audio/)."),
+    ] = Path("tests/data/overtalk"),
+    fronts: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: canceller (the call's own path), aec3 (AEC3's output "
+            "always), gate (the level gate it replaced)."
+        ),
+    ] = "canceller,aec3,gate",
+    every: Annotated[int, typer.Option(min=1, help="Use every N-th case only.")] = 1,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Replay callers talking over the greeting and replies, with and without the bot's echo.
+
+    Word error rate over the bot against the same lines in silence, requests for a person
+    over the greeting that escalate, and on echo alone: barge-ins, words heard and ERLE.
+    Exits 1 when the call's own path misses a target: WER within 5 points of silence, every
+    request for a person escalated, no barge-in and no words from echo alone.
+    """
+    from ceoline.admin.overtalk_eval import FRONTS, evaluate
+
+    chosen = tuple(x.strip() for x in fronts.split(",") if x.strip())
+    bad = [x for x in chosen if x not in FRONTS]
+    if bad or not chosen:
+        raise CeolineError(f"--fronts {','.join(bad) or '(none)'}: choose from {', '.join(FRONTS)}")
+    cfg = _config(config)
+    report = evaluate(_engines(cfg), overtalk_set, chosen, every)
+    data = report.as_json()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        typer.echo(f"{data['cases']} cases; WER in % (over the bot / the same lines in silence)")
+        typer.echo(
+            f"{'front':<11}{'WER over':>9}{'silence':>8}{'gap':>6}{'persons':>9}"
+            f"{'barge-ins':>10}{'echo heard':>11}{'ERLE p50':>9}{'min':>6}"
+        )
+        for name, r in data["fronts"].items():
+            over, calm = (r["wer_over_talk"] or 0) * 100, (r["wer_in_silence"] or 0) * 100
+            typer.echo(
+                f"{name:<11}{over:>9.1f}{calm:>8.1f}{r['wer_gap_points'] or 0:>6.1f}"
+                f"{r['persons_escalated']:>5}/{r['persons_over_greeting']:<3}"
+                f"{r['false_barge_ins']:>10}{r['echo_heard_as_speech']:>11}"
+                f"{r['erle_db_p50'] or 0:>9.1f}{r['erle_db_min'] or 0:>6.1f}"
+            )
+        for name, r in data["fronts"].items():
+            by = ", ".join(
+                f"{k} {v * 100:.1f}" for k, v in r["wer_by_condition"].items() if v is not None
+            )
+            typer.echo(f"{name} WER by condition: {by}")
+        for miss in data["fronts"]["canceller"]["worst"]:
+            typer.echo(
+                f"  MISHEARD {miss['line']} over {miss['over']} echo {miss['echo_db']} "
+                f"caller {miss['caller_dbfs']} dBFS: {_safe(miss['heard'])!r}"
+            )
+    if not report.meets_targets():
+        raise typer.Exit(1)
+
+
 persona_app = typer.Typer(help="Train and evaluate the persona LoRA adapter.", no_args_is_help=True)
 app.add_typer(persona_app, name="persona")
 
