@@ -107,6 +107,9 @@ class LineEchoFilter:
         self._cross: np.ndarray | None = None
         self.weights: np.ndarray | None = None
         self.reduction_db = 0.0  # what the filter took out of the last echo frame it saw
+        # It has taken out SETTLED_DB of an echo frame at this delay: from then on its
+        # subtraction is trusted on every frame.
+        self.settled = False
         self._skipped = 0
 
     def _taps(self, sent: np.ndarray, delay: int) -> np.ndarray:
@@ -119,8 +122,8 @@ class LineEchoFilter:
     def learn(self, sent: np.ndarray, heard: np.ndarray, delay: int) -> None:
         if delay != self.delay:
             self.delay, self._gram, self._cross, self.weights = delay, None, None, None
-            self.reduction_db = 0.0
-        if self.reduction_db >= self.SETTLED_DB:
+            self.reduction_db, self.settled = 0.0, False
+        if self.settled:
             self._skipped += 1
             if self._skipped < self.SETTLED_EVERY:
                 return
@@ -131,6 +134,7 @@ class LineEchoFilter:
             self.reduction_db = 10 * np.log10(
                 (float(heard @ heard) + 1.0) / (float(left @ left) + 1.0)
             )
+            self.settled = self.settled or self.reduction_db >= self.SETTLED_DB
         gram, cross = taps.T @ taps, taps.T @ heard
         if self._gram is None or self._gram.shape != gram.shape:
             self._gram, self._cross = gram, cross
@@ -215,18 +219,26 @@ class EchoCanceller:
         heard = np.frombuffer(frame, np.int16).astype(np.float64)
         if kind == "echo" and self.delay is not None:
             self.line_filter.learn(self._sent_wide, heard, 2 * self.delay)
-        if kind == "echo" or not self._pass_non_echo:
+        if not self._pass_non_echo:
             self.cancelled += 1
             return bytes(cancelled)
-        if kind == "mixed":
-            left = self.line_filter.subtract(self._sent_wide, heard)
-            if left is not None:
-                self.subtracted += 1
-                return np.clip(np.rint(left), -32768, 32767).astype(np.int16).tobytes()
-            self.cancelled += 1
-            return bytes(cancelled)
-        self.passed += 1
-        return frame
+        # Once the line filter takes out as much as AEC3 would, its subtraction is used on
+        # every frame: "echo alone" may still hide a caller's quiet words 15-20 dB under it,
+        # which AEC3's suppressor would take too, and where the bot is silent it subtracts
+        # nothing.
+        settled = self.line_filter.settled
+        if kind == "line" and not settled:
+            self.passed += 1
+            return frame
+        left = self.line_filter.subtract(self._sent_wide, heard)
+        if left is not None and (kind == "mixed" or settled):
+            self.subtracted += 1
+            return np.clip(np.rint(left), -32768, 32767).astype(np.int16).tobytes()
+        if kind == "line":
+            self.passed += 1
+            return frame
+        self.cancelled += 1
+        return bytes(cancelled)
 
     def _kind(self, likeness: np.ndarray) -> str:
         """ "echo" (the bot's echo alone), "mixed" (the caller over it) or "line"."""
