@@ -85,7 +85,10 @@ def load_set(path: Path) -> tuple[dict[str, Line], dict[str, np.ndarray], list[C
         return out
 
     def audio(name: str) -> np.ndarray:
-        pcm, rate = soundfile.read(path / name, dtype="int16")
+        try:
+            pcm, rate = soundfile.read(path / name, dtype="int16")
+        except (soundfile.LibsndfileError, OSError) as exc:
+            raise CeolineError(f"{path / name}: cannot read the audio ({exc})") from None
         if rate != SAMPLE_RATE:
             raise CeolineError(f"{path / name}: {rate} Hz, the set is 16 kHz")
         return pcm
@@ -202,6 +205,7 @@ class FrontReport:
     in_silence: list[tuple[int, int]] = field(default_factory=list)
     by_condition: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     persons: list[bool] = field(default_factory=list)  # over the greeting: escalated?
+    persons_missed: list[dict] = field(default_factory=list)
     echo_cases: int = 0
     false_barge_ins: int = 0
     echo_heard: list[str] = field(default_factory=list)
@@ -217,6 +221,7 @@ class FrontReport:
             "wer_by_condition": {k: _wer(v) for k, v in sorted(self.by_condition.items())},
             "persons_over_greeting": len(self.persons),
             "persons_escalated": sum(self.persons),
+            "persons_missed": self.persons_missed,
             "echo_cases": self.echo_cases,
             "false_barge_ins": self.false_barge_ins,
             "echo_heard_as_speech": len(self.echo_heard),
@@ -290,7 +295,10 @@ def evaluate(
                 report.by_condition.setdefault(key, []).append(errors)
             if line.kind == "person" and case.over == "greeting":
                 policy = DialoguePolicy(engines.config, engines.persona, None)
-                report.persons.append(policy.decide(result.text).action is Action.HANDOFF)
+                escalated = policy.decide(result.text).action is Action.HANDOFF
+                report.persons.append(escalated)
+                if not escalated:
+                    report.persons_missed.append({"line": line.id, "heard": result.text})
             if errors[0]:
                 report.misheard.append(
                     {

@@ -606,6 +606,8 @@ _WANTS_HUMAN = _rules(
     rf"(?:real |actual |live )?(?:{_HUMAN_KIND})",
     rf"(?:get|give|find) me (?:a |an |the |some )?(?:real |actual |live )?(?:{_HUMAN_KIND})",
     r"transfer me|put me through|connect me|patch me through|pass me (?:to|over)",
+    # "…through to a real person" whatever Whisper made of the words before it.
+    rf"through to (?:a |an |the |your |some )?(?:real |actual |live )?(?:{_HUMAN_KIND})",
     r"(?:talk|speak|chat) (?:to|with) (?:the real |the actual )?(?:\w+ )?(?:himself|herself"
     r"|in person|for real)",
     r"(?:i want|i need|id like|i would like|can i have|can i get) (?:a |an |to )?(?:real |actual"
