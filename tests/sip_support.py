@@ -22,10 +22,12 @@ from .conftest import ROOT, make_config
 CEOLINE = [sys.executable, "-m", "ceoline"]
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1."""
+def free_port(avoid: range = range(0)) -> int:
+    """A port free for both UDP and TCP on 127.0.0.1, outside ``avoid``."""
     for _ in range(200):
         port = random.randint(20000, 30000)
+        if port in avoid:
+            continue
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, socket.socket() as t:
                 u.bind(("127.0.0.1", port))
@@ -239,9 +241,11 @@ def sipp_command(
     every interface unless told otherwise), and each run gets its own ports so runs can
     overlap.
     """
-    sip_port = sip_port or free_port()
     media_port = free_port_block(4)
-    control_port = free_port()
+    # The block's sockets are closed again by now, so the other ports must be kept out of it.
+    media = range(media_port, media_port + 4)
+    sip_port = sip_port or free_port(avoid=media)
+    control_port = free_port(avoid=media)
     prefix = f"{name}-{random.randrange(16**8):08x}"
     cmd = [
         require_sipp(),

@@ -26,6 +26,8 @@ Cost: about 0.3 ms of CPU per 20 ms frame, small enough for the tick.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from ceoline.config import EchoConfig
@@ -53,6 +55,9 @@ ECHO_CERTAIN = 0.9
 ECHO_LIKENESS = 0.4
 # How far (samples at 8 kHz) the delay may wander between two looks and still be the same.
 DELAY_SLACK = 2
+# A frame the line filter took this much (dB) out of held only echo: what is left of it is
+# the echo's last traces, not a caller (a caller under the echo leaves far more).
+LEFTOVER_DB = 20.0
 # Caller audio quieter than this has nothing to compare (line silence).
 _QUIET_ENERGY = 1e-3 * LIKENESS_WINDOW
 
@@ -90,27 +95,27 @@ class LineEchoFilter:
     under a -6 dB echo). A linear subtraction leaves the caller's voice as it was.
     """
 
-    # At 16 kHz: 1 ms before the found delay (it is found at 8 kHz) and 7 ms after it, the
-    # spread of a line's echo (a hybrid, a codec's filters).
-    TAPS_BEFORE = 16
-    TAPS_AFTER = 112
+    # At 16 kHz: 0.5 ms before the found delay (it is found at 8 kHz) and 3.5 ms after it,
+    # the spread of a line's echo (a hybrid, a codec's filters); more taps cost more than
+    # the ~0.15 ms a frame the filter takes now.
+    TAPS_BEFORE = 8
+    TAPS_AFTER = 56
     # Each learning frame's weight against the ones before: 20 frames' memory.
     FORGET = 0.95
-    # Learning costs ~1 ms a frame; once the filter takes out this much of the echo (dB), it
-    # learns from one echo frame in SETTLED_EVERY, enough to follow a slowly changing line.
+    # Settled: it took this much (dB) out of an echo frame it had not learned from, on 3 of
+    # the last 8; from then on, until the delay changes, its subtraction is trusted on every
+    # frame (frames with a caller under the echo, which it takes less out of, do not count
+    # against it).
     SETTLED_DB = 30.0
-    SETTLED_EVERY = 10
+    SETTLED_OF = (3, 8)
 
     def __init__(self) -> None:
         self.delay: int | None = None  # samples at 16 kHz
         self._gram: np.ndarray | None = None
         self._cross: np.ndarray | None = None
         self.weights: np.ndarray | None = None
-        self.reduction_db = 0.0  # what the filter took out of the last echo frame it saw
-        # It has taken out SETTLED_DB of an echo frame at this delay: from then on its
-        # subtraction is trusted on every frame.
+        self._reductions: deque[float] = deque(maxlen=self.SETTLED_OF[1])
         self.settled = False
-        self._skipped = 0
 
     def _taps(self, sent: np.ndarray, delay: int) -> np.ndarray:
         """Rows: this frame's samples; columns: the bot's audio at each tap's delay."""
@@ -122,19 +127,13 @@ class LineEchoFilter:
     def learn(self, sent: np.ndarray, heard: np.ndarray, delay: int) -> None:
         if delay != self.delay:
             self.delay, self._gram, self._cross, self.weights = delay, None, None, None
-            self.reduction_db, self.settled = 0.0, False
-        if self.settled:
-            self._skipped += 1
-            if self._skipped < self.SETTLED_EVERY:
-                return
-        self._skipped = 0
+            self._reductions.clear()
+            self.settled = False
         taps = self._taps(sent, delay).astype(np.float64)
         if self.weights is not None and len(self.weights) == taps.shape[1]:
-            left = heard - taps @ self.weights
-            self.reduction_db = 10 * np.log10(
-                (float(heard @ heard) + 1.0) / (float(left @ left) + 1.0)
-            )
-            self.settled = self.settled or self.reduction_db >= self.SETTLED_DB
+            self._reductions.append(reduction_db(heard, heard - taps @ self.weights))
+            good = sum(r >= self.SETTLED_DB for r in self._reductions)
+            self.settled = self.settled or good >= self.SETTLED_OF[0]
         gram, cross = taps.T @ taps, taps.T @ heard
         if self._gram is None or self._gram.shape != gram.shape:
             self._gram, self._cross = gram, cross
@@ -222,21 +221,21 @@ class EchoCanceller:
         if not self._pass_non_echo:
             self.cancelled += 1
             return bytes(cancelled)
-        # Once the line filter takes out as much as AEC3 would, its subtraction is used on
-        # every frame: "echo alone" may still hide a caller's quiet words 15-20 dB under it,
-        # which AEC3's suppressor would take too, and where the bot is silent it subtracts
-        # nothing.
-        settled = self.line_filter.settled
-        if kind == "line" and not settled:
-            self.passed += 1
-            return frame
         left = self.line_filter.subtract(self._sent_wide, heard)
-        if left is not None and (kind == "mixed" or settled):
+        if self.line_filter.settled and left is not None:
+            # The filter knows the echo path: what it leaves is the caller, unless it left
+            # almost nothing, which is the echo's last traces (AEC3 silences those).
+            if reduction_db(heard, left) >= LEFTOVER_DB:
+                self.cancelled += 1
+                return bytes(cancelled)
             self.subtracted += 1
-            return np.clip(np.rint(left), -32768, 32767).astype(np.int16).tobytes()
+            return _pcm(left)
         if kind == "line":
             self.passed += 1
             return frame
+        if kind == "mixed" and left is not None:
+            self.subtracted += 1
+            return _pcm(left)
         self.cancelled += 1
         return bytes(cancelled)
 
@@ -255,6 +254,14 @@ class EchoCanceller:
             return "line"
         near = likeness[max(0, self.delay - DELAY_SLACK) : self.delay + DELAY_SLACK + 1]
         return "mixed" if float(near.max()) >= ECHO_LIKENESS else "line"
+
+
+def reduction_db(before: np.ndarray, after: np.ndarray) -> float:
+    return 10 * float(np.log10((before @ before + 1.0) / (after @ after + 1.0)))
+
+
+def _pcm(samples: np.ndarray) -> bytes:
+    return np.clip(np.rint(samples), -32768, 32767).astype(np.int16).tobytes()
 
 
 def _shift_in(buffer: np.ndarray, samples: np.ndarray) -> np.ndarray:
