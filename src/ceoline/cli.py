@@ -870,11 +870,31 @@ def dial(
             help="Say each prompt after the first this many ms into the bot's answer, over it.",
         ),
     ] = None,
+    speak_at: Annotated[
+        int | None,
+        typer.Option(
+            "--speak-at-ms",
+            min=0,
+            help="Say the first prompt this many ms after the answer, over the greeting.",
+        ),
+    ] = None,
+    echo_db: Annotated[
+        float | None,
+        typer.Option(
+            "--echo-db",
+            max=0,
+            help="Return what is heard to the line at this level (dB), like a phone's echo.",
+        ),
+    ] = None,
+    echo_delay: Annotated[
+        int, typer.Option("--echo-delay-ms", min=20, max=1000, help="The echo's delay (ms).")
+    ] = 120,
     bind: Annotated[str, typer.Option(help="Local address to call from.")] = "127.0.0.1",
     timeout: Annotated[float, typer.Option(min=1, help="Give up after this many seconds.")] = 180,
     as_json: JsonOption = False,
 ) -> None:
-    """Place a test call: wait for the greeting, say each --play WAV, listen, hang up.
+    """Place a test call: wait for the greeting (or talk over it), say each --play WAV, listen,
+    hang up.
 
     Prints the SIP status and, per prompt, the response time heard on the line.
     """
@@ -889,7 +909,13 @@ def dial(
     dialer = Dialer(bind=bind, transport=transport, codec=codec)
     try:
         script = DialScript(
-            prompts=prompts, dtmf=dtmf, hold_ms=int(hold * 1000), barge_in_ms=barge_in
+            prompts=prompts,
+            dtmf=dtmf,
+            hold_ms=int(hold * 1000),
+            barge_in_ms=barge_in,
+            speak_at_ms=speak_at,
+            echo_db=echo_db,
+            echo_delay_ms=echo_delay,
         )
         result = dialer.dial(uri, script, timeout_s=timeout)
     finally:

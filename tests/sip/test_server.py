@@ -249,3 +249,49 @@ def test_guardrail_and_grounded_answer_over_sip(server, voice, tmp_path):
     assert any("can't touch payments" in t for t in bot), bot
     assert any("2022" in t for t in bot), bot
     assert any(e["kind"].startswith("guardrail_") for e in call["events"])
+
+
+def _espeak_wav(tmp_path, text: str):
+    from ceoline.voice import espeak
+    from ceoline.voice.audio import write_wav
+
+    path = tmp_path / "caller.wav"
+    write_wav(path, espeak.speak(text))
+    return path
+
+
+def test_a_question_said_over_the_greeting_is_stored_whole_and_answered(server, tmp_path):
+    # An unseen voice, 0.5 s into the greeting: callers talk as soon as they hear a voice.
+    wav = _espeak_wav(tmp_path, "In which year did you found Quillfern?")
+    done = dial(server, "--play", str(wav), "--speak-at-ms", "500", "--hold", "8")
+    assert done.returncode == 0, done.stderr
+    call = _call_by_sip_id(server, lambda c: any("found" in t["text"].lower() for t in c["turns"]))
+    callers = [t for t in call["turns"] if t["role"] == "caller"]
+    bots = [t for t in call["turns"] if t["role"] == "bot"]
+    heard = _words(" ".join(t["text"] for t in callers))
+    assert "year" in heard and "found" in heard and "quillfern" in heard, heard
+    greeting = bots[0]
+    assert callers[0]["start_ms"] < greeting["end_ms"]  # said over the greeting
+    assert not greeting["interrupted"]  # the disclosure played to its end
+    answers = [b for b in bots[1:] if b["start_ms"] >= greeting["end_ms"] and b["text"]]
+    assert answers, f"not answered: {bots}"
+
+
+def test_a_line_echoing_the_bot_is_heard_and_its_echo_never_barges_in(server, voice, tmp_path):
+    question = tmp_path / "question.wav"
+    from ceoline.voice.audio import write_wav
+
+    write_wav(question, voice.synthesize("Tell me about the company's mission, please.").pcm)
+    done = dial(server, "--play", str(question), "--echo-db", "-10", "--echo-delay-ms", "120")
+    assert done.returncode == 0, done.stderr
+    call = _call_by_sip_id(
+        server,
+        lambda c: any("mission" in t["text"].lower() for t in c["turns"] if t["role"] == "caller"),
+    )
+    callers = [t for t in call["turns"] if t["role"] == "caller"]
+    bots = [t for t in call["turns"] if t["role"] == "bot"]
+    # Only the caller's own words were heard: the greeting and the answer came back down the
+    # line at -10 dB all along, and none of it became a turn or stopped the bot.
+    assert len(callers) == 1 and "mission" in _words(callers[0]["text"]), callers
+    assert [e for e in call["events"] if e["kind"] == "barge_in"] == []
+    assert len(bots) >= 2 and not any(b["interrupted"] for b in bots), bots

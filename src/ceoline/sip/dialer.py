@@ -46,6 +46,13 @@ class DialScript:
     hold_ms: int = 0
     # Speak each prompt after the first this long into the bot's answer, over it.
     barge_in_ms: int | None = None
+    # Speak the first prompt this long after the call connects, over the greeting, instead of
+    # waiting for the greeting to end (callers talk as soon as they hear a voice).
+    speak_at_ms: int | None = None
+    # Return what we hear to the line at this level (dB) and delay, mixed with what we say:
+    # a handset or speakerphone that echoes the bot's voice back. None: no echo.
+    echo_db: float | None = None
+    echo_delay_ms: int = 120
 
 
 @dataclass
@@ -141,7 +148,8 @@ class _ScriptPort(pj.AudioMediaPort):
         if self.t_ms >= s.hangup_after_ms:
             self.done.set()
         elif self.state == "greeting":
-            if self._quiet_for(s.end_of_speech_ms) or self.t_ms - self.state_since > 30000:
+            talk_over = s.speak_at_ms is not None and self.t_ms >= s.speak_at_ms
+            if talk_over or self._quiet_for(s.end_of_speech_ms) or self.t_ms > 30000:
                 self.state = "next"
         elif self.state == "listening" and self.result.turns:
             turn = self.result.turns[-1]
@@ -176,16 +184,25 @@ class _ScriptPort(pj.AudioMediaPort):
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
         frame.size = FRAME_BYTES
+        said = SILENT_FRAME
         if self.state == "speaking" and self.speaking:
-            frame.buf = pj.ByteVector(self.speaking.pop(0))
+            said = self.speaking.pop(0)
             self.voiced_left -= 1
             if self.voiced_left == 0:
                 # The question ends with its last voiced frame, not with trailing silence.
                 self.result.turns.append(TurnMeasure(prompt_end_ms=self.t_ms + FRAME_MS))
             if not self.speaking:
                 self.state = "listening"
-        else:
-            frame.buf = pj.ByteVector(SILENT_FRAME)
+        frame.buf = pj.ByteVector(self._with_echo(said))
+
+    def _with_echo(self, said: bytes) -> bytes:
+        s = self.script
+        back = s.echo_delay_ms // FRAME_MS
+        if s.echo_db is None or len(self.heard) <= back:
+            return said
+        echo = np.frombuffer(self.heard[-1 - back], np.int16).astype(np.float32)
+        mixed = np.frombuffer(said, np.int16) + echo * 10 ** (s.echo_db / 20)
+        return np.clip(mixed, -32768, 32767).astype(np.int16).tobytes()
 
 
 class _DialCall(pj.Call):

@@ -29,15 +29,25 @@ class FramePipe:
     def __init__(self) -> None:
         self.inbound: deque[bytes] = deque(maxlen=INBOUND_FRAMES)
         self.outbound: deque[bytes] = deque([SILENT_FRAME] * OUTBOUND_PRIME, maxlen=OUTBOUND_FRAMES)
+        # What the bridge actually took, in order, silence for an underrun: the echo
+        # canceller's reference must be what went out on the line, not what was queued.
+        self.sent: deque[bytes] = deque(maxlen=INBOUND_FRAMES)
         self.received = 0
         self.played = 0
         self.underruns = 0
 
     def take_inbound(self) -> list[bytes]:
-        frames = []
-        while self.inbound:
-            frames.append(self.inbound.popleft())
-        return frames
+        return _drain(self.inbound)
+
+    def take_sent(self) -> list[bytes]:
+        return _drain(self.sent)
+
+
+def _drain(queue: deque[bytes]) -> list[bytes]:
+    frames = []
+    while queue:
+        frames.append(queue.popleft())
+    return frames
 
 
 class CallAudioPort(pj.AudioMediaPort):
@@ -68,12 +78,15 @@ class CallAudioPort(pj.AudioMediaPort):
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
         frame.size = FRAME_BYTES
         if pipe is not None and pipe.outbound:
-            frame.buf = pj.ByteVector(pipe.outbound.popleft())
+            data = pipe.outbound.popleft()
+            frame.buf = pj.ByteVector(data)
             pipe.played += 1
+            pipe.sent.append(data)
         else:
             frame.buf = self._silence
             if pipe is not None:
                 pipe.underruns += 1
+                pipe.sent.append(SILENT_FRAME)
 
 
 def delete_port(port: CallAudioPort) -> None:

@@ -147,7 +147,7 @@ class CallSession:
 
     async def _converse(self) -> None:
         config = self.stages.config
-        conversation = Conversation(self.stages, self.store, self.call_id)
+        conversation = Conversation(self.stages, self.store, self.call_id, reports_sent=True)
         conversation.can_transfer = self._transfer is not None and bool(config.handoff.uri)
         conversation.on_action = self._on_conversation_action
         self.conversation = conversation
@@ -161,15 +161,22 @@ class CallSession:
                 if self._shutdown:
                     lifecycle.end("shutdown")
                 inbound = self.pipe.take_inbound()
+                sent = self.pipe.take_sent()
                 # Frames that waited for the loop: how late the conversation heard the caller.
                 self.max_backlog_frames = max(self.max_backlog_frames, len(inbound))
-                for frame in inbound:
+                for k, frame in enumerate(inbound):
+                    # The bridge's clock sends one frame per frame it receives: pairing them
+                    # keeps the echo's delay steady however the loop's wake-ups batch them.
+                    if k < len(sent):
+                        conversation.bot_frame_sent(sent[k])
                     conversation.push_caller_frame(frame, media_ms)
                     self.pipe.outbound.append(conversation.next_bot_frame(media_ms))
                     ended = lifecycle.tick(media_ms)
                     media_ms += FRAME_MS
                     if ended is not None:
                         self._request_hangup(ended)
+                for frame in sent[len(inbound) :]:
+                    conversation.bot_frame_sent(frame)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._disconnected.wait(), POLL_S)
         finally:

@@ -40,6 +40,7 @@ from ceoline.trust.dialogue import (
     Decision,
     DialoguePolicy,
 )
+from ceoline.trust.guardrails import wants_human
 from ceoline.trust.redaction import redact
 from ceoline.voice.audio import FRAME_MS, SILENT_FRAME, rms_dbfs
 from ceoline.voice.bargein import BargeAction, BargeIn, BargeInDetector
@@ -58,7 +59,13 @@ from ceoline.voice.speculation import Speculation
 from ceoline.voice.timings import TurnTimings
 from ceoline.voice.turn_judge import TurnJudge
 from ceoline.voice.utterance import Utterance
-from ceoline.voice.word_rules import has_words, is_backchannel, is_stop_request, looks_unfinished
+from ceoline.voice.word_rules import (
+    echoes,
+    has_words,
+    is_backchannel,
+    is_stop_request,
+    looks_unfinished,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +74,9 @@ _Answering = tuple["TurnTimings", "int | None"]
 
 # At hang-up, how long the last caller turns may take to transcribe and store.
 CLOSE_TRANSCRIBE_S = 10.0
+# The longest echo path expected (RTP, both jitter buffers, the far end): a turn that begins
+# within this of the bot's audio may be its echo.
+ECHO_TAIL_MS = 600
 
 
 class Stages(Protocol):
@@ -107,7 +117,11 @@ class Conversation:
         *,
         streaming: bool = True,
         greet: bool = True,
+        reports_sent: bool = False,
     ):
+        """``reports_sent``: the driver reports each frame as it actually goes out on the line
+        (:meth:`bot_frame_sent`), queueing and underruns included; otherwise the frames
+        :meth:`next_bot_frame` returns are taken to go out as they are returned."""
         self.stages = stages
         self.config = stages.config
         self.persona = stages.persona
@@ -153,10 +167,13 @@ class Conversation:
         )
         self.bargein = BargeInDetector(self.config.bargein)
         self.echo = EchoCanceller(self.config.echo)
+        self._reports_sent = reports_sent
         self.barge_ins: list[BargeIn] = []
         self._carry: tuple[str, int] | None = None
         self._paused = False
         self._turn_over_bot = False
+        self._turn_over_audio = False  # the bot's audio was going out when the turn began
+        self._last_audio_ms = -ECHO_TAIL_MS
         self._turn_barged = False
         # Set by the driver: can it transfer the call (SIP REFER to [handoff] uri)?
         self.can_transfer = False
@@ -333,6 +350,7 @@ class Conversation:
             event = TurnEnded(started, self._now_ms, self._now_ms, b"", forced=True)
             await self._record_caller_turn(redact(carried).text, event, timings)
         self._closed = True
+        log.info("call %s: echo %s", self.call_id, self.echo.summary())
         if self._worker:
             self._worker.cancel()
         for task in list(self._tasks):
@@ -373,6 +391,7 @@ class Conversation:
         for event in events:
             if isinstance(event, SpeechStarted):
                 self._turn_over_bot = bot_active
+                self._turn_over_audio = self._sending_audio()
                 self._turn_barged = False
             elif isinstance(event, SpeechPaused):
                 self._on_pause(event)
@@ -497,8 +516,13 @@ class Conversation:
 
     def next_bot_frame(self, t_ms: int) -> bytes:
         frame = self._next_frame(t_ms)
-        self.echo.played(frame)
+        if not self._reports_sent:
+            self.echo.played(frame)
         return frame
+
+    def bot_frame_sent(self, frame: bytes) -> None:
+        """A bot frame has gone out on the line: the echo canceller's reference."""
+        self.echo.played(frame)
 
     def _next_frame(self, t_ms: int) -> bytes:
         self._now_ms = t_ms
@@ -510,6 +534,7 @@ class Conversation:
                 return SILENT_FRAME  # never start talking over the caller
             frame = current.take_frame()
             if frame is not None:
+                self._last_audio_ms = t_ms
                 if current.start_ms is None:
                     current.start_ms = t_ms
                     self._on_first_audio(current, t_ms)
@@ -573,7 +598,8 @@ class Conversation:
         overlap = self._turn_over_bot and not (
             self.bargein.current and self.bargein.current.committed
         )
-        self._pending_turns.put_nowait((event, future, timings, spec, overlap))
+        heard_over = self._turn_over_audio
+        self._pending_turns.put_nowait((event, future, timings, spec, (overlap, heard_over)))
 
     async def _turn_worker(self) -> None:
         while True:
@@ -609,10 +635,11 @@ class Conversation:
         transcript_future: asyncio.Future,
         timings: TurnTimings,
         spec: Speculation | None = None,
-        over_bot: bool = False,
+        over: tuple[bool, bool] = (False, False),
     ) -> None:
+        """``over``: (the turn began over a reply, the bot's audio was going out)."""
         try:
-            await self._answer(event, transcript_future, timings, spec, over_bot)
+            await self._answer(event, transcript_future, timings, spec, *over)
         finally:
             if spec is not None:
                 spec.discard()  # a prepared reply left unused (or cut) stops its model
@@ -624,6 +651,7 @@ class Conversation:
         timings: TurnTimings,
         spec: Speculation | None,
         over_bot: bool,
+        over_audio: bool = False,
     ) -> None:
         transcript = await transcript_future
         timings.stt = max(0.0, self._clock_ms() - event.decided_ms)
@@ -631,6 +659,11 @@ class Conversation:
         text = transcript.text.strip()
         if not has_words(text):
             log.info("call %s: turn at %d ms had no words", self.call_id, event.speech_start_ms)
+            return
+        if over_audio and not wants_human(text) and echoes(text, self._bot_words_near(event)):
+            # The canceller lets a trace through while it re-learns a moving echo path (a
+            # jitter buffer resizing); the bot's own words are never the caller's turn.
+            log.info("call %s: the bot's own words came back, not a turn: %r", self.call_id, text)
             return
         if self._carry is not None:
             # The caller's previous words stopped mid-sentence: this turn finishes them.
@@ -710,6 +743,17 @@ class Conversation:
             offer = self.policy.fell_back()
             if offer is not None:
                 self.say(offer.reply)
+
+    def _sending_audio(self) -> bool:
+        """The bot's audio is going out, or went out within an echo's delay."""
+        return self._now_ms - self._last_audio_ms < ECHO_TAIL_MS
+
+    def _bot_words_near(self, event: TurnEnded) -> str:
+        """What the bot said around the caller's turn: its echo would be these words."""
+        start = event.speech_start_ms - ECHO_TAIL_MS
+        said = [t.text for t in self.turns if t.role == "bot" and t.end_ms >= start]
+        said += [u.text for u in self._playback if u.start_ms is not None]
+        return " ".join(said)
 
     def _guardrail_event(self, side: str, category: str) -> None:
         log.info("call %s: guardrail %s %s", self.call_id, side, category)

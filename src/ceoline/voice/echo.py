@@ -55,6 +55,11 @@ ECHO_CERTAIN = 0.9
 ECHO_LIKENESS = 0.4
 # How far (samples at 8 kHz) the delay may wander between two looks and still be the same.
 DELAY_SLACK = 2
+# What the line filter leaves may not match the bot's audio this well within 20 ms of the
+# line's delay (a jitter buffer moves it by a frame at a time): that would be echo getting
+# through, not the caller (whose chance matches are rarer in so few delays).
+LEAK_LIKENESS = 0.6
+LEAK_SEARCH = LIKENESS_RATE // 50
 # A frame the line filter took this much (dB) out of held only echo: what is left of it is
 # the echo's last traces, not a caller (a caller under the echo leaves far more).
 LEFTOVER_DB = 20.0
@@ -190,10 +195,26 @@ class EchoCanceller:
         self._sent = np.zeros(LIKENESS_WINDOW + MAX_ECHO_DELAY, np.float32)
         self._sent_wide = np.zeros(2 * len(self._sent) + 2 * FRAME_SAMPLES, np.float32)
         self._heard = np.zeros(LIKENESS_WINDOW, np.float32)
+        self._out = np.zeros(LIKENESS_WINDOW, np.float32)  # what went on, at 8 kHz
         # The line's echo delay (samples at 8 kHz) once seen twice; None: no echo found yet.
         self.delay: int | None = None
         self._candidate = (-1, 0)  # a delay seen with certainty, and how many looks in a row
         self.line_filter = LineEchoFilter()
+        # How often the echo's delay moved (a jitter buffer growing or shrinking moves it).
+        self.delay_changes = 0
+
+    def summary(self) -> str:
+        """One line for the call's log: the echo found, and what each frame went through."""
+        if not self.enabled:
+            return "canceller off"
+        found = "none" if self.delay is None else f"at {self.delay * 1000 // LIKENESS_RATE} ms"
+        settled = ", line filter settled" if self.line_filter.settled else ""
+        moved = max(0, self.delay_changes - 1)
+        settled += f", delay moved {moved} times" if moved else ""
+        return (
+            f"{found}{settled}; frames cancelled {self.cancelled}, subtracted "
+            f"{self.subtracted}, passed {self.passed}"
+        )
 
     def played(self, frame: bytes) -> None:
         """The bot's frame, as it goes out to the caller: the echo to expect."""
@@ -216,40 +237,68 @@ class EchoCanceller:
         self._heard = _shift_in(self._heard, _to_8k(frame))
         kind = self._kind(likeness_by_delay(self._heard, self._sent))
         heard = np.frombuffer(frame, np.int16).astype(np.float64)
-        if kind == "echo" and self.delay is not None:
+        if kind == "echo":
             self.line_filter.learn(self._sent_wide, heard, 2 * self.delay)
         if not self._pass_non_echo:
-            self.cancelled += 1
-            return bytes(cancelled)
+            return self._take(cancelled=bytes(cancelled))
+        if self.delay is None:
+            # No echo found on this line (yet): its audio is the caller's, and AEC3, still
+            # looking for an echo path, would suppress it.
+            return self._take(passed=frame)
         left = self.line_filter.subtract(self._sent_wide, heard)
-        if self.line_filter.settled and left is not None:
-            # The filter knows the echo path: what it leaves is the caller, unless it left
-            # almost nothing, which is the echo's last traces (AEC3 silences those).
-            if reduction_db(heard, left) >= LEFTOVER_DB:
-                self.cancelled += 1
-                return bytes(cancelled)
+        # The filter knows the echo path: what it leaves is the caller (whose quiet words
+        # AEC3's suppressor would take with the echo), unless it left almost nothing (the
+        # echo's last traces), or what it leaves still sounds like the bot: the delay moved
+        # (a jitter buffer grew or shrank) before a look could tell.
+        usable = kind != "moved" and left is not None and self.line_filter.settled
+        if usable and (kind == "mixed" or reduction_db(heard, left) < LEFTOVER_DB):
+            candidate = _shift_in(self._out.copy(), _to_8k(_pcm(left)))
+            if not self._leaks(candidate):
+                self._out = candidate
+                return self._take(subtracted=_pcm(left))
+        # Echo alone, an echo path on the move, or a filter still learning: AEC3, which
+        # follows a moving delay by itself.
+        out = bytes(cancelled)
+        self._out = _shift_in(self._out, _to_8k(out))
+        return self._take(cancelled=out)
+
+    def _leaks(self, out: np.ndarray) -> bool:
+        """The last window of what would go on to the listeners still matches the bot's audio
+        near the line's delay: echo the line filter did not take out."""
+        likeness = likeness_by_delay(out, self._sent)
+        near = likeness[max(0, self.delay - LEAK_SEARCH) : self.delay + LEAK_SEARCH + 1]
+        return float(near.max()) >= LEAK_LIKENESS
+
+    def _take(self, *, cancelled=None, subtracted=None, passed=None) -> bytes:
+        if cancelled is not None:
+            self.cancelled += 1
+            return cancelled
+        if subtracted is not None:
             self.subtracted += 1
-            return _pcm(left)
-        if kind == "line":
-            self.passed += 1
-            return frame
-        if kind == "mixed" and left is not None:
-            self.subtracted += 1
-            return _pcm(left)
-        self.cancelled += 1
-        return bytes(cancelled)
+            return subtracted
+        self.passed += 1
+        return passed
 
     def _kind(self, likeness: np.ndarray) -> str:
-        """ "echo" (the bot's echo alone), "mixed" (the caller over it) or "line"."""
+        """What this frame holds: "echo" (the bot's echo alone, at the line's delay), "moved"
+        (echo at another delay), "mixed" (a weaker match at the delay: the caller over the
+        echo) or "line" (no echo in it)."""
         best = int(np.argmax(likeness))
+        near_delay = self.delay is not None and abs(best - self.delay) <= DELAY_SLACK
         if likeness[best] >= ECHO_CERTAIN:
             seen, times = self._candidate
             times = times + 1 if abs(best - seen) <= DELAY_SLACK else 1
             self._candidate = (best, times)
+            if near_delay:
+                return "echo"
             if times >= 2:
                 self.delay = best
-            return "echo"
-        self._candidate = (-1, 0)
+                self.delay_changes += 1
+                return "echo"
+            if self.delay is not None:
+                return "moved"  # seen once there: the next look decides
+        else:
+            self._candidate = (-1, 0)
         if self.delay is None:
             return "line"
         near = likeness[max(0, self.delay - DELAY_SLACK) : self.delay + DELAY_SLACK + 1]

@@ -95,6 +95,14 @@ def is_backchannel(text: str) -> bool:
     return bool(words) and len(words) <= 3 and all(w in _BACKCHANNEL for w in words)
 
 
+def echoes(text: str, said: str) -> bool:
+    """``text``, heard on the line while the bot spoke, is the bot's own ``said`` words coming
+    back (an echo the canceller let through): three in four of its words are the bot's."""
+    heard = _tokens(text)
+    spoken = set(_tokens(said))
+    return bool(heard) and sum(w in spoken for w in heard) >= 0.75 * len(heard)
+
+
 _STOP_REQUEST = re.compile(
     r"\b(wait|stop|hold on|hang on|sorry|excuse me|no|actually|one moment|one second|pardon)\b",
     re.IGNORECASE,
