@@ -43,7 +43,15 @@ INTERRUPTIONS = [
 ]
 BACKCHANNELS = ["Mm-hmm.", "Yeah.", "Okay.", "Right.", "cough"]
 OFFSETS_MS = [400, 900, 1500]
-ECHO = [(60, -12.0), (120, -15.0), (200, -18.0), (250, -12.0), (120, -24.0)]
+ECHO = [
+    (60, -6.0),
+    (60, -12.0),
+    (120, -15.0),
+    (200, -18.0),
+    (250, -6.0),
+    (250, -12.0),
+    (120, -24.0),
+]
 
 
 def pad(pcm: np.ndarray, before: float = 0.3, after: float = 0.3) -> np.ndarray:

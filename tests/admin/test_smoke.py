@@ -26,7 +26,7 @@ def test_a_child_error_keeps_its_message():
 
 
 @pytest.mark.models
-@pytest.mark.parametrize("engine", ["llm", "stt", "tts", "turn"])
+@pytest.mark.parametrize("engine", ["llm", "stt", "tts", "turn", "echo"])
 def test_each_engine_runs_on_this_cpu(engine):
     result = run_smoke(engine, REPO_CONFIG)
     assert result.ok, result.detail

@@ -3,6 +3,7 @@
 import pytest
 
 from ceoline.voice.word_rules import (
+    echoes,
     has_words,
     is_backchannel,
     is_question,
@@ -47,3 +48,12 @@ def test_questions_with_or_without_their_mark():
     assert is_question("So, how many people work there")
     assert not is_question("The invoice screen is too slow.")
     assert not is_question("My question is about the app.")
+
+
+def test_the_bots_own_words_heard_back_are_told_from_the_callers():
+    said = "Hi, this is an AI version of Theo Marchetti. This call is transcribed."
+    assert echoes("This call is transcribed", said)
+    assert echoes("an AI version of Theo", said)
+    assert not echoes("When did you start the company?", said)
+    assert not echoes("Is this call transcribed by a person?", said)
+    assert not echoes("", said)

@@ -24,13 +24,14 @@ from ceoline.errors import CeolineError
 
 CRASH_ENV = "CEOLINE_SMOKE_CRASH"
 
-ENGINES = ("llm", "stt", "tts", "turn")
+ENGINES = ("llm", "stt", "tts", "turn", "echo")
 
 WHAT = {
     "llm": "LLM (llama.cpp: load with the adapter, 4 tokens)",
     "stt": "Whisper (CTranslate2: 1 s of audio)",
     "tts": "Piper (onnxruntime: one word)",
     "turn": "Smart Turn (onnxruntime: 1 s of audio)",
+    "echo": "Echo canceller (WebRTC AEC3 from livekit: 2 s of echo)",
 }
 
 FIX = {
@@ -38,6 +39,7 @@ FIX = {
     "stt": "reinstall CTranslate2: .venv/bin/pip install --force-reinstall ctranslate2",
     "tts": "reinstall onnxruntime: .venv/bin/pip install --force-reinstall onnxruntime",
     "turn": "reinstall onnxruntime and pipecat-ai: make clean install",
+    "echo": "reinstall livekit: .venv/bin/pip install --force-reinstall livekit==1.2.1",
 }
 
 
@@ -164,6 +166,34 @@ def _turn(config) -> dict:
     return {"detail": f"{model.path.name}: 1 s in {verdict.elapsed_ms:.0f} ms"}
 
 
+def _echo(config) -> dict:
+    import numpy as np
+
+    from ceoline.voice.audio import SAMPLE_RATE, frames
+    from ceoline.voice.echo import EchoCanceller
+
+    if config.echo.canceller == "off":
+        return {"detail": 'off ([echo] canceller = "off")'}
+    canceller = EchoCanceller(config.echo)
+    _crash_if_asked("echo")
+    # Broadband bursts, not a tone: a canceller cannot tell a pure tone's delay.
+    rng = np.random.default_rng(0)
+    n = 2 * SAMPLE_RATE
+    envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * np.arange(n) / SAMPLE_RATE)
+    sent = (rng.standard_normal(n) * envelope * 4000).astype(np.int16)
+    echo = np.concatenate([np.zeros(1920), sent[:-1920] * 0.3]).astype(np.int16)  # 120 ms
+    left = []
+    for out, back in zip(frames(sent), frames(echo), strict=True):
+        left.append(canceller.clean(back))
+        canceller.played(out)
+    tail = np.frombuffer(b"".join(left), np.int16)[SAMPLE_RATE:].astype(np.float64)
+    power = np.mean(echo[SAMPLE_RATE:].astype(np.float64) ** 2)
+    erle = 10 * np.log10(power / (np.mean(tail**2) + 1e-3))
+    if erle < 20:
+        raise CeolineError(f"the echo canceller took only {erle:.1f} dB off a plain echo")
+    return {"detail": f"ERLE {erle:.0f} dB on 120 ms of echo, {canceller.summary()}"}
+
+
 def _child(argv: list[str]) -> int:
     import argparse
 
@@ -175,7 +205,8 @@ def _child(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
-        result = {"llm": _llm, "stt": _stt, "tts": _tts, "turn": _turn}[args.engine](config)
+        engines = {"llm": _llm, "stt": _stt, "tts": _tts, "turn": _turn, "echo": _echo}
+        result = engines[args.engine](config)
     except CeolineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
