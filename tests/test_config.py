@@ -56,6 +56,11 @@ def test_unknown_key_names_key_and_suggests(tmp_path):
         parse_config_file(write(tmp_path, "[vad]\nagressiveness = 2\n"))
 
 
+def test_a_removed_key_says_what_replaced_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"'bargein.echo_margin_db' is no longer.*\[echo\]"):
+        parse_config_file(write(tmp_path, "[bargein]\necho_margin_db = 10.0\n"))
+
+
 def test_unknown_section(tmp_path):
     with pytest.raises(ConfigError, match="unknown key 'vadd'"):
         parse_config_file(write(tmp_path, "[vadd]\nx = 1\n"))
