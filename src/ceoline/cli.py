@@ -557,8 +557,9 @@ def eval_overtalk(
 
     Word error rate over the bot against the same lines in silence, requests for a person
     over the greeting that escalate, and on echo alone: barge-ins, words heard and ERLE.
-    Exits 1 when the call's own path misses a target: WER within 5 points of silence, every
-    request for a person escalated, no barge-in and no words from echo alone.
+    Exits 1 when the call's own path misses a target: WER within 5 points of silence, no
+    request for a person that escalates in silence lost over the greeting, no barge-in and
+    no words from echo alone.
     """
     from ceoline.admin.overtalk_eval import FRONTS, evaluate
 
@@ -572,7 +573,10 @@ def eval_overtalk(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
     else:
-        typer.echo(f"{data['cases']} cases; WER in % (over the bot / the same lines in silence)")
+        typer.echo(
+            f"{data['cases']} cases; WER in % (over the bot / the same lines in silence); "
+            "persons: escalated over the greeting / asked (in silence)"
+        )
         typer.echo(
             f"{'front':<11}{'WER over':>9}{'silence':>8}{'gap':>6}{'persons':>9}"
             f"{'barge-ins':>10}{'echo heard':>11}{'ERLE p50':>9}{'min':>6}"
@@ -581,7 +585,8 @@ def eval_overtalk(
             over, calm = (r["wer_over_talk"] or 0) * 100, (r["wer_in_silence"] or 0) * 100
             typer.echo(
                 f"{name:<11}{over:>9.1f}{calm:>8.1f}{r['wer_gap_points'] or 0:>6.1f}"
-                f"{r['persons_escalated']:>5}/{r['persons_over_greeting']:<3}"
+                f"{r['persons_escalated']:>3}/{r['persons_over_greeting']:<2}"
+                f"({r['persons_escalated_in_silence']})"
                 f"{r['false_barge_ins']:>10}{r['echo_heard_as_speech']:>11}"
                 f"{r['erle_db_p50'] or 0:>9.1f}{r['erle_db_min'] or 0:>6.1f}"
             )

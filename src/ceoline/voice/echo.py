@@ -175,6 +175,7 @@ class EchoCanceller:
         self.enabled = config.canceller == "webrtc"
         self._pass_non_echo = pass_non_echo
         self.cancelled = self.subtracted = self.passed = 0
+        self.silenced = 0  # of the cancelled: AEC3 let echo through, so silence went on
         self._apm = None
         if not self.enabled:
             return
@@ -213,7 +214,7 @@ class EchoCanceller:
         settled += f", delay moved {moved} times" if moved else ""
         return (
             f"{found}{settled}; frames cancelled {self.cancelled}, subtracted "
-            f"{self.subtracted}, passed {self.passed}"
+            f"{self.subtracted}, passed {self.passed}; silenced {self.silenced}"
         )
 
     def played(self, frame: bytes) -> None:
@@ -257,17 +258,26 @@ class EchoCanceller:
                 self._out = candidate
                 return self._take(subtracted=_pcm(left))
         # Echo alone, an echo path on the move, or a filter still learning: AEC3, which
-        # follows a moving delay by itself.
+        # follows a moving delay by itself, though not at once. What it lets through while
+        # it re-converges still sounds like the bot; that frame is silenced instead (a
+        # caller talking would make it sound like the caller).
         out = bytes(cancelled)
-        self._out = _shift_in(self._out, _to_8k(out))
+        candidate = _shift_in(self._out.copy(), _to_8k(out))
+        if self._leaks(candidate, anywhere=True):
+            out = bytes(len(out))
+            candidate = _shift_in(self._out.copy(), np.zeros(FRAME_SAMPLES // 2, np.float32))
+            self.silenced += 1
+        self._out = candidate
         return self._take(cancelled=out)
 
-    def _leaks(self, out: np.ndarray) -> bool:
-        """The last window of what would go on to the listeners still matches the bot's audio
-        near the line's delay: echo the line filter did not take out."""
+    def _leaks(self, out: np.ndarray, anywhere: bool = False) -> bool:
+        """The last window of what would go on to the listeners still matches the bot's audio:
+        near the line's delay, or (``anywhere``) with certainty at any delay."""
         likeness = likeness_by_delay(out, self._sent)
         near = likeness[max(0, self.delay - LEAK_SEARCH) : self.delay + LEAK_SEARCH + 1]
-        return float(near.max()) >= LEAK_LIKENESS
+        if float(near.max()) >= LEAK_LIKENESS:
+            return True
+        return anywhere and float(likeness.max()) >= ECHO_CERTAIN
 
     def _take(self, *, cancelled=None, subtracted=None, passed=None) -> bytes:
         if cancelled is not None:
