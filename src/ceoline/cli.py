@@ -411,6 +411,17 @@ LinesOption = Annotated[
 app.add_typer(eval_app, name="eval")
 
 
+def _pick(option: str, value: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """The comma-separated choices of ``option``, each one of ``allowed``."""
+    chosen = tuple(x.strip() for x in value.split(",") if x.strip())
+    bad = [x for x in chosen if x not in allowed]
+    if bad or not chosen:
+        raise CeolineError(
+            f"{option} {','.join(bad) or '(none)'}: choose from {', '.join(allowed)}"
+        )
+    return chosen
+
+
 @eval_app.command("answers")
 def eval_answers(
     questions: Annotated[
@@ -502,10 +513,7 @@ def eval_turns(
     """
     from ceoline.admin.turn_eval import LINES, evaluate, load_turns
 
-    chosen = tuple(x.strip() for x in lines.split(",") if x.strip())
-    bad = [x for x in chosen if x not in LINES]
-    if bad or not chosen:
-        raise CeolineError(f"--lines {','.join(bad) or '(none)'}: choose from {', '.join(LINES)}")
+    chosen = _pick("--lines", lines, LINES)
     cfg = _config(config)
     report = evaluate(_engines(cfg), load_turns(turn_set)[:limit], chosen)
     data = report.as_json()
@@ -563,10 +571,7 @@ def eval_overtalk(
     """
     from ceoline.admin.overtalk_eval import FRONTS, evaluate
 
-    chosen = tuple(x.strip() for x in fronts.split(",") if x.strip())
-    bad = [x for x in chosen if x not in FRONTS]
-    if bad or not chosen:
-        raise CeolineError(f"--fronts {','.join(bad) or '(none)'}: choose from {', '.join(FRONTS)}")
+    chosen = _pick("--fronts", fronts, FRONTS)
     cfg = _config(config)
     report = evaluate(_engines(cfg), overtalk_set, chosen, every)
     data = report.as_json()
