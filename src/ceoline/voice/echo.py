@@ -186,7 +186,7 @@ class EchoCanceller:
             from livekit import rtc
         except ImportError as exc:
             raise ModelError(
-                f"the echo canceller needs the livekit package ({exc}); run `make setup`, or "
+                f"the echo canceller needs the livekit package ({exc}); run `make install`, or "
                 'set [echo] canceller = "off" for a line without echo'
             ) from None
         self._frame = rtc.AudioFrame
@@ -213,10 +213,10 @@ class EchoCanceller:
             return "canceller off"
         found = "none" if self.delay is None else f"at {self.delay * 1000 // LIKENESS_RATE} ms"
         settled = ", line filter settled" if self.line_filter.settled else ""
-        moved = max(0, self.delay_changes - 1)
-        settled += f", delay moved {moved} times" if moved else ""
+        moved = max(0, self.delay_changes - 1)  # the first change is the echo being found
+        moves = f", delay moved {moved} times" if moved else ""
         return (
-            f"{found}{settled}; frames cancelled {self.cancelled}, subtracted "
+            f"{found}{settled}{moves}; frames cancelled {self.cancelled}, subtracted "
             f"{self.subtracted}, passed {self.passed}; silenced {self.silenced}"
         )
 
@@ -256,10 +256,11 @@ class EchoCanceller:
         # (a jitter buffer grew or shrank) before a look could tell.
         usable = kind != "moved" and left is not None and self.line_filter.settled
         if usable and (kind == "mixed" or reduction_db(heard, left) < LEFTOVER_DB):
-            candidate = _shift_in(self._out.copy(), _to_8k(_pcm(left)))
+            subtracted = _pcm(left)
+            candidate = _shift_in(self._out.copy(), _to_8k(subtracted))
             if not self._leaks(candidate):
                 self._out = candidate
-                return self._take(subtracted=_pcm(left))
+                return self._take(subtracted=subtracted)
         # Echo alone, an echo path on the move, or a filter still learning: AEC3, which
         # follows a moving delay by itself, though not at once. What it lets through while
         # it re-converges still sounds like the bot; that frame is silenced instead (a
