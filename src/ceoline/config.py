@@ -201,6 +201,7 @@ class SipConfig:
     max_calls: int = _opt(4, lo=1, hi=1000)
     retry_after_s: int = _opt(30, lo=1, hi=3600)
     answer_delay_ms: int = _opt(0, lo=0, hi=30000)
+    ack_wait_s: float = _opt(4.0, lo=0.5, hi=32.0)
     user_agent: str = _opt("ceoline")
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
 

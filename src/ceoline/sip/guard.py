@@ -245,6 +245,15 @@ class RequestGuard:
                 self._admitted.popitem(last=False)
         return False
 
+    def invite_branch(self, call_id: str) -> str | None:
+        """The Via branch of the INVITE let through for ``call_id`` (its transaction's key)."""
+        wanted = call_id.encode()
+        with self._lock:
+            for admitted_call_id, branch in reversed(self._admitted):
+                if admitted_call_id == wanted:
+                    return branch.decode("ascii", "replace")
+        return None
+
     def _prefer_our_codecs(self, rdata: int, layout: _Layout, message: bytes) -> None:
         if not self.codec_preference:
             return

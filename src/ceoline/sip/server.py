@@ -43,6 +43,7 @@ from ceoline.sip.events import log_event
 from ceoline.sip.guard import RequestGuard, pjsua_library
 from ceoline.sip.media import CallAudioPort, FramePipe, delete_port
 from ceoline.sip.session import CallSession, IncomingCall
+from ceoline.sip.transactions import terminate_unacknowledged
 from ceoline.store import Store
 from ceoline.voice.conversation import Stages
 
@@ -67,6 +68,9 @@ class InboundCall(pj.Call):
         self.hanging_up = False
         self.transfer_escalation: int | None = None
         self.transferring = False
+        # When our 200 OK went out; the caller's ACK must follow within [sip] ack_wait_s.
+        self.answered_ok_at: float | None = None
+        self.sip_call_id = ""
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         self.server._on_call_state(self)
@@ -219,6 +223,7 @@ class Server:
                 ep.libHandleEvents(POLL_MS)
                 self._run_posted()
                 self._answer_due()
+                self._drop_unacknowledged()
                 if self._stop_requested and self._stopping_since is None:
                     self._begin_stop()
                 if self._stopping_since is not None and self._stop_done():
@@ -245,7 +250,32 @@ class Server:
         self._answer_at = [(at, c) for at, c in self._answer_at if at > now]
         for call in due:
             if call.pj_id in self.calls and not call.hanging_up:
+                call.answered_ok_at = time.monotonic()
                 self._answer(call, 200)
+
+    def _drop_unacknowledged(self) -> None:
+        """A 200 OK with no ACK after [sip] ack_wait_s frees its line now, not after pjsip's
+        32 s of retransmissions: four such INVITEs a minute would otherwise keep every line
+        busy, and so would a trunk that loses ACKs."""
+        limit = time.monotonic() - self.sip.ack_wait_s
+        for call in list(self.calls.values()):
+            if (
+                call.answered_ok_at is not None
+                and call.answered_ok_at <= limit
+                and not call.confirmed
+                and not call.hanging_up
+            ):
+                log_event(
+                    "call.ack_timeout",
+                    logging.WARNING,
+                    call=call.session.call_id if call.session else None,
+                    waited_s=round(time.monotonic() - call.answered_ok_at, 1),
+                )
+                branch = self.guard.invite_branch(call.sip_call_id) if self.guard else None
+                if terminate_unacknowledged(branch):
+                    call.hanging_up = True
+                else:
+                    self._hangup(call, "ack_timeout")
 
     # -- calls ------------------------------------------------------------------------------
 
@@ -271,6 +301,7 @@ class Server:
         self.calls[prm.callId] = call
         source = prm.rdata.srcAddress
         info = call.getInfo()
+        call.sip_call_id = info.callIdString
         if not self.allowlist.allows(source):
             log_event("call.refused", logging.WARNING, source=source, status=403)
             self._answer(call, 403)
