@@ -132,3 +132,61 @@ def test_personal_data_never_reaches_the_store(store):
     assert "[CARD]" in call["turns"][0]["text"] and "[EMAIL]" in call["turns"][0]["text"]
     assert call["callback_requests"][0]["message"] == "call me on [PHONE]"
     assert "[PASSWORD]" in call["items"][0]["quote"]
+
+
+# -- crash recovery ----------------------------------------------------------------------------
+
+
+def _dead_owner() -> str:
+    """The token of a process that has exited (and been reaped)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    token = f"{proc.pid}:0"
+    proc.wait()
+    return token
+
+
+def test_calls_left_open_by_a_dead_process_are_closed_as_crashed(store):
+    from ceoline.store import CRASHED
+
+    crashed = store.create_call("sip", "1001", "Theo")
+    store.mark_answered(crashed, "PCMU/8000")
+    store.add_turn(crashed, TurnRecord("caller", "the invoice screen is slow", 0, 900, {}))
+    live = store.create_call("sip", "1002", "Theo")  # this process is alive: a live call
+    legacy = store.create_call("sip", "1003", "Theo")
+    elsewhere = store.create_call("sip", "1004", "Theo")
+    clean = store.create_call("sip", "1005", "Theo")
+    store.end_call(clean, "caller_hangup", 3.0)
+    with store.writing() as db:
+        db.execute("UPDATE calls SET owner = ? WHERE id = ?", [_dead_owner(), crashed])
+        db.execute("UPDATE calls SET owner = NULL WHERE id = ?", [legacy])
+        db.execute("UPDATE calls SET box = 'box-b', owner = '1:1' WHERE id = ?", [elsewhere])
+        last_turn = db.execute("SELECT created_at FROM turns WHERE call_id = ?", [crashed])
+        last_turn = last_turn.fetchone()[0]
+
+    assert sorted(store.close_crashed_calls()) == sorted([crashed, legacy])
+    call = store.get_call(crashed)
+    assert call["end_reason"] == CRASHED and call["ended_at"] == last_turn
+    assert call["duration_s"] is not None and call["duration_s"] >= 0
+    assert [t["text"] for t in call["turns"]] == ["the invoice screen is slow"]
+    jobs = dict(store.db.execute("SELECT call_id, status FROM insight_jobs").fetchall())
+    assert jobs[crashed] == "pending" and jobs[legacy] == "pending"
+    assert store.get_call(live)["ended_at"] is None
+    assert store.get_call(elsewhere)["ended_at"] is None
+    assert store.get_call(clean)["end_reason"] == "caller_hangup"
+    assert store.close_crashed_calls() == []  # nothing is closed twice
+
+
+def test_calls_record_their_box_worker_and_process(tmp_path):
+    import os
+    import socket
+
+    from ceoline.store import process_token
+
+    store = Store.open(tmp_path, worker="worker-2")
+    call = store.get_call(store.create_call("sip", "1001", "Theo"))
+    assert call["box"] == socket.gethostname() and call["worker"] == "worker-2"
+    assert call["owner"] == process_token(os.getpid())
+    store.close()

@@ -8,7 +8,9 @@ the turn in flight. Schema changes are applied as numbered migrations recorded i
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import socket
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -223,13 +225,52 @@ def _v5_dashboard(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO turns_fts (turns_fts) VALUES ('rebuild')")
 
 
+def _v6_owners_and_audit_detail(db: sqlite_utils.Database) -> None:
+    calls = db["calls"]
+    # Which box and process wrote the call: a call left open by a process that no longer
+    # runs was cut short by a crash, one whose process runs is live.
+    calls.add_column("box", str)
+    calls.add_column("worker", str)
+    calls.add_column("owner", str)
+    calls.create_index(["ended_at"])
+    # Counts for purges and erasures; never the text that was deleted.
+    db["audit_log"].add_column("detail", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_calls_and_turns", _v1_calls_and_turns),
     ("0002_sip_calls_and_events", _v2_sip_calls_and_events),
     ("0003_escalations_and_callbacks", _v3_escalations_and_callbacks),
     ("0004_insights", _v4_insights),
     ("0005_dashboard", _v5_dashboard),
+    ("0006_owners_and_audit_detail", _v6_owners_and_audit_detail),
 ]
+
+CRASHED = "crashed"
+
+
+def process_token(pid: int) -> str | None:
+    """``pid:start time`` from /proc, so a pid the kernel hands out again is another process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):  # a zombie has exited; only its exit status is left
+        return None
+    return f"{pid}:{fields[19]}"
+
+
+def owner_alive(owner: str | None, box: str | None) -> bool:
+    """Whether the process that wrote a call still runs. Unknown owners (rows from before
+    owners were recorded) count as gone; another box's processes cannot be checked here and
+    count as alive, so only that box closes its calls."""
+    if not owner:
+        return False
+    if box and box != socket.gethostname():
+        return True
+    pid, _, _ = owner.partition(":")
+    return pid.isdigit() and process_token(int(pid)) == owner
 
 
 def utc_now() -> str:
@@ -251,8 +292,11 @@ class TurnRecord:
 
 
 class Store:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, worker: str = ""):
         self.path = path
+        self.worker = worker
+        self.box = socket.gethostname()
+        self.owner = process_token(os.getpid())
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -271,8 +315,8 @@ class Store:
         self._migrate()
 
     @classmethod
-    def open(cls, data_dir: Path) -> Store:
-        return cls(data_dir / DB_NAME)
+    def open(cls, data_dir: Path, worker: str = "") -> Store:
+        return cls(data_dir / DB_NAME, worker)
 
     def close(self) -> None:
         with self._lock:
@@ -318,8 +362,19 @@ class Store:
         with self._lock, self._transaction():
             self.db.execute(
                 "INSERT INTO calls (id, source, caller, persona, started_at, sip_call_id, "
-                "caller_uri) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [call_id, source, caller, persona, utc_now(), sip_call_id, caller_uri],
+                "caller_uri, box, worker, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    call_id,
+                    source,
+                    caller,
+                    persona,
+                    utc_now(),
+                    sip_call_id,
+                    caller_uri,
+                    self.box,
+                    self.worker,
+                    self.owner,
+                ],
             )
         return call_id
 
@@ -382,6 +437,38 @@ class Store:
                 "created_at, updated_at) VALUES (?, 'pending', 0, '', ?, ?)",
                 [call_id, now, now],
             )
+
+    def close_crashed_calls(self) -> list[str]:
+        """Calls whose process died mid-call are closed as ``crashed``, ended at their last
+        stored moment, and their insights queued: one transaction, so a crash during the
+        recovery itself leaves every call as it was."""
+        with self._lock, self._transaction():
+            open_calls = self.db.execute(
+                "SELECT id, owner, box FROM calls WHERE ended_at IS NULL"
+            ).fetchall()
+            crashed = [cid for cid, owner, box in open_calls if not owner_alive(owner, box)]
+            now = utc_now()
+            for call_id in crashed:
+                last = self.db.execute(
+                    "SELECT MAX(m) FROM (SELECT started_at AS m FROM calls WHERE id = :id "
+                    "UNION ALL SELECT answered_at FROM calls WHERE id = :id "
+                    "UNION ALL SELECT MAX(created_at) FROM turns WHERE call_id = :id "
+                    "UNION ALL SELECT MAX(created_at) FROM call_events WHERE call_id = :id "
+                    "UNION ALL SELECT MAX(updated_at) FROM escalations WHERE call_id = :id)",
+                    {"id": call_id},
+                ).fetchone()[0]
+                self.db.execute(
+                    "UPDATE calls SET ended_at = :last, end_reason = :reason, duration_s = "
+                    "ROUND(MAX(0, (julianday(:last) - julianday(COALESCE(answered_at, "
+                    "started_at))) * 86400), 3) WHERE id = :id",
+                    {"last": last, "reason": CRASHED, "id": call_id},
+                )
+                self.db.execute(
+                    "INSERT OR IGNORE INTO insight_jobs (call_id, status, attempts, error, "
+                    "created_at, updated_at) VALUES (?, 'pending', 0, '', ?, ?)",
+                    [call_id, now, now],
+                )
+            return crashed
 
     # -- insights --------------------------------------------------------------------------
 

@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from ceoline.store import Store
+
 from ..sip_support import (
     LOOPBACK,
     ServerProcess,
@@ -318,6 +320,59 @@ def test_unacknowledged_answers_free_their_lines_within_seconds(tmp_path):
         for peer in (*peers, caller):
             peer.close()
         stop_cleanly(srv)
+
+
+def test_a_server_killed_mid_call_closes_that_call_as_crashed_at_restart(tmp_path):
+    """SIGKILL `ceoline serve` while a call is up: the turns stored before the kill are kept,
+    and the next start closes the call as crashed and sends it through insights."""
+    workdir = tmp_path / "server"
+    srv = start_server(workdir)
+    held = start_sipp(
+        "call_hold", tmp_path, "killed", srv.target, timeout_s=30, extra=("-d", "20000")
+    )
+    try:
+        stored = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            stored = calls_with_prefix(srv, held[1], 1, timeout=0, ended=False)
+            if stored and stored[0]["turns"]:
+                break
+            time.sleep(0.2)
+        assert stored and stored[0]["turns"], (
+            f"no turn stored before the kill:\n{srv.log()[-3000:]}"
+        )
+        srv.proc.kill()
+        srv.proc.wait()
+    finally:
+        held[0].kill()
+        finish_sipp(held, tmp_path, "killed")
+    before = stored[0]
+    assert before["ended_at"] is None
+
+    again = start_server(workdir)
+    try:
+        assert "event=store.recovered" in again.log() and "crashed_calls=1" in again.log()
+        after = calls_with_prefix(again, held[1], 1, timeout=5)[0]
+        assert after["end_reason"] == "crashed"
+        assert after["ended_at"] >= before["turns"][-1]["created_at"]
+        assert [t["text"] for t in after["turns"]][: len(before["turns"])] == [
+            t["text"] for t in before["turns"]
+        ]
+        job = None
+        deadline = time.monotonic() + 30
+        while job != ("done",) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            store = Store.open(again.data_dir)
+            try:
+                job = store.db.execute(
+                    "SELECT status FROM insight_jobs WHERE call_id = ?", [after["id"]]
+                ).fetchone()
+            finally:
+                store.close()
+        assert job == ("done",), job
+        assert_still_serving(again, tmp_path, "after-kill")
+    finally:
+        stop_cleanly(again)
 
 
 # -- call states that need their own config ----------------------------------------------------

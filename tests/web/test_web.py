@@ -9,7 +9,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from ceoline.store import Store
+from ceoline.store import Store, TurnRecord
 from ceoline.web import auth, create_app
 from ceoline.web.queries import CallFilters, list_calls, mask_caller, search_expression
 from tests.web_support import (
@@ -334,3 +334,17 @@ def test_users_cli_and_dashboard_refuses_a_remote_host(tmp_path):
     remote = runner.invoke(app, ["dashboard", "--host", "0.0.0.0", "-c", config])
     assert remote.exit_code != 0 and "--allow-remote" in str(remote.exception)
     assert runner.invoke(app, ["users", "remove", "dee", "-c", config]).exit_code == 0
+
+
+def test_calls_cut_by_a_crash_are_marked(client, store, ids):
+    call_id = store.create_call("sip", "1001@pbx", "Theo")
+    store.add_turn(call_id, TurnRecord("caller", "the export button is missing", 0, 900, {}))
+    with store.writing() as db:
+        db.execute("UPDATE calls SET owner = NULL WHERE id = ?", [call_id])
+    assert store.close_crashed_calls() == [call_id]
+    logged_in(client)
+    listing = client.get("/calls").text
+    assert listing.count("cut by a crash") == 1
+    detail = client.get(f"/calls/{call_id}").text
+    assert "The server stopped during this call" in detail
+    assert "the export button is missing" in detail

@@ -127,6 +127,9 @@ class Server:
     # -- start-up ---------------------------------------------------------------------------
 
     def start(self) -> Listening:
+        crashed = self.store.close_crashed_calls()
+        if crashed:
+            log_event("store.recovered", logging.WARNING, crashed_calls=len(crashed))
         quiet_pjlib()
         self.ep = ep = pj.Endpoint()
         ep.libCreate()
