@@ -34,7 +34,7 @@ from ceoline.store import CRASHED, Store, TurnRecord  # noqa: E402
 
 # The kill lands anywhere from the first commits to a few hundred of them.
 KILL_AFTER_S = (0.0, 0.4)
-WORDS = "invoice screen login reminder export slow crash great thanks refund please".split()
+WORDS = ("invoice", "screen", "login", "reminder", "export", "slow", "crash", "thanks", "refund")
 
 
 def write_forever(data_dir: Path, threads: int = 2) -> None:
@@ -106,7 +106,7 @@ def check(data_dir: Path, calls: set[str], turns: dict, ended: set[str]) -> tupl
             if (n := still_open.fetchone()[0]) > 0:
                 problems.append(f"{n} calls left open")
             queued = {row[0] for row in db.execute("SELECT call_id FROM insight_jobs")}
-            problems += [f"crashed call {c} has no insights job" for c in crashed if c not in queued]
+            problems += [f"crashed call {c} has no insights job" for c in set(crashed) - queued]
             for call_id in ended:
                 reason = db.execute("SELECT end_reason FROM calls WHERE id = ?", [call_id])
                 if (got := reason.fetchone()[0]) == CRASHED:

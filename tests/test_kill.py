@@ -17,8 +17,11 @@ ROUNDS = 200
 
 def test_two_hundred_kills_lose_nothing_acknowledged(tmp_path):
     run = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/kill_test.py"), "--rounds", str(ROUNDS)]
-        + ["--data", str(tmp_path), "--json"],
+        [
+            sys.executable,
+            str(ROOT / "scripts/kill_test.py"),
+            *("--rounds", str(ROUNDS), "--data", str(tmp_path), "--json"),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
