@@ -306,6 +306,93 @@ def knowledge_search(
         )
 
 
+def _actor(by: str | None) -> str:
+    import getpass
+
+    who = by or getpass.getuser()
+    return f"{who} (cli)"[:64]
+
+
+@calls_app.command("delete")
+def calls_delete(
+    call_ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Call ids from `ceoline calls list`.", show_default=False),
+    ] = None,
+    caller: Annotated[
+        str | None,
+        typer.Option(
+            "--caller",
+            help="Erase every call from this caller (a SIP URI or the address lists show).",
+            show_default=False,
+        ),
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(help="Who asked, for the audit log (default: this user).", show_default=False),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, delete nothing.")] = False,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Erase calls on request, with everything derived from them, and scrub the text from
+    the database files. All or nothing; one audit row records who, when and how many."""
+    from ceoline import retention
+    from ceoline.store import Store
+
+    if bool(call_ids) == bool(caller):
+        raise CeolineError("name the calls to erase: CALL_ID ... or --caller URI (not both)")
+    store = Store.open(_config(config).data_dir)
+    try:
+        if caller:
+            done = retention.erase_caller(store, caller, _actor(by), dry_run=dry_run)
+        else:
+            done = retention.erase_calls(store, list(call_ids or []), _actor(by), dry_run=dry_run)
+    finally:
+        store.close()
+    _report_deletion(done, as_json)
+
+
+@app.command()
+def purge(
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Keep this many days (default: [retention] days).", show_default=False
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, delete nothing.")] = False,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Delete calls past retention with everything derived from them, and scrub the text
+    from the database files (`ceoline serve` does this daily)."""
+    from ceoline import retention
+    from ceoline.store import Store
+
+    cfg = _config(config)
+    store = Store.open(cfg.data_dir)
+    try:
+        done = retention.purge(store, days or cfg.retention.days, _actor(None), dry_run=dry_run)
+    finally:
+        store.close()
+    _report_deletion(done, as_json)
+
+
+def _report_deletion(done, as_json: bool) -> None:
+    import dataclasses
+
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(done) | {"calls": done.calls}, indent=2))
+    else:
+        typer.echo(done.describe())
+        if not done.wal_truncated:
+            typer.echo(
+                "warning: another process held the write-ahead log open, so it was not "
+                "truncated; run `ceoline purge` again once it is closed"
+            )
+
+
 @app.command()
 def serve(config: ConfigOption = None) -> None:
     """Answer SIP calls: listen on [sip] address:port until SIGINT/SIGTERM.

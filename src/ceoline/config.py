@@ -158,6 +158,19 @@ class DashboardConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    days: int = _opt(90, lo=1, hi=36500)
+    daily: bool = _opt(True)
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = _opt(True)
+    host: str = _opt("127.0.0.1")
+    port: int = _opt(9464, lo=1, hi=65535)
+
+
+@dataclass(frozen=True)
 class ChunkerConfig:
     first_chunk_min_words: int = _opt(3, lo=1, hi=50)
     min_words: int = _opt(6, lo=1, hi=100)
@@ -259,6 +272,8 @@ class Config:
     handoff: HandoffConfig = field(default_factory=HandoffConfig)
     insights: InsightsConfig = field(default_factory=InsightsConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
     call: CallConfig = field(default_factory=CallConfig)
     store: StoreConfig = field(default_factory=StoreConfig)

@@ -249,6 +249,13 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 CRASHED = "crashed"
 
 
+def caller_address(uri: str) -> str:
+    """``"Ann" <sip:1001@pbx;transport=udp>`` → ``1001@pbx``: a short name for lists."""
+    inner = uri.split("<", 1)[1].split(">", 1)[0] if "<" in uri else uri
+    inner = inner.split(":", 1)[1] if inner.startswith(("sip:", "sips:", "tel:")) else inner
+    return inner.split(";", 1)[0].strip()[:120]
+
+
 def process_token(pid: int) -> str | None:
     """``pid:start time`` from /proc, so a pid the kernel hands out again is another process."""
     try:
@@ -304,6 +311,8 @@ class Store:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
+            # Deleted rows are overwritten with zeros, not left in free pages (retention).
+            conn.execute("PRAGMA secure_delete=ON")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(
                 f"cannot open the call store at {path} ({exc}); make [store] data_dir a "

@@ -28,6 +28,7 @@ import pjsua2 as pj
 from ceoline.config import Config
 from ceoline.errors import SipError
 from ceoline.insights.worker import InsightsWorker
+from ceoline.retention import DailyPurge
 from ceoline.sip.allowlist import Allowlist
 from ceoline.sip.endpoint import (
     Listening,
@@ -116,6 +117,7 @@ class Server:
         self.account: HotlineAccount | None = None
         self.guard: RequestGuard | None = None
         self.insights: InsightsWorker | None = None
+        self.retention: DailyPurge | None = None
         self._dashboard = None
         self._ports: list[CallAudioPort] = []
         self._port_count = 0
@@ -167,6 +169,14 @@ class Server:
         self._loop_thread.start()
         if self.config.dashboard.enabled:
             self._start_dashboard()
+        if self.config.retention.daily:
+            self.retention = DailyPurge(
+                self.store,
+                self.config.retention.days,
+                busy=lambda: self.live_calls > 0,
+                log_event=log_event,
+            )
+            self.retention.start()
         if self.config.insights.enabled:
             self.insights = InsightsWorker(
                 self.config, self.store, busy=lambda: self.live_calls > 0
@@ -485,6 +495,8 @@ class Server:
             self._loop_thread.join(timeout=5)
         if self._dashboard is not None:
             self._dashboard.should_exit = True
+        if self.retention is not None:
+            self.retention.stop()
         if self.insights is not None:
             # A job cut short here is queued again at the next start.
             self.insights.stop(timeout=10)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ceoline.sip.events import log_event
 from ceoline.sip.media import FramePipe
-from ceoline.store import Store
+from ceoline.store import Store, caller_address
 from ceoline.voice.audio import FRAME_MS
 from ceoline.voice.conversation import Conversation, Stages
 from ceoline.voice.lifecycle import CallLifecycle
@@ -33,13 +33,6 @@ class IncomingCall:
     sip_call_id: str
     caller_uri: str
     source: str
-
-
-def caller_label(uri: str) -> str:
-    """``"Ann" <sip:1001@pbx;transport=udp>`` → ``1001@pbx``: a short name for lists."""
-    inner = uri.split("<", 1)[1].split(">", 1)[0] if "<" in uri else uri
-    inner = inner.split(":", 1)[1] if inner.startswith(("sip:", "sips:", "tel:")) else inner
-    return inner.split(";", 1)[0][:120]
 
 
 class CallSession:
@@ -122,7 +115,7 @@ class CallSession:
         self.call_id = await asyncio.to_thread(
             self.store.create_call,
             "sip",
-            caller_label(incoming.caller_uri),
+            caller_address(incoming.caller_uri),
             self.stages.persona.name,
             sip_call_id=incoming.sip_call_id,
             caller_uri=incoming.caller_uri,

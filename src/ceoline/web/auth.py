@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -193,10 +194,23 @@ def audit_rows(store: Store, user: str = "", action: str = "", limit: int = 500)
         params.append(action)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     with store.reading() as db:
-        return list(
+        rows = list(
             db.query(
-                f"SELECT at, user_name, action, target, ip FROM audit_log {where} "
+                f"SELECT at, user_name, action, target, ip, detail FROM audit_log {where} "
                 "ORDER BY id DESC LIMIT ?",
                 [*params, limit],
             )
         )
+    for row in rows:
+        row["target"] = _with_counts(row["target"], row.pop("detail"))
+    return rows
+
+
+def _with_counts(target: str, detail: str | None) -> str:
+    """A purge's or erasure's row counts after its target: "3 calls: 41 turns, 2 items"."""
+    try:
+        counts = json.loads(detail)["rows"] if detail else {}
+    except (ValueError, KeyError, TypeError):
+        return target
+    kinds = ", ".join(f"{n} {table}" for table, n in counts.items() if n and table != "calls")
+    return f"{target}: {kinds}" if kinds else target
