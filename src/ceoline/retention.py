@@ -63,9 +63,7 @@ class Deletion:
 
     def describe(self) -> str:
         verb = "would delete" if self.dry_run else "deleted"
-        kinds = ", ".join(
-            f"{self.rows[table]} {table}" for table in _SHOWN if self.rows.get(table)
-        )
+        kinds = ", ".join(f"{self.rows[table]} {table}" for table in _SHOWN if self.rows.get(table))
         text = f"{self.action}: {verb} {self.calls} calls" + (f" ({kinds})" if kinds else "")
         if self.cutoff:
             text += f", started before {self.cutoff}"
