@@ -100,6 +100,7 @@ def make_config(tmp_path: Path, **sections: dict) -> Path:
         "insights": {"taxonomy": str(ROOT / "configs" / "taxonomy.toml")},
         # Tests serve their own dashboards on free ports; a server must not take 8080.
         "dashboard": {"enabled": False},
+        "metrics": {"enabled": False},
         "store": {"data_dir": str(tmp_path / "data")},
     }
     for name, values in sections.items():

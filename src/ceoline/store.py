@@ -8,6 +8,7 @@ the turn in flight. Schema changes are applied as numbered migrations recorded i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import socket
@@ -24,6 +25,8 @@ import sqlite_utils
 
 from ceoline.errors import StoreError
 from ceoline.trust.redaction import redact, redact_json
+
+log = logging.getLogger(__name__)
 
 DB_NAME = "ceoline.db"
 
@@ -304,6 +307,8 @@ class Store:
         self.worker = worker
         self.box = socket.gethostname()
         self.owner = process_token(os.getpid())
+        # Told of each commit (metrics); it must never fail a write.
+        self.observer: Any = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -349,6 +354,14 @@ class Store:
                         "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
                         [name, utc_now()],
                     )
+
+    def _notify(self, hook: str, *args: Any) -> None:
+        if self.observer is None:
+            return
+        try:
+            getattr(self.observer, hook)(*args)
+        except Exception:
+            log.exception("store observer %s failed", hook)
 
     def applied_migrations(self) -> list[str]:
         return [row["name"] for row in self.db["migrations"].rows_where(order_by="name")]
@@ -401,6 +414,7 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?)",
                 [call_id, t_ms, kind, detail, utc_now()],
             )
+        self._notify("event", kind, detail)
 
     def add_turn(self, call_id: str, turn: TurnRecord) -> int:
         # Personal data is replaced by typed placeholders here, so raw text never reaches disk.
@@ -424,6 +438,7 @@ class Store:
                     utc_now(),
                 ],
             )
+        self._notify("turn_added", call_id, seq, turn.role, turn.timings)
         return seq
 
     def update_turn_timings(self, call_id: str, seq: int, timings: dict[str, Any]) -> None:
@@ -432,6 +447,7 @@ class Store:
                 "UPDATE turns SET timings = ? WHERE call_id = ? AND seq = ?",
                 [json.dumps(timings), call_id, seq],
             )
+        self._notify("turn_timings", call_id, seq, timings)
 
     def end_call(self, call_id: str, end_reason: str, duration_s: float) -> None:
         """Close the call and queue its insights, in one transaction: no call ends without."""
@@ -446,6 +462,7 @@ class Store:
                 "created_at, updated_at) VALUES (?, 'pending', 0, '', ?, ?)",
                 [call_id, now, now],
             )
+        self._notify("call_ended", call_id, end_reason)
 
     def close_crashed_calls(self) -> list[str]:
         """Calls whose process died mid-call are closed as ``crashed``, ended at their last
@@ -477,7 +494,9 @@ class Store:
                     "created_at, updated_at) VALUES (?, 'pending', 0, '', ?, ?)",
                     [call_id, now, now],
                 )
-            return crashed
+        for call_id in crashed:
+            self._notify("call_ended", call_id, CRASHED)
+        return crashed
 
     # -- insights --------------------------------------------------------------------------
 
@@ -566,7 +585,8 @@ class Store:
                 "updated_at) VALUES (?, ?, ?, ?, '', ?, ?)",
                 [call_id, t_ms, reason, outcome, now, now],
             )
-            return cursor.lastrowid
+        self._notify("escalation", outcome)
+        return cursor.lastrowid
 
     def update_escalation(self, escalation_id: int, outcome: str, detail: str = "") -> None:
         with self._lock, self._transaction():
@@ -574,6 +594,7 @@ class Store:
                 "UPDATE escalations SET outcome = ?, detail = ?, updated_at = ? WHERE id = ?",
                 [outcome, detail, utc_now(), escalation_id],
             )
+        self._notify("escalation", outcome)
 
     def add_callback_request(self, call_id: str, message: str) -> int:
         message = redact(message).text

@@ -43,10 +43,30 @@ ENDURANCE_RSS_BOUND_KB = 30 * 1024
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """One server for every case whose config is the default one."""
-    srv = start_server(tmp_path_factory.mktemp("sip-server"))
+    """One server for every case whose config is the default one (with its metrics on)."""
+    port = free_port()
+    srv = start_server(
+        tmp_path_factory.mktemp("sip-server"), metrics={"enabled": True, "port": port}
+    )
+    srv.metrics_port = port
     yield srv
     stop_cleanly(srv)
+
+
+def scrape(srv: ServerProcess) -> dict[tuple[str, tuple], float]:
+    """The server's /metrics, parsed by Prometheus' own text parser."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    url = f"http://127.0.0.1:{srv.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        text = reply.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def stop_cleanly(srv: ServerProcess) -> None:
@@ -110,6 +130,32 @@ def test_call_with_spoken_question_over_rtp(server, tmp_path):
     first_question = min(t["start_ms"] for t in callers)
     replies = [t for t in turns if t["role"] == "bot" and t["start_ms"] > first_question]
     assert replies and replies[0]["text"].strip(), f"no reply to the question: {turns}"
+
+
+def test_metrics_move_with_a_sip_call(server, tmp_path):
+    before = scrape(server)
+    ended = ("ceoline_calls_total", (("end_reason", "caller_hangup"),))
+    responses = ("ceoline_turn_stage_seconds_count", (("stage", "response"),))
+    question_ulaw_wav(tmp_path / "question-ulaw.wav")
+    run = run_sipp(
+        "call_rtp",
+        tmp_path,
+        "metrics",
+        server.target,
+        timeout_s=50,
+        variables={"media_ip_expected": LOOPBACK},
+    )
+    assert run.returncode == 0, run.report()
+    assert calls_with_prefix(server, run.call_id_prefix, 1)
+    after = scrape(server)
+    assert after[ended] == before.get(ended, 0) + 1
+    assert after[responses] >= before[responses] + 1
+    for stage in ("endpoint", "stt", "tts_first_audio"):
+        assert after[("ceoline_turn_stage_seconds_count", (("stage", stage),))] >= 1, stage
+    assert after[("ceoline_active_calls", ())] == 0
+    assert ("ceoline_insights_queue_depth", ()) in after
+    assert ("ceoline_sip_refused_total", (("status", "503"),)) in after
+    assert after[("process_resident_memory_bytes", ())] > 0
 
 
 def test_options_and_call_over_tcp(server, tmp_path):

@@ -118,6 +118,8 @@ class Server:
         self.guard: RequestGuard | None = None
         self.insights: InsightsWorker | None = None
         self.retention: DailyPurge | None = None
+        self.metrics = None
+        self._refused = {403: 0, 503: 0}
         self._dashboard = None
         self._ports: list[CallAudioPort] = []
         self._port_count = 0
@@ -129,6 +131,8 @@ class Server:
     # -- start-up ---------------------------------------------------------------------------
 
     def start(self) -> Listening:
+        if self.config.metrics.enabled:
+            self._start_metrics()
         crashed = self.store.close_crashed_calls()
         if crashed:
             log_event("store.recovered", logging.WARNING, crashed_calls=len(crashed))
@@ -193,6 +197,22 @@ class Server:
             max_calls=self.sip.max_calls,
         )
         return listening
+
+    def _start_metrics(self) -> None:
+        from ceoline.metrics import Metrics
+
+        metrics = self.config.metrics
+        self.metrics = Metrics(self.store)
+        self.metrics.watch(lambda: self.live_calls, self.refusals)
+        if self.metrics.serve(metrics.host, metrics.port):
+            log_event("metrics.listening", url=f"http://{metrics.host}:{metrics.port}/metrics")
+
+    def refusals(self) -> dict[str, int]:
+        """INVITEs refused so far: 503 (at capacity, stopping) and sources outside allow."""
+        guard = self.guard
+        busy = self._refused[503] + (guard.refused_busy if guard else 0)
+        outside = self._refused[403] + (guard.dropped if guard else 0)
+        return {"503": busy, "outside_allow": outside}
 
     def _start_dashboard(self) -> None:
         """The dashboard in a thread; a taken port costs the dashboard, not the calls."""
@@ -317,10 +337,12 @@ class Server:
         call.sip_call_id = info.callIdString
         if not self.allowlist.allows(source):
             log_event("call.refused", logging.WARNING, source=source, status=403)
+            self._refused[403] += 1
             self._answer(call, 403)
             return
         if self._stopping_since is not None or self.live_calls >= self.sip.max_calls:
             log_event("call.refused", source=source, status=503, caller=info.remoteUri)
+            self._refused[503] += 1
             self._answer(call, 503, {"Retry-After": str(self.sip.retry_after_s)})
             return
         call.pipe = FramePipe()
@@ -497,6 +519,8 @@ class Server:
             self._dashboard.should_exit = True
         if self.retention is not None:
             self.retention.stop()
+        if self.metrics is not None:
+            self.metrics.close()
         if self.insights is not None:
             # A job cut short here is queued again at the next start.
             self.insights.stop(timeout=10)
