@@ -29,7 +29,8 @@ help: ## Show the targets
 install: sysdeps $(STAMP) ## Create .venv with every dependency (builds llama-cpp-python, several minutes)
 
 # System packages: compilers for llama-cpp-python's build, SIPp for the SIP interop tests,
-# chromium for the dashboard's browser test, espeak-ng for a caller voice the bot never uses.
+# chromium for the dashboard's browser test, espeak-ng for a caller voice the bot never uses,
+# systemd-analyze to verify the service unit.
 sysdeps:
 	@missing=""; \
 	command -v cmake >/dev/null || missing="$$missing cmake"; \
@@ -37,6 +38,7 @@ sysdeps:
 	command -v sipp >/dev/null || missing="$$missing sip-tester"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

@@ -393,6 +393,61 @@ def _report_deletion(done, as_json: bool) -> None:
             )
 
 
+service_app = typer.Typer(help="Run ceoline as a system service.", no_args_is_help=True)
+app.add_typer(service_app, name="service")
+
+
+@service_app.command("unit")
+def service_unit(
+    prefix: Annotated[
+        Path, typer.Option(help="Where ceoline is installed (its .venv and README).")
+    ] = Path("/opt/ceoline"),
+    user: Annotated[str, typer.Option(help="The system user it runs as.")] = "ceoline",
+    allow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow",
+            help="Another address or CIDR it may talk to (media servers, a remote scraper).",
+            show_default=False,
+        ),
+    ] = None,
+    config_at: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the config will be on the service's box (default: this config's path).",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write here instead of printing.", show_default=False)
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Print the hardened systemd unit for `ceoline serve` with this config: its own user,
+    a read-only system but for the data directory, and no traffic to any address but
+    loopback, the trunk and the registrar."""
+    from ceoline.admin.service import serve_unit
+
+    cfg = _config(config)
+    try:
+        text = serve_unit(
+            cfg,
+            config_at or Path(cfg.source).resolve(),
+            prefix=prefix,
+            user=user,
+            extra_allow=tuple(allow or ()),
+        )
+    except ValueError as exc:
+        raise CeolineError(
+            f"--allow: {exc}; give an address or CIDR such as 10.20.0.0/24"
+        ) from None
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        typer.echo(f"wrote {out}; check it with: systemd-analyze verify {out}")
+
+
 @app.command()
 def serve(config: ConfigOption = None) -> None:
     """Answer SIP calls: listen on [sip] address:port until SIGINT/SIGTERM.
