@@ -206,3 +206,23 @@ def test_calls_show_never_replays_control_characters_from_the_wire(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "\\x1b[2J" in result.stdout and "hi\\x1b[31m red" in result.stdout
+
+
+def test_doctor_names_a_store_past_retention_and_calls_left_by_a_crash(tmp_path):
+    from ceoline.store import Store
+
+    store = Store.open(tmp_path / "data")
+    crashed = store.create_call("sip", "1001@pbx", "Theo")
+    old = store.create_call("sip", "1002@pbx", "Theo")
+    store.end_call(old, "caller_hangup", 3.0)
+    with store.writing() as db:
+        db.execute("UPDATE calls SET owner = NULL WHERE id = ?", [crashed])
+        db.execute(
+            "UPDATE calls SET started_at = '2020-01-01T00:00:00.000+00:00' WHERE id = ?", [old]
+        )
+    store.close()
+    result = run_cli("doctor", "--no-engines", config=make_config(tmp_path))
+    assert result.returncode == 1, result.stdout
+    assert "1 left open by a crash" in result.stdout
+    fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert len(fails) == 1 and "retention" in fails[0] and "ceoline purge" in fails[0], fails

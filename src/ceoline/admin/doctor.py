@@ -48,6 +48,7 @@ def run_checks(config: Config, pin: bool = False, engines: bool = True) -> list[
     if engines and all(c.ok for c in checks if c.name.startswith(("model", "adapter"))):
         checks.extend(engine_checks(config))
     checks.append(_data_dir_check(config.data_dir))
+    checks.extend(_store_health(config))
     checks.append(_sip_check(config))
     checks.append(_knowledge_check(config))
     checks.append(_taxonomy_check(config))
@@ -194,6 +195,55 @@ def _writable(directory: Path) -> bool:
         return True
     except OSError:
         return False
+
+
+def _store_health(config: Config) -> list[Check]:
+    """The store's file is sound, no crashed call waits, insights keep their 24 h promise,
+    and nothing is kept past retention."""
+    from ceoline.metrics import insights_queue
+    from ceoline.retention import expired_calls
+    from ceoline.store import owner_alive
+
+    try:
+        store = Store.open(config.data_dir)
+    except CeolineError:
+        return []  # the data dir check has named it
+    try:
+        with store.reading() as db:
+            verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+            open_calls = db.execute(
+                "SELECT owner, box FROM calls WHERE ended_at IS NULL"
+            ).fetchall()
+        crashed = sum(1 for owner, box in open_calls if not owner_alive(owner, box))
+        depth, oldest_s = insights_queue(store)
+        expired, _ = expired_calls(store, config.retention.days)
+    finally:
+        store.close()
+    checks = [
+        Check(
+            "store",
+            verdict == "ok",
+            f"integrity ok; {len(open_calls) - crashed} calls live, {crashed} left open by a "
+            "crash (closed at the next `ceoline serve` start)"
+            if verdict == "ok"
+            else f"integrity check failed ({verdict}); stop ceoline and restore from a backup",
+        ),
+        Check(
+            "insights",
+            oldest_s < 24 * 3600,
+            f"{depth} jobs queued, oldest {oldest_s / 3600:.1f} h"
+            + ("" if oldest_s < 24 * 3600 else "; past 24 h: run `ceoline insights run`"),
+        ),
+        Check(
+            "retention",
+            not expired,
+            f"nothing kept past {config.retention.days} days"
+            if not expired
+            else f"{len(expired)} calls are past {config.retention.days} days: run "
+            "`ceoline purge` (serve purges daily with [retention] daily = true)",
+        ),
+    ]
+    return checks
 
 
 def _data_dir_check(data_dir: Path) -> Check:
