@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -114,7 +115,8 @@ def start_server(tmp_path: Path, ready_timeout: float = 60, **sections: dict) ->
     )
     server = ServerProcess(proc, sip["port"], config_path, tmp_path / "data", log_path)
     deadline = time.monotonic() + ready_timeout
-    while "call it:" not in server.log():
+    # The server's own banner; a cluster's workers print theirs prefixed with their name.
+    while not re.search(r"^  call it:", server.log(), re.MULTILINE):
         if proc.poll() is not None:
             raise RuntimeError(f"ceoline serve exited {proc.returncode}:\n{server.log()}")
         if time.monotonic() > deadline:

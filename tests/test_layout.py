@@ -15,7 +15,7 @@ import pytest
 from .conftest import ROOT
 
 SRC = ROOT / "src" / "ceoline"
-PACKAGES = ("voice", "trust", "insights", "persona", "sip", "web", "admin")
+PACKAGES = ("voice", "trust", "insights", "persona", "sip", "web", "admin", "cluster")
 EVERYTHING = {*PACKAGES, "core", "cli"}
 
 # Part -> parts it must never import.
@@ -28,6 +28,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "sip": {"admin", "cli"},
     "web": {"voice", "trust", "persona", "sip", "admin", "cli"},
     "admin": {"cli"},
+    "cluster": {"voice", "trust", "persona", "sip", "insights", "admin", "cli"},
     "cli": set(),
 }
 # The few named crossings, each for a reason stated in the importing package's docstring.

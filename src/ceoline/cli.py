@@ -393,6 +393,66 @@ def _report_deletion(done, as_json: bool) -> None:
             )
 
 
+cluster_app = typer.Typer(
+    help="Workers behind Kamailio ([cluster] workers > 1).", no_args_is_help=True
+)
+app.add_typer(cluster_app, name="cluster")
+
+
+@cluster_app.command("config")
+def cluster_config(config: ConfigOption = None) -> None:
+    """Print the kamailio.cfg and dispatcher list `ceoline serve` writes from this config
+    (under [store] data_dir/cluster/)."""
+    from ceoline.cluster.kamailio import cluster_dir, dispatcher_list, kamailio_cfg
+
+    cfg = _config(config)
+    typer.echo(kamailio_cfg(cfg, cluster_dir(cfg)), nl=False)
+    typer.echo("\n# ---- dispatcher.list ----")
+    typer.echo(dispatcher_list(cfg), nl=False)
+
+
+@cluster_app.command("status")
+def cluster_status(as_json: JsonOption = False, config: ConfigOption = None) -> None:
+    """Each worker's state as Kamailio sees it (up, down, disabled) and its live calls."""
+    from ceoline.cluster.kamailio import dispatcher_entries
+    from ceoline.cluster.workers import workers
+    from ceoline.store import Store
+
+    cfg = _config(config)
+    entries = {e.uri: e for e in dispatcher_entries(cfg)}
+    store = Store.open(cfg.data_dir)
+    try:
+        with store.reading() as db:
+            live = dict(
+                db.execute(
+                    "SELECT worker, COUNT(*) FROM calls WHERE ended_at IS NULL GROUP BY worker"
+                ).fetchall()
+            )
+    finally:
+        store.close()
+    rows = []
+    for w in workers(cfg):
+        entry = entries.get(w.uri)
+        rows.append(
+            {
+                "worker": w.name,
+                "uri": w.uri,
+                "state": entry.state if entry else "unknown",
+                "flags": entry.flags if entry else "",
+                "live_calls": live.get(w.name, 0),
+                "max_calls": cfg.sip.max_calls,
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['worker']:<10} {row['uri']:<22} {row['state']:<9} "
+            f"{row['live_calls']}/{row['max_calls']} calls"
+        )
+
+
 service_app = typer.Typer(help="Run ceoline as a system service.", no_args_is_help=True)
 app.add_typer(service_app, name="service")
 
@@ -449,12 +509,16 @@ def service_unit(
 
 
 @app.command()
-def serve(config: ConfigOption = None) -> None:
+def serve(
+    config: ConfigOption = None,
+    worker: Annotated[int | None, typer.Option(hidden=True, min=0)] = None,
+) -> None:
     """Answer SIP calls: listen on [sip] address:port until SIGINT/SIGTERM.
 
     Each call hears the AI disclosure, then talks with the persona; every call is stored.
     On SIGINT/SIGTERM new calls are refused, live calls hear a goodbye, and the store is
-    flushed before exit.
+    flushed before exit. With [cluster] workers > 1, Kamailio listens there and hands each
+    call to the least-loaded of the worker processes.
     """
     from ceoline.sip.server import Server
     from ceoline.store import Store
@@ -462,8 +526,22 @@ def serve(config: ConfigOption = None) -> None:
     if not _state.log_level_given:
         logging.getLogger().setLevel(logging.INFO)  # a server logs its call events
     cfg = _config(config)
+    if worker is None and cfg.cluster.workers > 1:
+        _serve_cluster(cfg)
+        return
+    name = "main"
+    if worker is not None:
+        from ceoline.cluster.workers import worker_config
+
+        if worker >= cfg.cluster.workers:
+            raise CeolineError(
+                f"--worker {worker}: [cluster] workers is {cfg.cluster.workers}; "
+                "`ceoline serve` starts the workers itself"
+            )
+        cfg = worker_config(cfg, worker)
+        name = f"worker-{worker}"
     engines = _engines(cfg)
-    store = Store.open(cfg.data_dir)
+    store = Store.open(cfg.data_dir, worker=name)
     server = Server(cfg, engines, store)
     try:
         listening = server.start()
@@ -482,6 +560,33 @@ def serve(config: ConfigOption = None) -> None:
         server.serve_forever()
     finally:
         store.close()
+    typer.echo("ceoline: stopped")
+
+
+def _serve_cluster(cfg: Config) -> None:
+    from ceoline.cluster.supervisor import StopRequested, Supervisor
+    from ceoline.cluster.workers import workers
+
+    level = logging.getLevelName(logging.getLogger().level).lower()
+    supervisor = Supervisor(cfg, Path(cfg.source), level)
+    supervisor.install_signal_handlers()
+    try:
+        supervisor.start()
+    except StopRequested:
+        typer.echo("ceoline: stopped")
+        return
+    except RuntimeError as exc:
+        raise CeolineError(f"the cluster failed to start: {exc}") from None
+    sip, pool = cfg.sip, workers(cfg)
+    typer.echo(f"ceoline: {len(pool)} workers behind Kamailio, {sip.max_calls} calls each")
+    transports = [t for t, on in (("udp", sip.udp), ("tcp", sip.tcp)) if on]
+    typer.echo(
+        f"  SIP on {', '.join(f'{t} {sip.address}:{sip.port}' for t in transports)}; workers on "
+        f"{pool[0].uri} … {pool[-1].uri}"
+    )
+    typer.echo(f"  call it: sip:hotline@{sip.address}:{sip.port}")
+    typer.echo(f"  callers allowed from: {', '.join(sip.allow)}; Ctrl-C to stop")
+    supervisor.serve_forever()
     typer.echo("ceoline: stopped")
 
 

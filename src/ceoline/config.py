@@ -171,6 +171,15 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    workers: int = _opt(1, lo=1, hi=64)
+    worker_port: int = _opt(5070, lo=1025, hi=65000)
+    probe_interval_s: int = _opt(2, lo=1, hi=60)
+    kamailio: str = _opt("kamailio")
+    restart_backoff_max_s: int = _opt(30, lo=1, hi=600)
+
+
+@dataclass(frozen=True)
 class ChunkerConfig:
     first_chunk_min_words: int = _opt(3, lo=1, hi=50)
     min_words: int = _opt(6, lo=1, hi=100)
@@ -274,6 +283,7 @@ class Config:
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
     call: CallConfig = field(default_factory=CallConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -414,8 +424,31 @@ def parse_config_file(path: Path) -> Config:
         raise ConfigError(f"{source}: invalid TOML ({exc}); fix the syntax there") from None
     config = _build(Config, table, source, "")
     _check_sip(config.sip, source)
+    _check_cluster(config, source)
     _check_adapter(config.models, source)
     return dataclasses.replace(config, base_dir=path.resolve().parent, source=source)
+
+
+def _check_cluster(config: Config, source: str) -> None:
+    cluster, sip = config.cluster, config.sip
+    if cluster.workers == 1:
+        return
+    if sip.registration.registrar:
+        raise ConfigError(
+            f"{source}: sip.registration with cluster.workers = {cluster.workers} is not "
+            "supported; route the trunk to the box's address instead, or set workers = 1"
+        )
+    first, last = cluster.worker_port - 1, cluster.worker_port + cluster.workers - 1
+    if first <= sip.port <= last:
+        raise ConfigError(
+            f"{source}: sip.port {sip.port} falls inside the workers' ports {first}-{last}; "
+            "move cluster.worker_port"
+        )
+    if sip.rtp_port_range // cluster.workers < 4:
+        raise ConfigError(
+            f"{source}: sip.rtp_port_range {sip.rtp_port_range} leaves fewer than 4 RTP ports "
+            f"per worker for {cluster.workers} workers; widen it"
+        )
 
 
 def _check_adapter(models: ModelsConfig, source: str) -> None:

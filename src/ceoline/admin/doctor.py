@@ -50,6 +50,11 @@ def run_checks(config: Config, pin: bool = False, engines: bool = True) -> list[
     checks.append(_data_dir_check(config.data_dir))
     checks.extend(_store_health(config))
     checks.append(_sip_check(config))
+    if config.cluster.workers > 1:
+        from ceoline.cluster.kamailio import check_config
+
+        ok, detail = check_config(config)
+        checks.append(Check("kamailio", ok, detail))
     checks.append(_knowledge_check(config))
     checks.append(_taxonomy_check(config))
     return checks
