@@ -30,7 +30,7 @@ install: sysdeps $(STAMP) ## Create .venv with every dependency (builds llama-cp
 
 # System packages: compilers for llama-cpp-python's build, SIPp for the SIP interop tests,
 # chromium for the dashboard's browser test, espeak-ng for a caller voice the bot never uses,
-# systemd-analyze to verify the service unit.
+# systemd-analyze to verify the service unit, Kamailio for the SIP edge of a cluster.
 sysdeps:
 	@missing=""; \
 	command -v cmake >/dev/null || missing="$$missing cmake"; \
@@ -39,6 +39,7 @@ sysdeps:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	command -v kamailio >/dev/null || missing="$$missing kamailio"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
