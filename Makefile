@@ -14,6 +14,8 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 # box, rebuilds instead of reusing a build made for another CPU.
 LLAMA_VERSION := $(shell sed -n 's/^ *"llama-cpp-python==\([^"]*\)".*/\1/p' pyproject.toml)
 LLAMA_EXTRA ?=
+# `make bench-sip WORKERS=2` ramps callers through Kamailio to two workers.
+WORKERS ?= 1
 CPUINFO ?= /proc/cpuinfo
 LLAMA_CMAKE_ARGS := $(strip $(shell $(PYTHON) src/ceoline/native_build.py --cpuinfo $(CPUINFO)) $(LLAMA_EXTRA))
 LLAMA_STAMP := $(VENV)/.llama-$(shell echo '$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
@@ -112,8 +114,8 @@ fmt: install ## Format the code with ruff
 bench: install ## Benchmark the streaming loop against the naive baseline
 	$(BIN)/ceoline bench --calls 10
 
-bench-sip: install ## Response times over real SIP calls, and how many calls this box holds
-	$(BIN)/python scripts/sip_bench.py
+bench-sip: install ## Response times over real SIP calls (WORKERS=2: through Kamailio, ramped)
+	$(BIN)/python scripts/sip_bench.py --workers $(WORKERS)
 
 bench-llama: install ## Prefill and decode tokens/s of this llama.cpp build, base and adapter
 	$(BIN)/python scripts/llama_bench.py

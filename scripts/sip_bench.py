@@ -9,6 +9,11 @@ reply, through RTP, the jitter buffer and the codec. The server's own per-turn `
 single-call level measured in the same run.
 
     .venv/bin/python scripts/sip_bench.py [--levels 1,2,3,4] [--waves 3] [--json]
+    .venv/bin/python scripts/sip_bench.py --workers 2 [--max-calls 4]   # through Kamailio
+
+With ``--workers N`` the server is a cluster (N workers behind Kamailio) and the levels ramp
+from 1 to N × max-calls simultaneous callers; the knee is the first level whose heard p95 is
+more than 1.5 times the single call's.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ CEOLINE = [sys.executable, "-m", "ceoline"]
 LIMIT_MS = 2000
 
 
-def start_server(workdir: Path, port: int, max_calls: int) -> subprocess.Popen:
+def start_server(workdir: Path, port: int, max_calls: int, workers: int = 1) -> subprocess.Popen:
     config = workdir / "ceoline.toml"
     config.write_text(
         f'[models]\ndir = "{ROOT / "models"}"\nmanifest = "{ROOT / "models/manifest.toml"}"\n'
@@ -44,13 +49,16 @@ def start_server(workdir: Path, port: int, max_calls: int) -> subprocess.Popen:
         f'[store]\ndata_dir = "{workdir / "data"}"\n'
         f"[sip]\nport = {port}\nrtp_port = 30000\nmax_calls = {max_calls}\n"
         "[call]\nsilence_prompt_s = 0\nsilence_timeout_s = 60\n"
+        "[dashboard]\nenabled = false\n[metrics]\nenabled = false\n"
+        f"[cluster]\nworkers = {workers}\n"
     )
     log = (workdir / "server.log").open("w")
     proc = subprocess.Popen(
         [*CEOLINE, "serve", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT
     )
-    deadline = time.monotonic() + 120
-    while "call it:" not in (workdir / "server.log").read_text():
+    deadline = time.monotonic() + 120 * workers
+    # The server's own banner (a cluster's workers print theirs prefixed with their name).
+    while "\n  call it:" not in (workdir / "server.log").read_text():
         if proc.poll() is not None or time.monotonic() > deadline:
             raise SystemExit(
                 "ceoline serve did not start:\n" + (workdir / "server.log").read_text()
@@ -93,16 +101,29 @@ def server_responses(data_dir: Path, since: str) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--levels", default="1,2,3,4", help="simultaneous callers per level")
+    parser.add_argument("--levels", default="", help="simultaneous callers per level (1,2,3,4)")
     parser.add_argument("--waves", type=int, default=3, help="waves of calls per level")
     parser.add_argument("--port", type=int, default=5098)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes behind Kamailio (levels default to 1 … workers × 4)",
+    )
+    parser.add_argument("--max-calls", type=int, default=4, help="calls per worker with --workers")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    levels = [int(x) for x in args.levels.split(",")]
-    report = {"levels": []}
+    if args.levels:
+        levels = [int(x) for x in args.levels.split(",")]
+    elif args.workers > 1:
+        levels = list(range(1, args.workers * args.max_calls + 1))
+    else:
+        levels = [1, 2, 3, 4]
+    per_worker = args.max_calls if args.workers > 1 else max(levels)
+    report = {"workers": args.workers, "levels": []}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        server = start_server(workdir, args.port, max(levels))
+        server = start_server(workdir, args.port, per_worker, args.workers)
         uri = f"sip:hotline@127.0.0.1:{args.port}"
         try:
             for n in levels:
@@ -143,6 +164,9 @@ def main() -> None:
         if lv["heard_p95"] is not None and lv["heard_p95"] < LIMIT_MS and not lv["failed"]
     ]
     report["max_callers_p95_under_2s"] = max(held) if held else 0
+    # The knee: the first level whose heard p95 is more than 1.5 times the single call's.
+    knee = [lv["callers"] for lv in report["levels"] if (lv.get("p95_vs_1") or 0) > 1.5]
+    report["knee"] = knee[0] if knee else None
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -158,6 +182,8 @@ def main() -> None:
             f"{lv['p50_vs_1']:>7.2f}x {lv['p95_vs_1']:>8.2f}x  {lv['failed']:>6}"
         )
     print(f"simultaneous calls with response p95 < 2 s: {report['max_callers_p95_under_2s']}")
+    if report["knee"] is not None:
+        print(f"knee: {report['knee']} callers (heard p95 over 1.5x the single call's)")
 
 
 if __name__ == "__main__":
