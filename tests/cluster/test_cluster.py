@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -125,6 +126,10 @@ def test_six_calls_are_answered_and_the_seventh_is_refused_at_once(cluster, tmp_
     assert first.returncode == 0, first.report()
     stored = calls_with_prefix(cluster, held[1], WORKERS * PER_WORKER)
     assert sorted(c["worker"] for c in stored) == ["worker-0"] * 3 + ["worker-1"] * 3
+    for name, pid in worker_pids(cluster).items():
+        status = Path(f"/proc/{pid}/status").read_text()
+        rss = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
+        print(f"\n{name}: resident {int(rss) / 1024:.0f} MiB after 3 calls")
     assert {c["end_reason"] for c in stored} == {"caller_hangup"}
 
 

@@ -139,21 +139,10 @@ class Supervisor:
             sys.stdout.flush()
 
     def _start_dashboard(self) -> None:
-        import uvicorn
-
-        from ceoline.web import create_app
+        from ceoline.web import serve_in_thread
 
         dash = self.config.dashboard
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(self.config, store=self.store),
-                host=dash.host,
-                port=dash.port,
-                log_level="warning",
-            )
-        )
-        self._dashboard = server
-        threading.Thread(target=server.run, name="ceoline-dashboard", daemon=True).start()
+        self._dashboard = serve_in_thread(self.config, self.store)
         log_event("dashboard.listening", url=f"http://{dash.host}:{dash.port}/")
 
     # -- supervising -------------------------------------------------------------------------

@@ -215,23 +215,10 @@ class Server:
         return {"503": busy, "outside_allow": outside}
 
     def _start_dashboard(self) -> None:
-        """The dashboard in a thread; a taken port costs the dashboard, not the calls."""
-        import uvicorn
-
-        from ceoline.web import create_app
+        from ceoline.web import serve_in_thread
 
         dash = self.config.dashboard
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(self.config, store=self.store),
-                host=dash.host,
-                port=dash.port,
-                log_level="warning",
-            )
-        )
-        self._dashboard = server
-        thread = threading.Thread(target=server.run, name="ceoline-dashboard", daemon=True)
-        thread.start()
+        self._dashboard = serve_in_thread(self.config, self.store)
         log_event("dashboard.listening", url=f"http://{dash.host}:{dash.port}/")
 
     # -- the SIP thread's loop --------------------------------------------------------------

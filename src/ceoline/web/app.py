@@ -388,3 +388,20 @@ def create_app(config: Config, *, store: Store | None = None) -> FastAPI:
         return export(request, session, "items.json", queries.export_items(store))
 
     return app
+
+
+def serve_in_thread(config: Config, store: Store):
+    """The dashboard on [dashboard] host:port in a daemon thread, beside the calls; a taken
+    port costs the dashboard, not the calls. Set ``should_exit`` on the result to stop it."""
+    import threading
+
+    import uvicorn
+
+    dash = config.dashboard
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config, store=store), host=dash.host, port=dash.port, log_level="warning"
+        )
+    )
+    threading.Thread(target=server.run, name="ceoline-dashboard", daemon=True).start()
+    return server
