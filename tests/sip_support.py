@@ -94,8 +94,11 @@ class ServerProcess:
             raise
 
 
-def start_server(tmp_path: Path, ready_timeout: float = 60, **sections: dict) -> ServerProcess:
-    """``ceoline serve`` on a free port; returns once it prints how to call it."""
+def start_server(
+    tmp_path: Path, ready_timeout: float = 60, wrap: tuple[str, ...] = (), **sections: dict
+) -> ServerProcess:
+    """``ceoline serve`` on a free port; returns once it prints how to call it. ``wrap`` runs
+    it inside something, e.g. ``("nsenter", "-t", PID, "-n", "--")`` for another namespace."""
     port = free_port()
     sip = {"port": port, "rtp_port": random.randrange(30000, 60000, 1000)}
     sip.update(sections.pop("sip", {}))
@@ -107,7 +110,7 @@ def start_server(tmp_path: Path, ready_timeout: float = 60, **sections: dict) ->
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log_file = log_path.open("w")
     proc = subprocess.Popen(
-        [*CEOLINE, "--log-level", "info", "serve", "--config", str(config_path)],
+        [*wrap, *CEOLINE, "--log-level", "info", "serve", "--config", str(config_path)],
         stdout=log_file,
         stderr=subprocess.STDOUT,
         cwd=ROOT,
@@ -236,6 +239,8 @@ def sipp_command(
     variables: dict[str, str] | None = None,
     extra: tuple[str, ...] = (),
     sip_port: int | None = None,
+    local: str = LOOPBACK,
+    wrap: tuple[str, ...] = (),
 ) -> tuple[list[str], str]:
     """The sipp command line for one run, and the Call-ID prefix its calls will carry.
 
@@ -250,6 +255,7 @@ def sipp_command(
     control_port = free_port(avoid=media)
     prefix = f"{name}-{random.randrange(16**8):08x}"
     cmd = [
+        *wrap,
         require_sipp(),
         *([target] if target else []),
         "-sf",
@@ -259,9 +265,9 @@ def sipp_command(
         "-m",
         str(calls),
         "-i",
-        LOOPBACK,
+        local,
         "-mi",
-        LOOPBACK,
+        local,
         "-bind_local",
         "-p",
         str(sip_port),

@@ -139,11 +139,12 @@ def test_personal_data_never_reaches_the_store(store):
 
 def _dead_owner() -> str:
     """The token of a process that has exited (and been reaped)."""
+    import socket
     import subprocess
     import sys
 
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    token = f"{proc.pid}:0"
+    token = f"{socket.gethostname()}:{proc.pid}:0"
     proc.wait()
     return token
 
@@ -162,7 +163,7 @@ def test_calls_left_open_by_a_dead_process_are_closed_as_crashed(store):
     with store.writing() as db:
         db.execute("UPDATE calls SET owner = ? WHERE id = ?", [_dead_owner(), crashed])
         db.execute("UPDATE calls SET owner = NULL WHERE id = ?", [legacy])
-        db.execute("UPDATE calls SET box = 'box-b', owner = '1:1' WHERE id = ?", [elsewhere])
+        db.execute("UPDATE calls SET owner = 'box-b:1:1' WHERE id = ?", [elsewhere])
         last_turn = db.execute("SELECT created_at FROM turns WHERE call_id = ?", [crashed])
         last_turn = last_turn.fetchone()[0]
 
@@ -189,4 +190,8 @@ def test_calls_record_their_box_worker_and_process(tmp_path):
     call = store.get_call(store.create_call("sip", "1001", "Theo"))
     assert call["box"] == socket.gethostname() and call["worker"] == "worker-2"
     assert call["owner"] == process_token(os.getpid())
+    assert call["owner"].startswith(f"{socket.gethostname()}:{os.getpid()}:")
     store.close()
+    named = Store.open(tmp_path, box="stockholm-1")
+    assert named.get_call(named.create_call("sip", "1002", "Theo"))["box"] == "stockholm-1"
+    named.close()

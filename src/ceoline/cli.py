@@ -411,6 +411,35 @@ def cluster_config(config: ConfigOption = None) -> None:
     typer.echo(dispatcher_list(cfg), nl=False)
 
 
+@cluster_app.command("front")
+def cluster_front(
+    boxes: Annotated[
+        list[str],
+        typer.Argument(help="The boxes' SIP address:port, first choice first.", show_default=False),
+    ],
+    out: Annotated[Path, typer.Option(help="Directory for kamailio.cfg and dispatcher.list.")],
+    config: ConfigOption = None,
+) -> None:
+    """Write a front Kamailio for several boxes: it listens on [sip] address:port and hands
+    each call to the first box that takes it (a full box answers 503, a dead one nothing).
+    Run it with: kamailio -DD -E -f OUT/kamailio.cfg"""
+    import ipaddress
+
+    from ceoline.cluster.kamailio import write_front
+
+    for box in boxes:
+        host, _, port = box.removeprefix("sip:").rpartition(":")
+        try:
+            ipaddress.ip_address(host)
+            valid = port.isdigit() and 0 < int(port) < 65536
+        except ValueError:
+            valid = False
+        if not valid:
+            raise CeolineError(f"box {box!r} is not ADDRESS:PORT, e.g. 10.20.0.5:5060")
+    path = write_front(_config(config), list(boxes), out)
+    typer.echo(f"wrote {path}; check it with: kamailio -c -f {path}")
+
+
 @cluster_app.command("status")
 def cluster_status(as_json: JsonOption = False, config: ConfigOption = None) -> None:
     """Each worker's state as Kamailio sees it (up, down, disabled) and its live calls."""
@@ -541,7 +570,7 @@ def serve(
         cfg = worker_config(cfg, worker)
         name = f"worker-{worker}"
     engines = _engines(cfg)
-    store = Store.open(cfg.data_dir, worker=name)
+    store = Store.open(cfg.data_dir, worker=name, box=cfg.cluster.box)
     server = Server(cfg, engines, store)
     try:
         listening = server.start()

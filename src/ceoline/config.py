@@ -172,6 +172,7 @@ class MetricsConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
+    box: str = _opt("")
     workers: int = _opt(1, lo=1, hi=64)
     worker_port: int = _opt(5070, lo=1025, hi=65000)
     probe_interval_s: int = _opt(2, lo=1, hi=60)

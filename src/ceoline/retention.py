@@ -98,7 +98,7 @@ def erase_calls(store: Store, call_ids: list[str], actor: str, *, dry_run: bool 
         found = {
             row[0]: row
             for row in db.execute(
-                f"SELECT id, ended_at, owner, box FROM calls WHERE id IN ({_marks(call_ids)})",
+                f"SELECT id, ended_at, owner FROM calls WHERE id IN ({_marks(call_ids)})",
                 call_ids,
             ).fetchall()
         }
@@ -108,7 +108,7 @@ def erase_calls(store: Store, call_ids: list[str], actor: str, *, dry_run: bool 
             f"no call {missing[0]} in the store, so nothing was deleted; "
             "`ceoline calls list` shows the ids"
         )
-    live = [c for c in call_ids if found[c][1] is None and owner_alive(found[c][2], found[c][3])]
+    live = [c for c in call_ids if found[c][1] is None and owner_alive(found[c][2])]
     if live:
         raise StoreError(
             f"call {live[0]} is still in progress, so nothing was deleted; erase it once it ends"

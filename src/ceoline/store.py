@@ -260,7 +260,8 @@ def caller_address(uri: str) -> str:
 
 
 def process_token(pid: int) -> str | None:
-    """``pid:start time`` from /proc, so a pid the kernel hands out again is another process."""
+    """``host:pid:start time`` from /proc: a pid the kernel hands out again is another
+    process, and another host's pids are not this host's."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -268,18 +269,18 @@ def process_token(pid: int) -> str | None:
     fields = stat.rsplit(")", 1)[1].split()
     if fields[0] in ("Z", "X"):  # a zombie has exited; only its exit status is left
         return None
-    return f"{pid}:{fields[19]}"
+    return f"{socket.gethostname()}:{pid}:{fields[19]}"
 
 
-def owner_alive(owner: str | None, box: str | None) -> bool:
+def owner_alive(owner: str | None) -> bool:
     """Whether the process that wrote a call still runs. Unknown owners (rows from before
-    owners were recorded) count as gone; another box's processes cannot be checked here and
-    count as alive, so only that box closes its calls."""
-    if not owner:
+    owners were recorded) count as gone; another host's processes cannot be checked here and
+    count as alive, so only that host closes its calls."""
+    if not owner or owner.count(":") != 2:
         return False
-    if box and box != socket.gethostname():
+    host, pid, _ = owner.split(":")
+    if host != socket.gethostname():
         return True
-    pid, _, _ = owner.partition(":")
     return pid.isdigit() and process_token(int(pid)) == owner
 
 
@@ -302,10 +303,10 @@ class TurnRecord:
 
 
 class Store:
-    def __init__(self, path: Path, worker: str = ""):
+    def __init__(self, path: Path, worker: str = "", box: str = ""):
         self.path = path
         self.worker = worker
-        self.box = socket.gethostname()
+        self.box = box or socket.gethostname()
         self.owner = process_token(os.getpid())
         # Told of each commit (metrics); it must never fail a write.
         self.observer: Any = None
@@ -329,8 +330,8 @@ class Store:
         self._migrate()
 
     @classmethod
-    def open(cls, data_dir: Path, worker: str = "") -> Store:
-        return cls(data_dir / DB_NAME, worker)
+    def open(cls, data_dir: Path, worker: str = "", box: str = "") -> Store:
+        return cls(data_dir / DB_NAME, worker, box)
 
     def close(self) -> None:
         with self._lock:
@@ -470,9 +471,9 @@ class Store:
         recovery itself leaves every call as it was."""
         with self._lock, self._transaction():
             open_calls = self.db.execute(
-                "SELECT id, owner, box FROM calls WHERE ended_at IS NULL"
+                "SELECT id, owner FROM calls WHERE ended_at IS NULL"
             ).fetchall()
-            crashed = [cid for cid, owner, box in open_calls if not owner_alive(owner, box)]
+            crashed = [cid for cid, owner in open_calls if not owner_alive(owner)]
             now = utc_now()
             for call_id in crashed:
                 last = self.db.execute(

@@ -216,10 +216,8 @@ def _store_health(config: Config) -> list[Check]:
     try:
         with store.reading() as db:
             verdict = db.execute("PRAGMA quick_check").fetchone()[0]
-            open_calls = db.execute(
-                "SELECT owner, box FROM calls WHERE ended_at IS NULL"
-            ).fetchall()
-        crashed = sum(1 for owner, box in open_calls if not owner_alive(owner, box))
+            open_calls = db.execute("SELECT owner FROM calls WHERE ended_at IS NULL").fetchall()
+        crashed = sum(1 for (owner,) in open_calls if not owner_alive(owner))
         depth, oldest_s = insights_queue(store)
         expired, _ = expired_calls(store, config.retention.days)
     finally:

@@ -65,7 +65,21 @@ def _subnet_test(allow: tuple[str, ...]) -> str:
     return " || ".join(tests) if tests else "0"
 
 
-def kamailio_cfg(config: Config, directory: Path) -> str:
+# Dispatcher algorithms: call load (workers on this box), priority order (boxes in front).
+CALL_LOAD, PRIORITY = "10", "8"
+
+
+def front_dispatcher_list(boxes: list[str]) -> str:
+    """Boxes for a front proxy, in the order given: a box at capacity answers 503 at once,
+    one that is down does not answer, and either way the call goes on to the next."""
+    lines = ["# set destination flags priority attributes (written by ceoline)"]
+    for n, box in enumerate(boxes):
+        uri = box if box.startswith("sip:") else f"sip:{box}"
+        lines.append(f"{WORKERS_SET} {uri} 0 {len(boxes) - n} duid=box-{n}")
+    return "\n".join(lines) + "\n"
+
+
+def kamailio_cfg(config: Config, directory: Path, algorithm: str = CALL_LOAD) -> str:
     sip, cluster = config.sip, config.cluster
     listens = []
     if sip.udp:
@@ -73,7 +87,7 @@ def kamailio_cfg(config: Config, directory: Path) -> str:
     if sip.tcp:
         listens.append(f"listen=tcp:{sip.address}:{sip.port}")
     internal = f"udp:{INTERNAL_ADDRESS}:{proxy_port(config)}"
-    if internal.split(":", 1)[1] != f"{sip.address}:{sip.port}":
+    if algorithm == CALL_LOAD and internal.split(":", 1)[1] != f"{sip.address}:{sip.port}":
         listens.append(f"listen={internal}")
     refuse = (
         'if (!is_method("ACK")) { sl_send_reply("403", "Forbidden"); }'
@@ -180,7 +194,7 @@ request_route {{
     }}
     remove_hf("Route");
     record_route();
-    if (!ds_select_dst("{WORKERS_SET}", "10")) {{
+    if (!ds_select_dst("{WORKERS_SET}", "{algorithm}")) {{
         route(BUSY);
     }}
     t_on_failure("NEXT_WORKER");
@@ -213,6 +227,16 @@ failure_route[NEXT_WORKER] {{
     if (t_check_status("[3-6][0-9][0-9]")) {{ ds_load_unset(); }}
 }}
 """
+
+
+def write_front(config: Config, boxes: list[str], directory: Path) -> Path:
+    """A front proxy on [sip] address:port that hands each call to the first of ``boxes``
+    that takes it; kamailio.cfg and its dispatcher list in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / DISPATCHER_NAME).write_text(front_dispatcher_list(boxes))
+    path = directory / CONFIG_NAME
+    path.write_text(kamailio_cfg(config, directory, algorithm=PRIORITY))
+    return path
 
 
 def write_config(config: Config) -> Path:

@@ -70,7 +70,9 @@ class Supervisor:
     # -- start -------------------------------------------------------------------------------
 
     def start(self, ready_timeout: float = 300) -> None:
-        self.store = Store.open(self.config.data_dir, worker="supervisor")
+        self.store = Store.open(
+            self.config.data_dir, worker="supervisor", box=self.config.cluster.box
+        )
         crashed = self.store.close_crashed_calls()
         if crashed:
             log_event("store.recovered", logging.WARNING, crashed_calls=len(crashed))
