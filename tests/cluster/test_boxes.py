@@ -8,10 +8,10 @@ machine's own network: every address lives inside namespaces this test creates.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -33,6 +33,13 @@ pytestmark = pytest.mark.models
 HUB = "10.99.0.254"
 BOXES = ("10.99.0.1", "10.99.0.2")
 SIP_PORT = 5060
+
+
+def _netns_of(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        return None
 
 
 class Sandbox:
@@ -59,9 +66,9 @@ class Sandbox:
     def _namespace(self) -> int:
         proc = subprocess.Popen(["unshare", "-n", "sleep", "infinity"])
         self._sleepers.append(proc)
-        own = Path("/proc/self/ns/net").resolve()
+        own = os.readlink("/proc/self/ns/net")  # "net:[inode]"
         deadline = time.monotonic() + 5
-        while Path(f"/proc/{proc.pid}/ns/net").resolve() == own:
+        while _netns_of(proc.pid) in (own, None):
             if proc.poll() is not None or time.monotonic() > deadline:
                 self.close()
                 pytest.fail(
@@ -170,7 +177,7 @@ def test_a_full_box_sends_the_next_call_to_the_other_box(two_boxes, tmp_path):
         assert time.monotonic() < deadline, box_b.log()[-3000:]
         time.sleep(0.2)
     # Both lines are taken: the front answers 503 at once.
-    third = run_sipp("busy", tmp_path, "third", target, timeout_s=15, local=HUB, wrap=hub)
+    third = run_sipp("busy_via_proxy", tmp_path, "third", target, timeout_s=15, local=HUB, wrap=hub)
     results = [finish_sipp(first, tmp_path, "first"), finish_sipp(second, tmp_path, "second")]
     assert all(r.returncode == 0 for r in results), [r.report() for r in results]
     assert third.returncode == 0 and third.elapsed_s < 5, third.report()
@@ -182,3 +189,22 @@ def test_a_full_box_sends_the_next_call_to_the_other_box(two_boxes, tmp_path):
     assert not calls_with_prefix(box_a, second[1], 1, timeout=0, ended=False)
     assert not calls_with_prefix(box_b, first[1], 1, timeout=0, ended=False)
     assert [c["box"] for c in a_calls + b_calls] == ["box-a", "box-b"]
+
+
+def test_a_box_that_is_down_sends_the_call_to_the_other_box(two_boxes, tmp_path):
+    sandbox, (box_a, box_b) = two_boxes
+    box_a.proc.kill()
+    box_a.proc.wait()
+    call = run_sipp(
+        "call_hold",
+        tmp_path,
+        "after-a-died",
+        f"{HUB}:{SIP_PORT}",
+        timeout_s=30,
+        extra=("-d", "500"),
+        local=HUB,
+        wrap=sandbox.enter(sandbox.hub),
+    )
+    assert call.returncode == 0, call.report()
+    stored = calls_with_prefix(box_b, call.call_id_prefix, 1)
+    assert [(c["box"], c["end_reason"]) for c in stored] == [("box-b", "caller_hangup")]

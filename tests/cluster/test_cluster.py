@@ -84,6 +84,8 @@ def cluster(tmp_path_factory):
         base,
         ready_timeout=300,
         sip={"max_calls": PER_WORKER, "allow": ["127.0.0.1/32"]},
+        # A caller SIPp was killed under ends this soon (silence), and frees its line.
+        call={"silence_timeout_s": 25},
         cluster={"workers": WORKERS, "probe_interval_s": PROBE_S, "restart_backoff_max_s": 2},
     )
     yield srv
@@ -249,7 +251,7 @@ def test_sigterm_drains_goodbyes_then_refusals_then_everything_stored(cluster, t
     time.sleep(6)  # past the greeting
     cluster.proc.send_signal(signal.SIGTERM)
     time.sleep(1.0)
-    refused = run_sipp("busy", tmp_path, "during-drain", cluster.target, timeout_s=15)
+    refused = run_sipp("busy_via_proxy", tmp_path, "during-drain", cluster.target, timeout_s=15)
     code = cluster.proc.wait(timeout=90)
     held[0].wait(timeout=60)
     finish_sipp(held, tmp_path, "draining")

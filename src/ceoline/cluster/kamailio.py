@@ -216,12 +216,14 @@ route[BUSY] {{
 failure_route[NEXT_WORKER] {{
     if (t_is_canceled()) {{ exit; }}
     if (t_check_status("486|503") || (t_branch_timeout() && !t_branch_replied())) {{
-        ds_load_unset();
         if (t_branch_timeout()) {{ ds_mark_dst("ip"); }}
+        # ds_next_dst moves this call's load entry to the next worker; unset it only when
+        # no worker is left.
         if (ds_next_dst()) {{
             t_on_failure("NEXT_WORKER");
             route(RELAY);
         }}
+        ds_load_unset();
         route(BUSY);
     }}
     if (t_check_status("[3-6][0-9][0-9]")) {{ ds_load_unset(); }}

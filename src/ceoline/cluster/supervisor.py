@@ -19,7 +19,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ceoline.cluster.kamailio import KamailioProcess, cluster_dir
+from ceoline.cluster.kamailio import (
+    KamailioError,
+    KamailioProcess,
+    cluster_dir,
+    dispatcher_entries,
+)
 from ceoline.cluster.workers import Worker, workers
 from ceoline.config import Config
 from ceoline.retention import DailyPurge
@@ -76,8 +81,6 @@ class Supervisor:
         crashed = self.store.close_crashed_calls()
         if crashed:
             log_event("store.recovered", logging.WARNING, crashed_calls=len(crashed))
-        self.kamailio.start(cluster_dir(self.config) / "kamailio.log")
-        log_event("proxy.started", pid=self.kamailio.proc.pid if self.kamailio.proc else None)
         for wp in self.workers:
             self._spawn(wp)
         deadline = time.monotonic() + ready_timeout
@@ -92,6 +95,13 @@ class Supervisor:
                 if time.monotonic() > deadline:
                     self.stop()
                     raise RuntimeError(f"{wp.worker.name} did not start in {ready_timeout:.0f} s")
+        # Kamailio starts once the workers listen, and the hotline is announced once it has
+        # seen each of them answer: a call before that would find no worker to take it.
+        self.kamailio.start(cluster_dir(self.config) / "kamailio.log")
+        log_event("proxy.started", pid=self.kamailio.proc.pid if self.kamailio.proc else None)
+        self._wait_workers_up(
+            deadline=time.monotonic() + 3 * self.config.cluster.probe_interval_s + 10
+        )
         if self.config.dashboard.enabled:
             self._start_dashboard()
         if self.config.retention.daily:
@@ -99,6 +109,18 @@ class Supervisor:
                 self.store, self.config.retention.days, busy=self._busy, log_event=log_event
             )
             self._retention.start()
+
+    def _wait_workers_up(self, deadline: float) -> None:
+        states: list[str] = []
+        while time.monotonic() < deadline:
+            try:
+                states = [e.state for e in dispatcher_entries(self.config)]
+            except KamailioError:
+                states = []
+            if len(states) == len(self.workers) and set(states) == {"up"}:
+                return
+            time.sleep(0.2)
+        log_event("proxy.workers_not_up", logging.WARNING, states=",".join(states) or "none")
 
     def _busy(self) -> bool:
         assert self.store is not None
