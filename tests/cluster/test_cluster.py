@@ -7,6 +7,7 @@ the allowlist, a worker SIGKILLed with live calls, and last the SIGTERM drain.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -160,6 +161,15 @@ def test_a_flood_from_outside_the_allowlist_learns_nothing(cluster):
     assert call.returncode == 0, call.report()
     assert [c["end_reason"] for c in calls_with_prefix(cluster, call.call_id_prefix, 1)] == [
         "caller_hangup"
+    ]
+    status = CliRunner().invoke(
+        app, ["cluster", "status", "--json", "--config", str(cluster.config_path)]
+    )
+    assert status.exit_code == 0, status.output
+    rows = json.loads(status.output)
+    assert [(r["worker"], r["state"], r["live_calls"]) for r in rows] == [
+        ("worker-0", "up", 0),
+        ("worker-1", "up", 0),
     ]
 
 
