@@ -14,6 +14,7 @@ how many rows of each kind, and the ids of the calls, never their text.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -195,8 +196,6 @@ class DailyPurge:
     MAX_WAIT_S = 3600
 
     def __init__(self, store: Store, days: int, busy, log_event):
-        import threading
-
         self.store = store
         self.days = days
         self.busy = busy

@@ -63,7 +63,6 @@ def worker_config(config: Config, index: int) -> Config:
         rtp_port=worker.rtp_port,
         rtp_port_range=worker.rtp_ports,
         allow=(f"{INTERNAL_ADDRESS}/32",),
-        answer_delay_ms=config.sip.answer_delay_ms,
     )
     metrics = dataclasses.replace(config.metrics, port=config.metrics.port + 1 + index)
     return dataclasses.replace(
