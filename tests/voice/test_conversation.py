@@ -7,8 +7,9 @@ import numpy as np
 from ceoline.config import config_with
 from ceoline.store import Store
 from ceoline.voice.audio import SAMPLE_RATE
-from ceoline.voice.conversation import FALLBACK_REPLY
+from ceoline.voice.conversation import FALLBACK_REPLY, Overlap, echo_residue
 from ceoline.voice.simulate import CallerSource, WavCaller, run_call
+from ceoline.voice.stt import Transcript
 
 from ..conftest import FakeLanguageModel, FakeTranscriber, speech_segment
 
@@ -180,3 +181,36 @@ def test_words_said_just_before_hanging_up_are_kept_not_answered(fake_stages, tm
         ("caller", "And please fix the export button.")
     ]
     assert fake_stages.llm.seen == []
+
+
+BOT = "Our mission is to make paying a bill as easy as sending a text."
+
+
+def _heard(text: str, logprob: float = -0.3) -> Transcript:
+    return Transcript(text, 1.0, 5.0, avg_logprob=logprob)
+
+
+def test_the_bots_own_words_coming_back_are_echo():
+    assert echo_residue("to make paying a bill easy", _heard("x"), BOT, Overlap(over_audio=True))
+
+
+def test_a_turn_the_canceller_found_mostly_echo_is_echo():
+    over = Overlap(over_audio=True, echo_share=0.7)
+    assert echo_residue("I don't know if it's going", _heard("x"), BOT, over)
+
+
+def test_words_whisper_only_guessed_at_over_the_bot_are_echo():
+    guess = _heard("I don't know if it's going to be...", logprob=-1.4)
+    assert echo_residue(guess.text, guess, BOT, Overlap(over_audio=True, echo_share=0.1))
+
+
+def test_a_caller_heard_clearly_over_the_bot_is_the_caller():
+    clear = _heard("The export button is really hard to find", logprob=-0.4)
+    assert not echo_residue(clear.text, clear, BOT, Overlap(over_audio=True, echo_share=0.1))
+
+
+def test_unsure_words_that_cut_the_bot_or_ask_it_to_wait_stay_the_callers():
+    cut = _heard("I can't find the export button", logprob=-1.3)
+    assert not echo_residue(cut.text, cut, BOT, Overlap(over_audio=True, cut_bot=True))
+    wait = _heard("Wait, no", logprob=-1.3)
+    assert not echo_residue(wait.text, wait, BOT, Overlap(over_audio=True))

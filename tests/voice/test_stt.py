@@ -43,12 +43,13 @@ def test_a_turn_longer_than_the_window_takes_the_full_pass(engines):
     pcm = read_wav(DATA / "question-mission.wav")
     long = np.concatenate([pcm] * 4)  # past 12 s less the 2 s tail
     assert len(long) > (engines.config.stt.window_s - 2) * SAMPLE_RATE
-    assert engines.transcriber._in_short_window(long.astype(np.float32) / 32768, None) is None
+    text, _ = engines.transcriber._in_short_window(long.astype(np.float32) / 32768, None)
+    assert text is None
 
 
 def test_an_unsure_decode_takes_the_full_pass(engines):
     # Near-silence under the hotwords prompt decodes to a low-confidence "you".
-    heard = engines.transcriber._in_short_window(np.zeros(SAMPLE_RATE, np.float32), "x")
+    heard, _ = engines.transcriber._in_short_window(np.zeros(SAMPLE_RATE, np.float32), "x")
     assert heard in ("", None)
 
 

@@ -56,6 +56,7 @@ from ceoline.voice.endpointing import (
 from ceoline.voice.llm import Message
 from ceoline.voice.reply_writer import FALLBACK_REPLY, ReplyWriter
 from ceoline.voice.speculation import Speculation
+from ceoline.voice.stt import Transcript
 from ceoline.voice.timings import TurnTimings
 from ceoline.voice.turn_judge import TurnJudge
 from ceoline.voice.utterance import Utterance
@@ -74,6 +75,35 @@ _Answering = tuple["TurnTimings", "int | None"]
 
 # At hang-up, how long the last caller turns may take to transcribe and store.
 CLOSE_TRANSCRIBE_S = 10.0
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """How a caller's turn met the bot's audio."""
+
+    over_bot: bool = False  # it began over an interruptible reply, which it did not cut
+    over_audio: bool = False  # the bot's audio was going out (or its echo due) as it began
+    cut_bot: bool = False  # its barge-in stopped the bot
+    echo_share: float = 0.0  # of its voiced frames, those that held only the bot's echo
+
+
+# A turn over the bot's audio with at least this share of its voiced frames holding the
+# bot's echo alone is that echo's residue: a caller talking makes frames "mixed" instead.
+ECHO_RESIDUE_SHARE = 0.5
+
+
+def echo_residue(text: str, transcript: Transcript, bot_words: str, over: Overlap) -> bool:
+    """Heard while the bot's audio went out, ``text`` is its echo coming back, not the caller:
+    the bot's own words; or audio the canceller found was mostly echo alone; or words Whisper
+    was only guessing at (what it makes of an echo's garbled residue: "I don't know if it's
+    going to be..."). A caller talking over the bot is heard clearly."""
+    if echoes(text, bot_words) or over.echo_share >= ECHO_RESIDUE_SHARE:
+        return True
+    # Words that cut the bot, or "wait" said over a loud echo, may come out unsure and are
+    # still the caller's: the barge-in heard a voice, not an echo.
+    return transcript.unsure and not over.cut_bot and not is_stop_request(text)
+
+
 # The longest echo path expected (RTP, both jitter buffers, the far end): a turn that begins
 # within this of the bot's audio may be its echo.
 ECHO_TAIL_MS = 600
@@ -173,6 +203,8 @@ class Conversation:
         self._paused = False
         self._turn_over_bot = False
         self._turn_over_audio = False  # the bot's audio was going out when the turn began
+        # Of the turn's voiced frames, how many the canceller found held only the bot's echo.
+        self._turn_voiced = self._turn_echo_voiced = 0
         self._last_audio_ms = -ECHO_TAIL_MS
         self._turn_barged = False
         # Set by the driver: can it transfer the call (SIP REFER to [handoff] uri)?
@@ -384,6 +416,9 @@ class Conversation:
         level = rms_dbfs(heard)
         bot_active = self._bot_interruptible()
         events = self.endpointer.push(heard, t_ms)
+        if self.endpointer.last_voiced:
+            self._turn_voiced += 1
+            self._turn_echo_voiced += self.echo.echo_only
         speech = self.endpointer.last_voiced and level >= self.config.bargein.min_energy_dbfs
         action = self.bargein.push(speech, t_ms, bot_active)
         if action is not None:
@@ -393,6 +428,7 @@ class Conversation:
                 self._turn_over_bot = bot_active
                 self._turn_over_audio = self._sending_audio()
                 self._turn_barged = False
+                self._turn_voiced = self._turn_echo_voiced = 0
             elif isinstance(event, SpeechPaused):
                 self._on_pause(event)
             elif isinstance(event, TurnCheck) and self.judge is not None:
@@ -595,17 +631,20 @@ class Conversation:
                 timings.turn_complete = round(verdict.complete, 3)
                 timings.turn_model = verdict.elapsed_ms
         self._busy_turns += 1
-        overlap = self._turn_over_bot and not (
-            self.bargein.current and self.bargein.current.committed
+        cut_bot = bool(self.bargein.current and self.bargein.current.committed)
+        over = Overlap(
+            over_bot=self._turn_over_bot and not cut_bot,
+            over_audio=self._turn_over_audio,
+            cut_bot=cut_bot,
+            echo_share=self._turn_echo_voiced / max(1, self._turn_voiced),
         )
-        heard_over = self._turn_over_audio
-        self._pending_turns.put_nowait((event, future, timings, spec, (overlap, heard_over)))
+        self._pending_turns.put_nowait((event, future, timings, spec, over))
 
     async def _turn_worker(self) -> None:
         while True:
-            event, future, timings, spec, overlap = await self._pending_turns.get()
+            event, future, timings, spec, over = await self._pending_turns.get()
             try:
-                await self._respond(event, future, timings, spec, overlap)
+                await self._respond(event, future, timings, spec, over)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -635,11 +674,10 @@ class Conversation:
         transcript_future: asyncio.Future,
         timings: TurnTimings,
         spec: Speculation | None = None,
-        over: tuple[bool, bool] = (False, False),
+        over: Overlap | None = None,
     ) -> None:
-        """``over``: (the turn began over a reply, the bot's audio was going out)."""
         try:
-            await self._answer(event, transcript_future, timings, spec, *over)
+            await self._answer(event, transcript_future, timings, spec, over or Overlap())
         finally:
             if spec is not None:
                 spec.discard()  # a prepared reply left unused (or cut) stops its model
@@ -650,9 +688,9 @@ class Conversation:
         transcript_future: asyncio.Future,
         timings: TurnTimings,
         spec: Speculation | None,
-        over_bot: bool,
-        over_audio: bool = False,
+        over: Overlap,
     ) -> None:
+        over_bot = over.over_bot
         transcript = await transcript_future
         timings.stt = max(0.0, self._clock_ms() - event.decided_ms)
         timings.stt_compute = transcript.elapsed_ms
@@ -660,7 +698,11 @@ class Conversation:
         if not has_words(text):
             log.info("call %s: turn at %d ms had no words", self.call_id, event.speech_start_ms)
             return
-        if over_audio and not wants_human(text) and echoes(text, self._bot_words_near(event)):
+        if (
+            over.over_audio
+            and not wants_human(text)
+            and echo_residue(text, transcript, self._bot_words_near(event), over)
+        ):
             # The canceller lets a trace through while it re-learns a moving echo path (a
             # jitter buffer resizing); the bot's own words are never the caller's turn.
             log.info("call %s: the bot's own words came back, not a turn: %r", self.call_id, text)

@@ -179,6 +179,9 @@ class EchoCanceller:
         self._pass_non_echo = pass_non_echo
         self.cancelled = self.subtracted = self.passed = 0
         self.silenced = 0  # of the cancelled: AEC3 let echo through, so silence went on
+        # The last frame held the bot's echo and nothing else: whatever went on from it is
+        # the echo's residue, never the caller.
+        self.echo_only = False
         self._apm = None
         if not self.enabled:
             return
@@ -240,6 +243,7 @@ class EchoCanceller:
             cancelled += piece.data.cast("B")
         self._heard = _shift_in(self._heard, _to_8k(frame))
         kind = self._kind(likeness_by_delay(self._heard, self._sent))
+        self.echo_only = kind in ("echo", "moved")
         heard = np.frombuffer(frame, np.int16).astype(np.float64)
         if kind == "echo":
             self.line_filter.learn(self._sent_wide, heard, 2 * self.delay)

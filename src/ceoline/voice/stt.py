@@ -20,6 +20,17 @@ class Transcript:
     text: str
     duration_s: float
     elapsed_ms: float
+    # Whisper's mean token log-probability: near 0 for clear words, below -1 where it was
+    # guessing (noise, an echo's residue, a mumble it filled in with likely words).
+    avg_logprob: float = 0.0
+
+    @property
+    def unsure(self) -> bool:
+        return bool(self.text) and self.avg_logprob < UNSURE_LOGPROB
+
+
+# faster-whisper's own line between words and guesses (its log_prob_threshold).
+UNSURE_LOGPROB = -1.0
 
 
 def compute_type_for(config: SttConfig, device: str) -> str:
@@ -74,7 +85,7 @@ class Transcriber:
         started = time.perf_counter()
         hotwords = self.hotwords if use_hotwords else None
         with self._lock:
-            text = self._in_short_window(audio, hotwords)
+            text, logprob = self._in_short_window(audio, hotwords)
             if text is None:
                 segments, _info = self._model.transcribe(
                     audio,
@@ -86,20 +97,23 @@ class Transcriber:
                     no_speech_threshold=self.config.no_speech_threshold,
                     hotwords=hotwords,
                 )
+                segments = [seg for seg in segments if seg.text.strip()]
                 text = " ".join(seg.text.strip() for seg in segments).strip()
+                logprob = min((seg.avg_logprob for seg in segments), default=0.0)
         return Transcript(
             text=text,
             duration_s=len(samples) / SAMPLE_RATE,
             elapsed_ms=(time.perf_counter() - started) * 1000,
+            avg_logprob=logprob,
         )
 
-    def _in_short_window(self, audio: np.ndarray, hotwords: str | None) -> str | None:
-        """The transcript from a ``[stt] window_s`` encoder window; None when the turn is
-        too long for it or the decoder ran away (a transcript that repeats itself), so the
-        caller gets faster-whisper's full 30 s pass instead."""
+    def _in_short_window(self, audio: np.ndarray, hotwords: str | None) -> tuple[str | None, float]:
+        """The transcript from a ``[stt] window_s`` encoder window and its mean log-probability;
+        None when the turn is too long for it or the decoder ran away (a transcript that
+        repeats itself), so the caller gets faster-whisper's full 30 s pass instead."""
         window = self.window_s * SAMPLE_RATE
         if not window or len(audio) > window - WINDOW_TAIL_S * SAMPLE_RATE:
-            return None
+            return None, 0.0
         model = self._model
         padded = np.zeros(window, dtype=np.float32)
         padded[: len(audio)] = audio
@@ -124,14 +138,14 @@ class Transcriber:
         # faster-whisper's silence rule (probably no speech, and not confidently words), and
         # the "you" Whisper makes of near-silence in a short window.
         average_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1) if tokens else 0.0
-        unsure = average_logprob < -1.0 or len(tokens) <= 2
+        unsure = average_logprob < UNSURE_LOGPROB or len(tokens) <= 2
         if result.no_speech_prob > self.config.no_speech_threshold and unsure:
-            return ""
+            return "", 0.0
         # An unsure or looping decode is where faster-whisper would retry at higher
         # temperatures: its full pass does that.
-        if average_logprob < -1.0 or (text and _compression_ratio(text) > 2.4):
-            return None
-        return text
+        if average_logprob < UNSURE_LOGPROB or (text and _compression_ratio(text) > 2.4):
+            return None, 0.0
+        return text, average_logprob
 
 
 # Whisper needs silence after the last word in its window, or it drops or invents the end.
