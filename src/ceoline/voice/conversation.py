@@ -92,16 +92,26 @@ class Overlap:
 ECHO_RESIDUE_SHARE = 0.5
 
 
-def echo_residue(text: str, transcript: Transcript, bot_words: str, over: Overlap) -> bool:
+def echo_residue(
+    text: str, transcript: Transcript, bot_words: str, over: Overlap, speech_ms: int
+) -> bool:
     """Heard while the bot's audio went out, ``text`` is its echo coming back, not the caller:
-    the bot's own words; or audio the canceller found was mostly echo alone; or words Whisper
-    was only guessing at (what it makes of an echo's garbled residue: "I don't know if it's
-    going to be..."). A caller talking over the bot is heard clearly."""
+    the bot's own words; or audio the canceller found was mostly echo alone; or a short burst
+    Whisper was only guessing at (what it makes of an echo's garbled residue: "I don't know
+    if it's going to be..."). A caller talking over the bot is heard clearly, or at length."""
     if echoes(text, bot_words) or over.echo_share >= ECHO_RESIDUE_SHARE:
         return True
+    if not transcript.unsure or speech_ms >= RESIDUE_MAX_MS:
+        return False
     # Words that cut the bot, or "wait" said over a loud echo, may come out unsure and are
     # still the caller's: the barge-in heard a voice, not an echo.
-    return transcript.unsure and not over.cut_bot and not is_stop_request(text)
+    return not over.cut_bot and not is_stop_request(text)
+
+
+# An echo leaks past the canceller for a moment while its delay moves (a jitter buffer
+# resizing); a caller's garbled sentence through mu-law under a loud echo runs longer (1.9 s
+# and more in the over-talk set, some scoring as low as Whisper's -1 line).
+RESIDUE_MAX_MS = 1200
 
 
 # The longest echo path expected (RTP, both jitter buffers, the far end): a turn that begins
@@ -701,7 +711,13 @@ class Conversation:
         if (
             over.over_audio
             and not wants_human(text)
-            and echo_residue(text, transcript, self._bot_words_near(event), over)
+            and echo_residue(
+                text,
+                transcript,
+                self._bot_words_near(event),
+                over,
+                event.speech_end_ms - event.speech_start_ms,
+            )
         ):
             # The canceller lets a trace through while it re-learns a moving echo path (a
             # jitter buffer resizing); the bot's own words are never the caller's turn.
