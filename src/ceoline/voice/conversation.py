@@ -684,10 +684,10 @@ class Conversation:
         transcript_future: asyncio.Future,
         timings: TurnTimings,
         spec: Speculation | None = None,
-        over: Overlap | None = None,
+        over: Overlap = Overlap(),
     ) -> None:
         try:
-            await self._answer(event, transcript_future, timings, spec, over or Overlap())
+            await self._answer(event, transcript_future, timings, spec, over)
         finally:
             if spec is not None:
                 spec.discard()  # a prepared reply left unused (or cut) stops its model
@@ -700,7 +700,6 @@ class Conversation:
         spec: Speculation | None,
         over: Overlap,
     ) -> None:
-        over_bot = over.over_bot
         transcript = await transcript_future
         timings.stt = max(0.0, self._clock_ms() - event.decided_ms)
         timings.stt_compute = transcript.elapsed_ms
@@ -732,17 +731,17 @@ class Conversation:
         # The early transcript may not have been ready to extend the wait in time (a busy
         # CPU); wait now, and if the caller goes on, the two turns become one.
         extra = self.config.vad.unfinished_extra_ms
-        hanging = extra and not self._ending and not over_bot and looks_unfinished(text)
+        hanging = extra and not self._ending and not over.over_bot and looks_unfinished(text)
         if hanging and await self._caller_resumes(extra):
             self._carry = (text, event.speech_start_ms)
             return
         short = event.speech_end_ms - event.speech_start_ms < self.config.bargein.confirm_ms
-        if over_bot and (is_backchannel(text) or (short and not is_stop_request(text))):
+        if over.over_bot and (is_backchannel(text) or (short and not is_stop_request(text))):
             # "mm-hm" while the bot talks: the caller is listening, not taking the turn.
             # Short over-talk counts as that too: Whisper often hears "mm-hm" as words.
             log.info("call %s: backchannel %r ignored", self.call_id, text)
             return
-        if over_bot and not self._ending:
+        if over.over_bot and not self._ending:
             self._cut_reply()  # a short but real interruption ("wait", "stop")
         if spec is not None:
             await spec.decided.wait()

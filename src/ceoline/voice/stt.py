@@ -20,8 +20,8 @@ class Transcript:
     text: str
     duration_s: float
     elapsed_ms: float
-    # Whisper's mean token log-probability: near 0 for clear words, below -1 where it was
-    # guessing (noise, an echo's residue, a mumble it filled in with likely words).
+    # Whisper's mean token log-probability (of its least sure segment): near 0 for clear
+    # words, below -1 where it was guessing (noise, an echo's residue, a filled-in mumble).
     avg_logprob: float = 0.0
 
     @property
