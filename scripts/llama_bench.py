@@ -72,7 +72,7 @@ def run_here(runs: int, config_file: Path | None) -> dict:
         "features": sorted(
             built_features(llama_cpp.llama_print_system_info().decode("utf-8", "replace"))
         ),
-        "threads": config.runtime.threads,
+        "threads": config.runtime.all_threads,
     }
     variants = {"base": None}
     if adapter is not None:

@@ -86,7 +86,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    print(f"{len(examples)} held-out prompts, {config.runtime.threads} threads")
+    print(f"{len(examples)} held-out prompts, {config.runtime.stage_threads} threads")
     for metric in ("first_token_ms", "reply_ms"):
         base, lora = report["base"][metric], report["adapter"][metric]
         ratio = report["ratio_adapter_to_base_p50"][metric]

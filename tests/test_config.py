@@ -182,3 +182,14 @@ def test_production_example_config_is_valid():
     config = parse_config_file(REPO_CONFIG.parent / "production.toml")
     assert not config.sip.address.startswith("127.")
     assert config.runtime.device == "cuda"
+
+
+def test_stage_threads_default_to_half_the_usable_cores(monkeypatch):
+    import ceoline.config as config_module
+    from ceoline.config import RuntimeConfig
+
+    for cores, each in [(1, 1), (2, 1), (3, 1), (16, 8)]:
+        monkeypatch.setattr(config_module, "usable_cpus", lambda cores=cores: cores)
+        runtime = RuntimeConfig()
+        assert (runtime.stage_threads, runtime.all_threads) == (each, cores)
+    assert RuntimeConfig(threads=3).stage_threads == RuntimeConfig(threads=3).all_threads == 3

@@ -127,7 +127,7 @@ def train(
     started = time.perf_counter()
     random.seed(s.seed)
     torch.manual_seed(s.seed)
-    torch.set_num_threads(config.runtime.threads)
+    torch.set_num_threads(config.runtime.all_threads)
     # Our own bar shows the training; the libraries' load bars and hints are noise here.
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

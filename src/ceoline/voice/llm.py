@@ -27,7 +27,7 @@ def llama_options(
     options = {
         "model_path": str(model.path),
         "n_ctx": config.context_tokens,
-        "n_threads": runtime.threads,
+        "n_threads": runtime.stage_threads,
         "n_gpu_layers": config.gpu_layers if runtime.device == "cuda" else 0,
         "seed": config.seed,
         "verbose": False,

@@ -44,7 +44,7 @@ def whisper_options(model: ModelFiles, config: SttConfig, runtime: RuntimeConfig
         "model_size_or_path": str(model.path),
         "device": runtime.device,
         "compute_type": compute_type_for(config, runtime.device),
-        "cpu_threads": runtime.threads,
+        "cpu_threads": runtime.stage_threads,
         "num_workers": 1,
         "local_files_only": True,
     }

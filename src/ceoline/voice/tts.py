@@ -43,7 +43,7 @@ class Synthesizer:
             options = onnxruntime.SessionOptions()
             # Piper's own loader lets onnxruntime take every core; on a shared call box the
             # LLM and STT threads need theirs, so the voice gets the configured count.
-            options.intra_op_num_threads = runtime.threads
+            options.intra_op_num_threads = runtime.stage_threads
             options.inter_op_num_threads = 1
             session = onnxruntime.InferenceSession(
                 str(model.path), sess_options=options, providers=onnx_providers(runtime.device)
