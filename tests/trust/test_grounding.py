@@ -87,3 +87,21 @@ def test_the_names_whisper_is_told_to_expect():
 
 def test_question_words_leave_out_the_question_and_the_company():
     assert question_words("When was Quillfern founded?", "Quillfern") == {"found"}
+
+
+def test_feedback_gets_only_the_notes_sentences_about_what_the_caller_said():
+    from ceoline.trust.grounding import notes_about
+
+    passages = (
+        "Plus costs twelve pounds a month. It adds the mobile app. We never sell data.",
+        "The invoice screen was redesigned in 2024. Invoices export as PDF files.",
+    )
+    said = "The invoice screen in the app is confusing"
+    # In the notes' order, not by score: the passage's own sense of sequence is kept.
+    assert notes_about(said, passages) == (
+        "It adds the mobile app.",
+        "The invoice screen was redesigned in 2024.",
+    )
+    assert notes_about(said, passages, limit=1) == ("The invoice screen was redesigned in 2024.",)
+    assert notes_about("thank you so much", passages) == ()
+    assert notes_about(said, ()) == ()

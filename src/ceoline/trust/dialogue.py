@@ -18,6 +18,7 @@ from ceoline.config import Config
 from ceoline.persona.profile import Persona
 from ceoline.trust import guardrails
 from ceoline.trust.answers import CompanyAnswers, company_answers
+from ceoline.trust.grounding import notes_about
 
 TRANSFERRING = "Of course. I'm transferring you to a person now, please hold on."
 TAKE_MESSAGE = (
@@ -208,8 +209,8 @@ class DialoguePolicy:
         limit = self.config.knowledge.max_passages
         notes = tuple(p.text for p in self.knowledge.search(text, limit=limit))
         if not _is_fact_question(text, words):
-            # Feedback and complaints: the model answers, with any relevant notes at hand.
-            return Decision(Action.LLM, notes=notes, reason="notes" if notes else "")
+            # Feedback and complaints: the model answers, with what the notes say about it.
+            return self._with_notes_about(text, notes)
         answers = self.answers
         opening = answers.opening(text, notes) if answers is not None else None
         if opening is not None:
@@ -221,6 +222,10 @@ class DialoguePolicy:
             )
         if _FACT_QUESTION.search(words) or _INFO_QUESTION.search(words):
             return Decision(Action.SAY, DONT_KNOW, "no_notes")
+        return self._with_notes_about(text, notes)
+
+    def _with_notes_about(self, text: str, passages: tuple[str, ...]) -> Decision:
+        notes = notes_about(text, passages, self.config.knowledge.max_sentences)
         return Decision(Action.LLM, notes=notes, reason="notes" if notes else "")
 
     def fell_back(self) -> Decision | None:

@@ -112,6 +112,24 @@ def split_sentences(notes: tuple[str, ...]) -> list[str]:
     return [s.strip() for note in notes for s in _SENTENCE.split(note) if s.strip()]
 
 
+def notes_about(text: str, notes: tuple[str, ...], limit: int = 2) -> tuple[str, ...]:
+    """The sentences of ``notes`` that share a meaningful word with ``text``, most shared
+    first, at most ``limit``, in the order the notes give them.
+
+    Feedback and complaints are answered by the model, not from the notes: only what the caller
+    spoke about is worth its prompt tokens. Every token of notes is evaluated before the first
+    word of the reply (about 200 a second with the adapter on one core of this class), and a
+    whole passage costs 100-250 of them.
+    """
+    wanted = question_words(text)
+    if not wanted or limit <= 0:
+        return ()
+    sentences = list(dict.fromkeys(split_sentences(notes)))
+    shared = [len(wanted & {t.key for t in tokens(s)}) for s in sentences]
+    best = sorted((i for i, n in enumerate(shared) if n), key=lambda i: -shared[i])[:limit]
+    return tuple(sentences[i] for i in sorted(best))
+
+
 # Glue a spoken sentence may add to a notes sentence without making a claim. Stems.
 _GLUE_WORDS = """
     actually honestly well yes yeah sure right great good glad happy proud lucky really quite
