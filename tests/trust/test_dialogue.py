@@ -120,3 +120,20 @@ def test_suggestions_phrased_as_questions_still_reach_the_model(policy):
     ):
         decision = policy.decide(text)
         assert decision.action is Action.LLM and not decision.grounded, text
+
+
+def test_feedback_carries_only_the_notes_sentences_about_it(config, persona):
+    passage = Passage(
+        "products.md",
+        "products invoice editor",
+        "The invoice editor autosaves every minute. Plus costs twelve pounds a month.",
+        3.0,
+    )
+    policy = DialoguePolicy(config, persona, Notes([passage]))
+    feedback = policy.decide("the invoice editor is slow on my laptop")
+    assert feedback.action is Action.LLM and not feedback.grounded
+    assert feedback.notes == ("The invoice editor autosaves every minute.",)
+    praise = policy.decide("thank you for the lovely editor")
+    assert praise.notes == ("The invoice editor autosaves every minute.",)
+    # The fake search finds the passage by its heading; no sentence shares a word with this.
+    assert policy.decide("your products team were lovely to me").notes == ()
