@@ -1,0 +1,146 @@
+"""How well each signal tells a hold from a finished turn, at the first pause of the pause set.
+
+Every pause of `tests/data/turns/` (both voices, wideband and through 8 kHz µ-law, the same
+line noise as `ceoline eval turns`) is cut where the call first looks at it (`[turn] pause_ms`
+of silence). Two signals are scored there, each against the set's hold/end labels:
+
+- Smart Turn v3.2's P(finished) on the audio so far, as the call's turn judge asks it;
+- the reply model's own P(end of the caller's message) after Whisper's early transcript:
+  llama.cpp's probability that the chat template's end-of-turn token comes next (directly or
+  after one closing ".", "?" or "!"), the persona system prompt first, adapter on.
+
+It prints each signal's ROC AUC (the chance that a finished turn scores above a hold) and, per
+threshold, the share of finished turns and of holds at or above it. This measures candidates;
+it changes nothing in how calls decide.
+
+    .venv/bin/python scripts/turn_signals.py [--limit N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from ceoline.admin.turn_eval import LINES, line_audio, load_turns  # noqa: E402
+from ceoline.config import load_config  # noqa: E402
+from ceoline.engines import Engines  # noqa: E402
+from ceoline.persona.profile import load_persona  # noqa: E402
+from ceoline.voice.audio import FRAME_MS, SAMPLE_RATE  # noqa: E402
+from ceoline.voice.endpointing import Endpointer, SpeechPaused, TurnCheck  # noqa: E402
+
+FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
+THRESHOLDS = {"smart_turn": (0.3, 0.5, 0.7, 0.85), "text": (0.001, 0.003, 0.005, 0.01, 0.03)}
+
+
+class TextEndOfTurn:
+    """P(the caller's message ends here), read from the reply model's next-token logits."""
+
+    def __init__(self, llama, system_prompt: str):
+        self.llama = llama
+        self.end = llama.tokenize(b"<|im_end|>", add_bos=False, special=True)[0]
+        self.closers = [llama.tokenize(c.encode(), add_bos=False)[0] for c in ".?!"]
+        opening = f"<|im_start|>system\n{system_prompt}<|im_end|>\n<|im_start|>user\n"
+        llama.reset()
+        llama.eval(llama.tokenize(opening.encode(), add_bos=False, special=True))
+        self.prefix = llama.n_tokens
+
+    def _next(self) -> np.ndarray:
+        vocab = self.llama.n_vocab()
+        logits = np.ctypeslib.as_array(self.llama._ctx.get_logits(), shape=(vocab,))
+        logits = logits.astype(np.float64) - logits.max()
+        probs = np.exp(logits)
+        return probs / probs.sum()
+
+    def __call__(self, text: str) -> float:
+        words = re.sub(r"[.?!,;:\s]+$", "", text.strip())
+        self.llama.n_tokens = self.prefix  # the system prompt stays evaluated
+        self.llama.eval(self.llama.tokenize(words.encode(), add_bos=False))
+        probs, after_words = self._next(), self.llama.n_tokens
+        total = probs[self.end]
+        for closer in self.closers:
+            self.llama.n_tokens = after_words
+            self.llama.eval([closer])
+            total += probs[closer] * self._next()[self.end]
+        return float(total)
+
+
+def first_looks(engines, turns, pause_ms: int):
+    """(label, Smart Turn P, transcript) at the first look of every pause."""
+    config = engines.config
+    seeds = random.Random(7)
+    for turn in turns:
+        for line in LINES:
+            audio = line_audio(turn, line, seeds.randrange(1 << 30))
+            endpointer = Endpointer(
+                config.vad, prefetch_ms=pause_ms, end_ms=3000, check_every_ms=config.turn.recheck_ms
+            )
+            text = None
+            for k in range(len(audio) // FRAME_SAMPLES):
+                frame = audio[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES].tobytes()
+                for event in endpointer.push(frame, k * FRAME_MS):
+                    if isinstance(event, SpeechPaused):
+                        text = engines.transcriber.transcribe(event.audio).text
+                        at = event.t_ms
+                    elif isinstance(event, TurnCheck) and text is not None:
+                        hold = any(start <= at < end for start, end in turn.holds)
+                        if hold or at >= turn.speech_end_ms:
+                            verdict = engines.turn_model.judge(event.audio).complete
+                            yield ("hold" if hold else "end"), verdict, text
+                        text = None
+
+
+def auc(ends: list[float], holds: list[float]) -> float:
+    wins = sum((e > h) + 0.5 * (e == h) for e in ends for h in holds)
+    return wins / (len(ends) * len(holds))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=10000, help="use only the first N turns")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    config = load_config()
+    engines = Engines.load(config, load_persona(config.persona_file), warm=False)
+    turns = load_turns(ROOT / "tests/data/turns/turns.jsonl")[: args.limit]
+    looks = list(first_looks(engines, turns, config.turn.pause_ms))
+    text_end = TextEndOfTurn(engines.llm.llama, engines.persona.system_prompt())
+    scores = {"smart_turn": [], "text": []}
+    for label, verdict, text in looks:
+        scores["smart_turn"].append((label, verdict))
+        scores["text"].append((label, text_end(text) if text.strip() else 0.0))
+    report = {}
+    for signal, rows in scores.items():
+        ends = [s for label, s in rows if label == "end"]
+        holds = [s for label, s in rows if label == "hold"]
+        report[signal] = {
+            "finished": len(ends),
+            "holds": len(holds),
+            "auc": round(auc(ends, holds), 3),
+            "at_or_above": {
+                str(t): {
+                    "finished": round(sum(e >= t for e in ends) / len(ends), 3),
+                    "holds": round(sum(h >= t for h in holds) / len(holds), 3),
+                }
+                for t in THRESHOLDS[signal]
+            },
+        }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    for signal, row in report.items():
+        print(f"{signal}: ROC AUC {row['auc']} ({row['finished']} finished, {row['holds']} holds)")
+        for t, share in row["at_or_above"].items():
+            print(f"  >= {t:>6}: finished {share['finished']:.1%}, holds {share['holds']:.1%}")
+
+
+if __name__ == "__main__":
+    main()
