@@ -138,10 +138,11 @@ class TurnConfig:
     detector: str = _opt("smart-turn", choices=("smart-turn", "silence"))
     pause_ms: int = _opt(200, lo=60, hi=2000)
     threshold: float = _opt(0.5, lo=0.0, hi=1.0)
-    statement_threshold: float = _opt(0.85, lo=0.0, hi=1.0)
+    statement_threshold: float = _opt(0.9, lo=0.0, hi=1.0)
     statement_ms: int = _opt(800, lo=0, hi=10000)
     recheck_ms: int = _opt(300, lo=60, hi=5000)
     fallback_ms: int = _opt(1200, lo=200, hi=10000)
+    text_threshold: float = _opt(0.005, lo=0.0, hi=1.0)
     speculative: bool = _opt(True)
 
 

@@ -58,8 +58,8 @@ def test_verdicts_arrive_later_and_are_kept_for_the_pause():
         assert judge.verdicts == []  # not on the tick that asked
         await settle()
         assert judge.ends_turn("Who founded the company?")
-        checks, last = judge.turn_over()
-        assert checks == 1 and last.complete == 0.8 and judge.verdicts == []
+        checks, last, words = judge.turn_over()
+        assert checks == 1 and last.complete == 0.8 and judge.verdicts == [] and words is None
 
     asyncio.run(scenario())
 
@@ -83,5 +83,76 @@ def test_a_check_still_running_is_not_queued_behind():
         judge.ask(check(500))
         await settle()
         assert model.calls == 1
+
+    asyncio.run(scenario())
+
+
+def test_the_reply_models_reading_of_the_words_ends_a_turn_at_once():
+    assert ends_turn("Who started the company with you", [], CONFIG, words_end=0.2)
+    # Below the threshold the verdicts decide, as without the reading.
+    assert not ends_turn("The invoice screen is confusing", [], CONFIG, words_end=0.001)
+    assert not ends_turn("I think that", verdicts((200, 0.99)), CONFIG, words_end=0.9)
+    off = TurnConfig(text_threshold=0.0)
+    assert not ends_turn("Who started the company with you", [], off, words_end=0.9)
+
+
+class Words:
+    """A reply model's end-of-turn reading: fixed answers, after a delay, recorded."""
+
+    def __init__(self, words_end: float, delay_s: float = 0.01):
+        self.words_end, self.delay_s, self.asked = words_end, delay_s, []
+
+    def __call__(self, context, text):
+        import time
+
+        time.sleep(self.delay_s)
+        self.asked.append((len(context), text))
+        return self.words_end
+
+
+class Heard:
+    def __init__(self, text):
+        self.text = text
+
+
+def transcript(text: str) -> asyncio.Future:
+    future = asyncio.get_running_loop().create_future()
+    future.set_result(Heard(text))
+    return future
+
+
+def test_the_words_are_read_once_the_transcript_is_in_and_belong_to_their_pause():
+    async def scenario():
+        words = Words(0.3)
+        judge = TurnJudge(FakeTurnModel(complete=0.1, delay_s=0.01), CONFIG, words)
+        read = judge.ask_words(transcript("Who started the company with you"), ["system"])
+        assert judge.words_end is None  # not on the tick that asked
+        await read
+        assert words.asked == [(1, "Who started the company with you")]
+        assert judge.ends_turn("Who started the company with you")
+        assert judge.turn_over()[2][0] == 0.3 and judge.words_end is None
+        # The caller went on before the reading began: it is not even started.
+        read = judge.ask_words(transcript("My question is about the price"), [])
+        judge.resumed()
+        await read
+        assert judge.words_end is None and len(words.asked) == 1
+        # A reading that lands after the caller went on is void.
+        read = judge.ask_words(transcript("Where is your office"), [])
+        await asyncio.sleep(0.005)
+        judge.resumed()
+        await read
+        assert judge.words_end is None and len(words.asked) == 2
+        # Words left hanging are not read at all.
+        await judge.ask_words(transcript("I think that"), [])
+        assert len(words.asked) == 2 and judge.words_end is None
+
+    asyncio.run(scenario())
+
+
+def test_without_a_reading_model_the_verdicts_decide():
+    async def scenario():
+        judge = TurnJudge(FakeTurnModel(complete=0.1), TurnConfig(text_threshold=0), Words(0.9))
+        await judge.ask_words(transcript("Who started the company with you"), [])
+        assert judge.words is None and judge.words_end is None
 
     asyncio.run(scenario())

@@ -15,8 +15,9 @@ judgement's moment minus the true end of speech, from the set's labels.
 
 Two policies run over the same audio in the same run: the fixed window (``[vad]
 end_of_turn_ms``, the unfinished extension when the early transcript arrives in time) and the
-turn model (asked at ``[turn] pause_ms``, then every ``recheck_ms``, its verdicts weighed by
-``voice.turn_judge.ends_turn``, ``fallback_ms`` at most).
+turn model (asked at ``[turn] pause_ms``, then every ``recheck_ms``) with the reply model's
+reading of the early transcript (computed for real too, landing after its measured time), both
+weighed by ``voice.turn_judge.ends_turn``, ``fallback_ms`` at most.
 Wasted work is what each would have started at a pause the caller then spoke on.
 """
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +43,7 @@ from ceoline.voice.endpointing import (
     TurnCheck,
     TurnEnded,
 )
+from ceoline.voice.llm import Message
 from ceoline.voice.timings import percentile
 from ceoline.voice.turn_judge import ends_turn
 from ceoline.voice.turn_model import TurnVerdict
@@ -142,6 +145,9 @@ class _Replay:
             )
         self.outcome = Outcome()
         self.transcripts: dict[bytes, tuple[str, float]] = {}
+        words = getattr(engines.llm, "end_of_turn", None)
+        self.words = words if policy == "model" and config.turn.text_threshold > 0 else None
+        self.context = [Message("system", engines.persona.system_prompt())]
 
     def _transcript(self, audio: bytes) -> tuple[str, float]:
         if audio not in self.transcripts:
@@ -149,9 +155,21 @@ class _Replay:
             self.transcripts[audio] = (heard.text, heard.elapsed_ms)
         return self.transcripts[audio]
 
+    def _read_words(self, text: str, t_ms: int) -> tuple[int, float] | None:
+        """When the reply model's reading of the words lands, and what it gives (as
+        ``TurnJudge.ask_words``: hanging words are not read)."""
+        if self.words is None or not text.strip() or looks_unfinished(text):
+            return None
+        started = time.perf_counter()
+        words_end = self.words(self.context, text)
+        if words_end is None:
+            return None
+        return _arrival(t_ms, (time.perf_counter() - started) * 1000), words_end
+
     def run(self) -> Outcome:
         frames = len(self.audio) // FRAME_SAMPLES
         text_at: tuple[int, str] | None = None  # when the early transcript lands, and it
+        words_at: tuple[int, float] | None = None  # when the reply model's reading lands
         verdicts: list[tuple[int, int, TurnVerdict]] = []  # (lands at, silence, verdict)
         extended = False
         for k in range(frames):
@@ -159,7 +177,8 @@ class _Replay:
             text = text_at[1] if text_at is not None and text_at[0] <= t else None
             if self.policy == "model" and text is not None:
                 landed = [(silence, v) for at, silence, v in verdicts if at <= t]
-                if ends_turn(text, landed, self.turn_config):
+                words_end = words_at[1] if words_at is not None and words_at[0] <= t else None
+                if ends_turn(text, landed, self.turn_config, words_end):
                     ended = self.endpointer.end_now(t)  # as Conversation.push_caller_frame
                     if ended is not None and self._started(ended, text_at, k):
                         return self.outcome
@@ -172,9 +191,12 @@ class _Replay:
                 if isinstance(event, SpeechPaused):
                     text, elapsed = self._transcript(event.audio)
                     text_at = (_arrival(event.t_ms, elapsed), text)
+                    words_at = self._read_words(text, text_at[0])
                     if _in_hold(self.turn, event.t_ms):
                         self.outcome.wasted_starts += 1
                         self.outcome.wasted_ms += elapsed
+                        if words_at is not None:  # the reading's time, to the frame
+                            self.outcome.wasted_ms += words_at[0] - text_at[0]
                 elif isinstance(event, TurnCheck):
                     if verdicts and verdicts[-1][0] > event.t_ms:
                         continue  # the last check still runs: not queued (TurnJudge.ask)
@@ -184,11 +206,11 @@ class _Replay:
                     if _in_hold(self.turn, event.t_ms):
                         self.outcome.wasted_ms += verdict.elapsed_ms
                 elif isinstance(event, SpeechResumed):
-                    text_at, verdicts, extended = None, [], False
+                    text_at, words_at, verdicts, extended = None, None, [], False
                 elif isinstance(event, TurnEnded):
                     if self._started(event, text_at, k):
                         return self.outcome
-                    text_at, verdicts, extended = None, [], False
+                    text_at, words_at, verdicts, extended = None, None, [], False
         return self.outcome
 
     def _started(self, ended: TurnEnded, text_at: tuple[int, str] | None, k: int) -> bool:

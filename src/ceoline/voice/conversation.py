@@ -7,7 +7,8 @@ synthesis run in worker threads, so a slow model never delays a frame.
 A caller turn flows::
 
     Endpointer ─SpeechPaused─► early STT ─► decision ─► LLM ─► Piper, held (speculation.py)
-               ─TurnCheck───► turn model, in a thread (turn_judge.py) ─► "finished": end now
+                                   └─► the LLM reads the words: does the turn end? ─┐
+               ─TurnCheck───► turn model, in a thread ─► verdict ─► turn_judge.py ─┴► end now
                ─TurnEnded───► the held reply (or STT ─► LLM token stream ─► Chunker
                               ─► Piper, one piece at a time) ─► Utterance buffer ─► frames out
 
@@ -452,9 +453,9 @@ class Conversation:
                 self._on_turn_ended(event)
 
     def _judged_over(self) -> bool:
-        """The turn model and the early transcript, which the reply needs anyway, agree the
-        caller has finished (turn_judge.ends_turn)."""
-        if self.judge is None or self._prefetch is None or not self.judge.verdicts:
+        """The early transcript, which the reply needs anyway, and what the reply model and
+        the turn model make of the pause say the caller has finished (turn_judge.ends_turn)."""
+        if self.judge is None or self._prefetch is None:
             return False
         early = self._prefetch[1]
         if not early.done() or early.cancelled() or early.exception() is not None:
@@ -463,11 +464,16 @@ class Conversation:
 
     def _on_pause(self, event: SpeechPaused) -> None:
         self._prefetch = (event, self._spawn_transcription(event.audio))
+        words_read = None
         if self.judge is None:
             self._prefetch[1].add_done_callback(self._check_unfinished(event))
+        else:
+            context = self.writer.context_before(self._history)
+            words_read = self.judge.ask_words(self._prefetch[1], context)
         if self._speculate and not self._turn_over_bot and not self._ending:
             timings = TurnTimings(speech_end_ms=float(event.speech_end_ms))
             spec = self._speculation = Speculation(event, self._prefetch[1], timings)
+            spec.words_read = words_read
             spec.task = self._spawn(self._prepare(spec))
 
     def _drop_speculation(self) -> None:
@@ -501,6 +507,8 @@ class Conversation:
                 history = [*history, Message("user", redact(text).text)]
         finally:
             spec.decided.set()
+        if spec.words_read is not None:
+            await asyncio.shield(spec.words_read)  # one model: its reading of the words first
         await self.writer.write(spec.reply, spec.timings, decision, history)
 
     def _check_unfinished(self, paused: SpeechPaused):
@@ -636,10 +644,12 @@ class Conversation:
         timings.discarded_replies, timings.discarded_tokens = self._discarded
         self._discarded = (0, 0)
         if self.judge is not None:
-            timings.turn_checks, verdict = self.judge.turn_over()
+            timings.turn_checks, verdict, words = self.judge.turn_over()
             if verdict is not None:
                 timings.turn_complete = round(verdict.complete, 3)
                 timings.turn_model = verdict.elapsed_ms
+            if words is not None:
+                timings.turn_words, timings.turn_words_ms = round(words[0], 4), words[1]
         self._busy_turns += 1
         cut_bot = bool(self.bargein.current and self.bargein.current.committed)
         over = Overlap(
@@ -889,4 +899,4 @@ def _turn_taking(stages: Stages, streaming: bool) -> tuple[Endpointer, TurnJudge
         end_ms=config.turn.fallback_ms,
         check_every_ms=config.turn.recheck_ms,
     )
-    return endpointer, TurnJudge(model, config.turn)
+    return endpointer, TurnJudge(model, config.turn, getattr(stages.llm, "end_of_turn", None))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+import numpy as np
 
 from ceoline.config import ChunkerConfig, LlmConfig, RuntimeConfig
 from ceoline.errors import ModelError
@@ -16,6 +19,11 @@ from ceoline.voice.chunker import Chunker
 class Message:
     role: str  # "system" | "user" | "assistant"
     content: str
+
+
+# Stands in for the caller's words while the chat template is rendered, to find where they go.
+_WORDS = "\x00words\x00"
+_CLOSING = re.compile(r"[.?!,;:\s]+$")
 
 
 def llama_options(
@@ -69,6 +77,25 @@ class LanguageModel:
                 "GGUF and [runtime] device"
             ) from None
         self._lock = threading.Lock()
+        self._template = self._chat_template()
+
+    def _chat_template(self):
+        """The chat template create_chat_completion renders, the token that closes a caller's
+        message in it, and the tokens of the marks a sentence may close with; None when the
+        GGUF carries no template (then the model cannot judge a turn's end)."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self._llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            return None
+        render = Jinja2ChatFormatter(template, eos_token="", bos_token="")
+        shown = render(messages=[{"role": "user", "content": _WORDS}]).prompt
+        after = shown[shown.index(_WORDS) + len(_WORDS) :]
+        closing = self._llama.tokenize(after.encode(), add_bos=False, special=True)
+        if not closing:
+            return None
+        closers = [self._llama.tokenize(c.encode(), add_bos=False)[0] for c in ".?!"]
+        return render, closing[0], closers
 
     @property
     def llama(self):
@@ -81,6 +108,52 @@ class LanguageModel:
             [Message("system", system_prompt), Message("user", "Hi")], max_tokens=1
         ):
             pass
+
+    def end_of_turn(self, context: list[Message], words: str) -> float | None:
+        """P(the caller's message ends after ``words``), as the reply model reads it: the
+        chance that the template's end-of-message token comes next, directly or after one
+        ".", "?" or "!". ``context`` is what precedes the caller's message in the reply's
+        prompt (the system prompt first), so its evaluation is the prefix the reply reuses.
+
+        On the labelled pause set this tells a finished turn from a hold far better than
+        the sound of the turn does (scripts/turn_signals.py: ROC AUC 0.95 against Smart
+        Turn's 0.67 at the first pause). None when the model has no chat template.
+        """
+        if self._template is None:
+            return None
+        render, turn_end, closers = self._template
+        words = _CLOSING.sub("", words.strip())
+        if not words:
+            return 0.0
+        messages = [{"role": m.role, "content": m.content} for m in context]
+        shown = render(messages=[*messages, {"role": "user", "content": _WORDS}]).prompt
+        head = shown[: shown.index(_WORDS)]
+        llama = self._llama
+        # As create_chat_completion tokenizes its prompt, so the two share their prefix.
+        tokens = llama.tokenize((head + words).encode(), add_bos=True, special=True)
+        with self._lock:
+            # llama-cpp-python keeps no logits without logits_all (a row per token); the
+            # context's last row is read instead, and the evaluated prefix is reused as
+            # create_completion reuses it.
+            keep = min(llama.longest_token_prefix(llama._input_ids, tokens), len(tokens) - 1)
+            llama.n_tokens = keep
+            llama.eval(tokens[keep:])
+            after_words = llama.n_tokens
+            probs = self._next_token_probs()
+            total = float(probs[turn_end])
+            for closer in closers:
+                llama.n_tokens = after_words
+                llama.eval([closer])
+                total += float(probs[closer]) * float(self._next_token_probs()[turn_end])
+            llama.n_tokens = after_words  # the reply that follows starts from the words
+        return total
+
+    def _next_token_probs(self) -> np.ndarray:
+        llama = self._llama
+        logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),))
+        logits = logits.astype(np.float64) - logits.max()
+        probs = np.exp(logits)
+        return probs / probs.sum()
 
     def stream(
         self,

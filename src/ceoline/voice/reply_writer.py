@@ -148,6 +148,12 @@ class ReplyWriter:
             log.info("call %s: model sentence %r dropped (%s)", self.call_id, sentence, why)
         return ok
 
+    def context_before(self, history: list[Message]) -> list[Message]:
+        """What precedes the caller's next message in the prompt its reply is written from
+        (see ``_messages``), for reading the caller's words with the same prompt prefix."""
+        keep = self.config.llm.history_turns * 2
+        return [self._system, *(history[-(keep - 1) :] if keep > 1 else [])]
+
     def _messages(self, history: list[Message], notes: tuple[str, ...] = ()) -> list[Message]:
         keep = self.config.llm.history_turns * 2
         recent = history[-keep:] if keep else history[-1:]

@@ -33,6 +33,9 @@ class Speculation:
     decision: Decision | None = None
     policy: DialoguePolicy | None = None
     reply: Utterance | None = None
+    # Done once the reply model has read the words for the turn judge: the reply is written
+    # after it, from the prompt prefix that reading evaluated.
+    words_read: asyncio.Future | None = None
 
     @property
     def prepared(self) -> bool:

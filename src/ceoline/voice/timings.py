@@ -34,6 +34,10 @@ class TurnTimings:
     turn_complete: float | None = None
     turn_model: float | None = None
     turn_checks: int = 0
+    # The reply model's P(the caller's message ends here) on the last pause's words, and
+    # the time it took to read them.
+    turn_words: float | None = None
+    turn_words_ms: float | None = None
     # The reply was prepared during the pause, before the turn was judged over.
     speculative: bool = False
     # Replies prepared at pauses the caller spoke on after, thrown away unheard, and the

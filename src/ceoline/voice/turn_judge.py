@@ -1,13 +1,18 @@
-"""When is the caller done? The turn model's verdicts, weighed with the early transcript.
+"""When is the caller done? The reply model's reading of the early transcript, and the turn
+model's verdicts on the sound of the turn.
 
-The endpointer cues a check at every pause (``TurnCheck``); the model runs in a worker thread,
-never on the tick, and its verdict is read on a later tick. A verdict belongs to the pause it
-was asked in: once the caller speaks again it is void, however late it arrives.
+The endpointer cues a check at every pause (``TurnCheck``); the turn model runs in a worker
+thread, never on the tick, and its verdict is read on a later tick. Once the pause's early
+transcript is in, the reply model is asked too (``LanguageModel.end_of_turn``: the chance its
+chat template's end-of-message token comes next). Both belong to the pause they were asked
+in: once the caller speaks again they are void, however late they arrive.
 
-How the verdicts end a turn (:func:`ends_turn`) was chosen on the labelled pause set
-(``ceoline eval turns``): a question (a "?", or a question's opening word once the usual
-Whisper slips are repaired) ends on one verdict of ``threshold`` or more, at the first pause;
-any other sentence needs ``statement_ms`` of silence and two verdicts of
+How they end a turn (:func:`ends_turn`) was chosen on the labelled pause set (``ceoline eval
+turns``; the signals alone: ``scripts/turn_signals.py``): the words end it at once when the
+reply model gives their end ``text_threshold`` or more, which on that set sorts finished turns
+from holds far better than the sound does. Otherwise a question (a "?", or a question's
+opening word once the usual Whisper slips are repaired) ends on one verdict of ``threshold``
+or more; any other sentence needs ``statement_ms`` of silence and two verdicts of
 ``statement_threshold`` in a row, because on phone audio a list item or a number read slowly
 sounds finished to the model as often as a real end does.
 Words that hang mid-sentence never end a turn here: the fallback silence does.
@@ -17,10 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 
 from ceoline.config import TurnConfig
 from ceoline.trust.dialogue import repair_question
 from ceoline.voice.endpointing import TurnCheck
+from ceoline.voice.llm import Message
 from ceoline.voice.turn_model import TurnModel, TurnVerdict
 from ceoline.voice.word_rules import is_question, looks_unfinished
 
@@ -30,9 +38,20 @@ log = logging.getLogger(__name__)
 Verdicts = list[tuple[int, TurnVerdict]]
 
 
-def ends_turn(text: str, verdicts: Verdicts, config: TurnConfig) -> bool:
-    """Do the words so far and the model's verdicts on this pause end the turn now?"""
-    if not verdicts or not text.strip() or looks_unfinished(text):
+# The reply model's P(the caller's message ends here), given what precedes it in the prompt.
+WordsModel = Callable[[list[Message], str], "float | None"]
+
+
+def ends_turn(
+    text: str, verdicts: Verdicts, config: TurnConfig, words_end: float | None = None
+) -> bool:
+    """Do the words so far, the reply model's reading of them (``words_end``) and the turn
+    model's verdicts on this pause end the turn now?"""
+    if not text.strip() or looks_unfinished(text):
+        return False
+    if words_end is not None and 0 < config.text_threshold <= words_end:
+        return True
+    if not verdicts:
         return False
     silence, last = verdicts[-1]
     if is_question(repair_question(text)):
@@ -43,13 +62,19 @@ def ends_turn(text: str, verdicts: Verdicts, config: TurnConfig) -> bool:
 
 
 class TurnJudge:
-    def __init__(self, model: TurnModel, config: TurnConfig):
+    def __init__(self, model: TurnModel, config: TurnConfig, words: WordsModel | None = None):
+        """``words``: the reply model's end-of-turn reading; None (or ``text_threshold`` 0)
+        leaves the turn to the turn model's verdicts alone."""
         self.model = model
         self.config = config
+        self.words = words if config.text_threshold > 0 else None
         self._pause = 0
         self._busy = False
         self.verdicts: Verdicts = []
         self.checks = 0
+        # The reply model's reading of this pause's words, and what it took (ms).
+        self.words_end: float | None = None
+        self.words_ms: float | None = None
 
     def ask(self, check: TurnCheck) -> None:
         """Judge the turn so far. A check still running is not queued behind: the next cue
@@ -62,6 +87,34 @@ class TurnJudge:
         future = asyncio.ensure_future(asyncio.to_thread(self.model.judge, check.audio))
         future.add_done_callback(lambda done: self._on_verdict(done, pause, check.silence_ms))
 
+    def ask_words(self, transcript: asyncio.Future, context: list[Message]) -> asyncio.Future:
+        """Once the pause's early transcript is in, ask the reply model whether the words
+        end the turn. ``context``: what precedes the caller's words in the reply's prompt.
+        The returned future is done once the model has answered (or was not asked): the
+        prepared reply waits for it, so the model evaluates the shared prompt prefix once."""
+        return asyncio.ensure_future(self._read_words(transcript, context, self._pause))
+
+    async def _read_words(
+        self, transcript: asyncio.Future, context: list[Message], pause: int
+    ) -> None:
+        if self.words is None:
+            return
+        try:
+            text = (await asyncio.shield(transcript)).text
+        except Exception:  # the transcript's own consumer reports its failure
+            return
+        if pause != self._pause or not text.strip() or looks_unfinished(text):
+            return
+        started = time.perf_counter()
+        try:
+            words_end = await asyncio.to_thread(self.words, context, text)
+        except Exception as exc:
+            log.error("reply model's end-of-turn reading failed: %s", exc)
+            return
+        if pause == self._pause:  # else the caller went on while the model read
+            self.words_end = words_end
+            self.words_ms = (time.perf_counter() - started) * 1000
+
     def _on_verdict(self, done: asyncio.Future, pause: int, silence_ms: int) -> None:
         self._busy = False
         if done.cancelled():
@@ -73,7 +126,7 @@ class TurnJudge:
             self.verdicts.append((silence_ms, done.result()))
 
     def ends_turn(self, text: str) -> bool:
-        return ends_turn(text, self.verdicts, self.config)
+        return ends_turn(text, self.verdicts, self.config, self.words_end)
 
     @property
     def last(self) -> TurnVerdict | None:
@@ -83,10 +136,13 @@ class TurnJudge:
         """The caller speaks again: every verdict on the pause before is void."""
         self._pause += 1
         self.verdicts = []
+        self.words_end = self.words_ms = None
 
-    def turn_over(self) -> tuple[int, TurnVerdict | None]:
-        """The checks this turn took and the last verdict; the count starts again."""
+    def turn_over(self) -> tuple[int, TurnVerdict | None, tuple[float, float] | None]:
+        """The checks this turn took, the last verdict and the reply model's reading (P, ms)
+        of the last pause; the count starts again."""
         checks, last = self.checks, self.last
+        words = (self.words_end, self.words_ms or 0.0) if self.words_end is not None else None
         self.checks = 0
         self.resumed()
-        return checks, last
+        return checks, last, words

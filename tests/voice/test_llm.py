@@ -1,0 +1,53 @@
+"""The reply model: its reading of a caller's words as finished or not, with the real GGUF."""
+
+import dataclasses
+
+import pytest
+
+from ceoline.voice.llm import LanguageModel, Message
+
+pytestmark = pytest.mark.models
+
+
+@pytest.fixture(scope="module")
+def greedy(engines):
+    """The reply model and adapter as calls load them, sampling greedily to compare replies."""
+    from ceoline.engines import fitting_adapter, locate_all
+    from ceoline.locator import HashCache
+
+    config = engines.config
+    models = locate_all(config)
+    adapter = fitting_adapter(config, models, HashCache(config.data_dir / ".hashes.json"))
+    llm_config = dataclasses.replace(config.llm, temperature=0.0)
+    return LanguageModel(models["llm"], llm_config, config.runtime, adapter=adapter)
+
+
+def test_a_finished_question_reads_as_an_end_and_a_hanging_clause_does_not(engines):
+    system = [Message("system", engines.persona.system_prompt())]
+    threshold = engines.config.turn.text_threshold
+    read = engines.llm.end_of_turn
+    assert read(system, "Who started the company with you?") >= threshold
+    assert read(system, "When did you open the Lisbon office") >= threshold
+    for hold in ("I think that", "My question is", "The problems are the login, the reminders"):
+        assert read(system, hold) < threshold, hold
+    assert read(system, "  ...  ") == 0.0
+
+
+def test_reading_the_words_changes_nothing_in_the_reply_and_leaves_its_prefix_evaluated(
+    greedy, persona
+):
+    system = Message("system", persona.system_prompt())
+    history = [system, Message("user", "Hi"), Message("assistant", "Hello, thanks for calling.")]
+    words = "I'd love a dark mode in the app"
+    messages = [*history, Message("user", words + ".")]
+    before = "".join(greedy.stream(messages, max_tokens=16))
+    greedy.end_of_turn(history, words)
+    llama = greedy.llama
+    evaluated = llama.n_tokens
+    # The reply's prompt shares everything the reading evaluated.
+    chatml = "".join(f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in history)
+    prompt = f"{chatml}<|im_start|>user\n{words}".encode()
+    shown = llama.tokenize(prompt, add_bos=True, special=True)
+    assert llama.longest_token_prefix(llama._input_ids, shown) == len(shown) == evaluated
+    after = "".join(greedy.stream(messages, max_tokens=16))
+    assert after == before and after.strip()
