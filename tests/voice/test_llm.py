@@ -51,3 +51,22 @@ def test_reading_the_words_changes_nothing_in_the_reply_and_leaves_its_prefix_ev
     assert llama.longest_token_prefix(llama._input_ids, shown) == len(shown) == evaluated
     after = "".join(greedy.stream(messages, max_tokens=16))
     assert after == before and after.strip()
+
+
+def test_the_prompt_is_evaluated_while_the_caller_talks_unless_a_reply_is_being_written(
+    greedy, persona
+):
+    context = [Message("system", persona.system_prompt()), Message("assistant", "Hello.")]
+    llama = greedy.llama
+    assert greedy.prefill(context)
+    head = llama.n_tokens
+    chatml = "".join(f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in context)
+    assert head == len(llama.tokenize(f"{chatml}<|im_start|>user\n".encode(), special=True))
+    evaluated = list(llama._input_ids)
+    greedy.end_of_turn(context, "Who started the company")
+    # The reading went on from the evaluated prompt: only the words were new.
+    assert list(llama._input_ids[:head]) == evaluated and llama.n_tokens > head
+    words = llama.n_tokens
+    with greedy._lock:  # a reply is being written
+        assert not greedy.prefill([Message("system", "another call")])
+    assert llama.n_tokens == words

@@ -440,6 +440,7 @@ class Conversation:
                 self._turn_over_audio = self._sending_audio()
                 self._turn_barged = False
                 self._turn_voiced = self._turn_echo_voiced = 0
+                self._warm_prompt()
             elif isinstance(event, SpeechPaused):
                 self._on_pause(event)
             elif isinstance(event, TurnCheck) and self.judge is not None:
@@ -451,6 +452,14 @@ class Conversation:
                     self.judge.resumed()
             elif isinstance(event, TurnEnded):
                 self._on_turn_ended(event)
+
+    def _warm_prompt(self) -> None:
+        """While the caller talks, the reply model evaluates the prompt up to their words:
+        at the pause only the words are left to read, and the reply starts from there."""
+        prefill = getattr(self.stages.llm, "prefill", None)
+        if self.judge is None or self.judge.words is None or prefill is None:
+            return
+        self._spawn(asyncio.to_thread(prefill, self.writer.context_before(self._history)))
 
     def _judged_over(self) -> bool:
         """The early transcript, which the reply needs anyway, and what the reply model and
@@ -507,8 +516,11 @@ class Conversation:
                 history = [*history, Message("user", redact(text).text)]
         finally:
             spec.decided.set()
-        if spec.words_read is not None:
-            await asyncio.shield(spec.words_read)  # one model: its reading of the words first
+        if spec.words_read is not None and decision.action is Action.LLM and not decision.grounded:
+            # One model: its reading of the words goes first (it may end the turn now), and
+            # the reply is then written from the prompt prefix it evaluated. Fixed lines and
+            # grounded openings need no model to start, so they never wait for it.
+            await asyncio.shield(spec.words_read)
         await self.writer.write(spec.reply, spec.timings, decision, history)
 
     def _check_unfinished(self, paused: SpeechPaused):

@@ -109,6 +109,34 @@ class LanguageModel:
         ):
             pass
 
+    def _head(self, context: list[Message]) -> str | None:
+        """The prompt text before the caller's next words, as the chat template renders it."""
+        if self._template is None:
+            return None
+        messages = [{"role": m.role, "content": m.content} for m in context]
+        shown = self._template[0](messages=[*messages, {"role": "user", "content": _WORDS}])
+        return shown.prompt[: shown.prompt.index(_WORDS)]
+
+    def _evaluate(self, tokens: list[int]) -> None:
+        """Evaluate ``tokens`` from the longest prefix already in the KV cache (lock held)."""
+        llama = self._llama
+        keep = min(llama.longest_token_prefix(llama._input_ids, tokens), len(tokens) - 1)
+        llama.n_tokens = keep
+        llama.eval(tokens[keep:])
+
+    def prefill(self, context: list[Message]) -> bool:
+        """Evaluate the prompt up to the caller's next words while the caller is still talking,
+        so reading the words and the reply that follows start from there. Skipped (False)
+        when the model is busy: a reply being written comes first."""
+        head = self._head(context)
+        if head is None or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            self._evaluate(self._llama.tokenize(head.encode(), add_bos=True, special=True))
+        finally:
+            self._lock.release()
+        return True
+
     def end_of_turn(self, context: list[Message], words: str) -> float | None:
         """P(the caller's message ends after ``words``), as the reply model reads it: the
         chance that the template's end-of-message token comes next, directly or after one
@@ -119,25 +147,20 @@ class LanguageModel:
         the sound of the turn does (scripts/turn_signals.py: ROC AUC 0.95 against Smart
         Turn's 0.67 at the first pause). None when the model has no chat template.
         """
-        if self._template is None:
+        head = self._head(context)
+        if head is None:
             return None
-        render, turn_end, closers = self._template
+        _, turn_end, closers = self._template
         words = _CLOSING.sub("", words.strip())
         if not words:
             return 0.0
-        messages = [{"role": m.role, "content": m.content} for m in context]
-        shown = render(messages=[*messages, {"role": "user", "content": _WORDS}]).prompt
-        head = shown[: shown.index(_WORDS)]
         llama = self._llama
         # As create_chat_completion tokenizes its prompt, so the two share their prefix.
         tokens = llama.tokenize((head + words).encode(), add_bos=True, special=True)
         with self._lock:
             # llama-cpp-python keeps no logits without logits_all (a row per token); the
-            # context's last row is read instead, and the evaluated prefix is reused as
-            # create_completion reuses it.
-            keep = min(llama.longest_token_prefix(llama._input_ids, tokens), len(tokens) - 1)
-            llama.n_tokens = keep
-            llama.eval(tokens[keep:])
+            # context's last row is read instead.
+            self._evaluate(tokens)
             after_words = llama.n_tokens
             probs = self._next_token_probs()
             total = float(probs[turn_end])
