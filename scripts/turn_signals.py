@@ -21,11 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import sys
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -36,41 +33,10 @@ from ceoline.engines import Engines  # noqa: E402
 from ceoline.persona.profile import load_persona  # noqa: E402
 from ceoline.voice.audio import FRAME_MS, SAMPLE_RATE  # noqa: E402
 from ceoline.voice.endpointing import Endpointer, SpeechPaused, TurnCheck  # noqa: E402
+from ceoline.voice.llm import Message  # noqa: E402
 
 FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
 THRESHOLDS = {"smart_turn": (0.3, 0.5, 0.7, 0.85), "text": (0.001, 0.003, 0.005, 0.01, 0.03)}
-
-
-class TextEndOfTurn:
-    """P(the caller's message ends here), read from the reply model's next-token logits."""
-
-    def __init__(self, llama, system_prompt: str):
-        self.llama = llama
-        self.end = llama.tokenize(b"<|im_end|>", add_bos=False, special=True)[0]
-        self.closers = [llama.tokenize(c.encode(), add_bos=False)[0] for c in ".?!"]
-        opening = f"<|im_start|>system\n{system_prompt}<|im_end|>\n<|im_start|>user\n"
-        llama.reset()
-        llama.eval(llama.tokenize(opening.encode(), add_bos=False, special=True))
-        self.prefix = llama.n_tokens
-
-    def _next(self) -> np.ndarray:
-        vocab = self.llama.n_vocab()
-        logits = np.ctypeslib.as_array(self.llama._ctx.get_logits(), shape=(vocab,))
-        logits = logits.astype(np.float64) - logits.max()
-        probs = np.exp(logits)
-        return probs / probs.sum()
-
-    def __call__(self, text: str) -> float:
-        words = re.sub(r"[.?!,;:\s]+$", "", text.strip())
-        self.llama.n_tokens = self.prefix  # the system prompt stays evaluated
-        self.llama.eval(self.llama.tokenize(words.encode(), add_bos=False))
-        probs, after_words = self._next(), self.llama.n_tokens
-        total = probs[self.end]
-        for closer in self.closers:
-            self.llama.n_tokens = after_words
-            self.llama.eval([closer])
-            total += probs[closer] * self._next()[self.end]
-        return float(total)
 
 
 def first_looks(engines, turns, pause_ms: int):
@@ -112,11 +78,11 @@ def main() -> None:
     engines = Engines.load(config, load_persona(config.persona_file), warm=False)
     turns = load_turns(ROOT / "tests/data/turns/turns.jsonl")[: args.limit]
     looks = list(first_looks(engines, turns, config.turn.pause_ms))
-    text_end = TextEndOfTurn(engines.llm.llama, engines.persona.system_prompt())
+    context = [Message("system", engines.persona.system_prompt())]
     scores = {"smart_turn": [], "text": []}
     for label, verdict, text in looks:
         scores["smart_turn"].append((label, verdict))
-        scores["text"].append((label, text_end(text) if text.strip() else 0.0))
+        scores["text"].append((label, engines.llm.end_of_turn(context, text) or 0.0))
     report = {}
     for signal, rows in scores.items():
         ends = [s for label, s in rows if label == "end"]

@@ -152,7 +152,7 @@ def test_the_words_are_read_once_the_transcript_is_in_and_belong_to_their_pause(
 def test_without_a_reading_model_the_verdicts_decide():
     async def scenario():
         judge = TurnJudge(FakeTurnModel(complete=0.1), TurnConfig(text_threshold=0), Words(0.9))
-        await judge.ask_words(transcript("Who started the company with you"), [])
+        assert judge.ask_words(transcript("Who started the company with you"), []) is None
         assert judge.words is None and judge.words_end is None
 
     asyncio.run(scenario())

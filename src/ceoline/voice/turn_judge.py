@@ -87,18 +87,21 @@ class TurnJudge:
         future = asyncio.ensure_future(asyncio.to_thread(self.model.judge, check.audio))
         future.add_done_callback(lambda done: self._on_verdict(done, pause, check.silence_ms))
 
-    def ask_words(self, transcript: asyncio.Future, context: list[Message]) -> asyncio.Future:
+    def ask_words(
+        self, transcript: asyncio.Future, context: list[Message]
+    ) -> asyncio.Future | None:
         """Once the pause's early transcript is in, ask the reply model whether the words
         end the turn. ``context``: what precedes the caller's words in the reply's prompt.
         The returned future is done once the model has answered (or was not asked): the
-        prepared reply waits for it, so the model evaluates the shared prompt prefix once."""
+        prepared reply waits for it, so the model evaluates the shared prompt prefix once.
+        None when no reply model reads the words."""
+        if self.words is None:
+            return None
         return asyncio.ensure_future(self._read_words(transcript, context, self._pause))
 
     async def _read_words(
         self, transcript: asyncio.Future, context: list[Message], pause: int
     ) -> None:
-        if self.words is None:
-            return
         try:
             text = (await asyncio.shield(transcript)).text
         except Exception:  # the transcript's own consumer reports its failure
