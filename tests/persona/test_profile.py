@@ -26,6 +26,24 @@ def test_disclosure_cannot_be_edited_away(tmp_path):
     assert load_persona(path).greeting.startswith("Hi, this is an AI version of A")
 
 
+_MINIMAL = (
+    'name = "A"\ncompany = "B"\nrole = "r"\ntone = "t"\nopening_line = "o"\n'
+    'goodbye_line = "g"\nfacts = ["f"]\n'
+)
+
+
+def test_acknowledgements_are_read_by_kind_and_may_be_left_out(tmp_path, persona):
+    path = tmp_path / "p.toml"
+    path.write_text(_MINIMAL + '[acknowledgements]\npraise = [" Thanks! "]\ncomplaint = []\n')
+    loaded = load_persona(path)
+    assert loaded.acknowledgements_for("praise") == ("Thanks!",)
+    assert loaded.acknowledgements_for("complaint") == ()
+    path.write_text(_MINIMAL)
+    assert load_persona(path).acknowledgements == ()
+    # The demo persona acknowledges every kind.
+    assert all(persona.acknowledgements_for(k) for k in ("complaint", "suggestion", "praise"))
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -41,6 +59,15 @@ def test_disclosure_cannot_be_edited_away(tmp_path):
             "'facts' must be a non-empty list",
         ),
         ('nmae = "A"\n', "unknown persona key 'nmae'"),
+        (
+            _MINIMAL + '[acknowledgements]\nanger = ["Sorry."]\n',
+            "unknown kind 'anger' in \\[acknowledgements\\]; allowed kinds: complaint",
+        ),
+        (
+            _MINIMAL + '[acknowledgements]\ncomplaint = "Sorry."\n',
+            "'acknowledgements.complaint' must be a list of non-empty strings",
+        ),
+        (_MINIMAL + 'acknowledgements = ["Sorry."]\n', "'acknowledgements' must be a table"),
         ("name = \n", "invalid persona TOML"),
     ],
 )

@@ -1,5 +1,7 @@
 """The decisions taken in code before any model speaks (real guardrail rules, fake notes)."""
 
+import dataclasses
+
 import pytest
 
 from ceoline.trust.dialogue import (
@@ -9,6 +11,7 @@ from ceoline.trust.dialogue import (
     TRANSFERRING,
     Action,
     DialoguePolicy,
+    fixed_replies,
 )
 from ceoline.trust.knowledge import Passage
 
@@ -137,3 +140,43 @@ def test_feedback_carries_only_the_notes_sentences_about_it(config, persona):
     assert praise.notes == ("The invoice editor autosaves every minute.",)
     # The fake search finds the passage by its heading; no sentence shares a word with this.
     assert policy.decide("your products team were lovely to me").notes == ()
+
+
+def test_feedback_opens_with_the_personas_acknowledgement_taken_in_turn(policy, persona):
+    complaints = persona.acknowledgements_for("complaint")
+    first = policy.decide("The invoice screen is confusing, I could not find the send button.")
+    assert first.action is Action.LLM and not first.grounded
+    assert first.opening == complaints[0]
+    assert (
+        policy.decide("Could you add a dark mode to the app?").opening
+        == (persona.acknowledgements_for("suggestion")[0])
+    )
+    assert policy.decide("The app keeps crashing on my phone.").opening == complaints[1]
+    assert policy.decide("Reminders are broken again.").opening == complaints[0]
+    praise = policy.decide("I love the new bookkeeping reports, thank you.")
+    assert praise.opening == persona.acknowledgements_for("praise")[0]
+    # Every acknowledgement is a fixed line, synthesized before the first call.
+    assert set(complaints) <= set(fixed_replies(persona))
+
+
+def test_manners_small_talk_and_questions_get_no_acknowledgement(policy):
+    for text in (
+        "Hi, thanks for taking my call.",
+        "I'm not happy with the app.",
+        "Hello there, how are you today?",
+        "Do you like your job?",
+    ):
+        decision = policy.decide(text)
+        assert decision.action is Action.LLM and decision.opening == "", text
+
+
+def test_a_fork_takes_the_next_line_without_moving_the_policy_on(policy, persona):
+    text = "The export is broken."
+    fork = policy.fork()
+    assert fork.decide(text).opening == persona.acknowledgements_for("complaint")[0]
+    assert policy.decide(text).opening == persona.acknowledgements_for("complaint")[0]
+
+
+def test_a_persona_without_acknowledgements_lets_the_model_answer_whole(config, persona):
+    quiet = dataclasses.replace(persona, acknowledgements=())
+    assert DialoguePolicy(config, quiet).decide("The export is broken.").opening == ""

@@ -13,7 +13,9 @@ from pathlib import Path
 from ceoline.errors import ConfigError
 
 _REQUIRED = ("name", "company", "role", "tone", "opening_line", "goodbye_line", "facts")
-_OPTIONAL = ("signature_phrases",)
+_OPTIONAL = ("signature_phrases", "acknowledgements")
+# What a caller's words may be, as the feedback rules sort them, that a reply acknowledges.
+ACKNOWLEDGED = ("complaint", "suggestion", "praise")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,12 @@ class Persona:
     facts: tuple[str, ...]
     # Turns of phrase the persona is known for; `ceoline persona eval` counts them.
     signature_phrases: tuple[str, ...] = ()
+    # (kind, lines) for each kind in ACKNOWLEDGED the persona acknowledges: a reply to such
+    # words opens with one of the lines, said at once, and the model goes on from it.
+    acknowledgements: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def acknowledgements_for(self, kind: str) -> tuple[str, ...]:
+        return dict(self.acknowledgements).get(kind, ())
 
     @property
     def disclosure(self) -> str:
@@ -91,12 +99,32 @@ def load_persona(path: Path) -> Persona:
         goodbye_line=table["goodbye_line"].strip(),
         facts=tuple(f.strip() for f in facts),
         signature_phrases=_phrases(table.get("signature_phrases", []), source),
+        acknowledgements=_acknowledgements(table.get("acknowledgements", {}), source),
     )
 
 
-def _phrases(value: object, source: str) -> tuple[str, ...]:
+def _phrases(value: object, source: str, key: str = "signature_phrases") -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(p, str) and p.strip() for p in value):
-        raise ConfigError(
-            f"{source}: persona key 'signature_phrases' must be a list of non-empty strings"
-        )
+        raise ConfigError(f"{source}: persona key '{key}' must be a list of non-empty strings")
     return tuple(p.strip() for p in value)
+
+
+def _acknowledgements(value: object, source: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{source}: persona key 'acknowledgements' must be a table of kinds "
+            f"({', '.join(ACKNOWLEDGED)}), each a list of lines"
+        )
+    unknown = sorted(set(value) - set(ACKNOWLEDGED))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown kind '{unknown[0]}' in [acknowledgements]; allowed kinds: "
+            f"{', '.join(ACKNOWLEDGED)}"
+        )
+    table = []
+    for kind in ACKNOWLEDGED:
+        if kind in value:
+            lines = _phrases(value[kind], source, f"acknowledgements.{kind}")
+            if lines:
+                table.append((kind, lines))
+    return tuple(table)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ceoline.config import Config
+from ceoline.insights.summary import feedback_kind
 from ceoline.persona.profile import Persona
 from ceoline.trust import guardrails
 from ceoline.trust.answers import CompanyAnswers, company_answers
@@ -47,6 +48,7 @@ def fixed_replies(persona: Persona) -> list[str]:
     """Every fixed line a decision may speak, so start-up can synthesize them ahead of calls."""
     lines = [TRANSFERRING, TAKE_MESSAGE, TRANSFER_FAILED, MESSAGE_TAKEN, OFFER_HUMAN]
     lines += [OFFER_DECLINED, NOT_UNDERSTOOD, DONT_KNOW, truthful_identity(persona)]
+    lines += [line for _, said in persona.acknowledgements for line in said]
     return [*lines, *guardrails.caller_replies()]
 
 
@@ -68,8 +70,9 @@ class Decision:
     # Notes that must hold the answer (a question of fact), not just background.
     grounded: bool = False
     redact: bool = False
-    # A grounded answer's first words, from the notes and already in the persona's voice:
-    # spoken at once, before the model adds anything.
+    # Spoken at once, before the model adds anything: a grounded answer's first words, from
+    # the notes and already in the persona's voice, or the persona's acknowledgement of
+    # feedback, which the model's reply goes on from.
     opening: str = ""
 
 
@@ -113,6 +116,14 @@ _COMPLAINT = re.compile(
 )
 
 
+# Praise beyond a plain "thanks", which is as often manners as praise.
+_PRAISE = re.compile(
+    r"\b(love\w*|great|brilliant|amazing|excellent|awesome|happy|helpful|fantastic|"
+    r"wonderful|perfect|easy|nice|good job|well done)\b"
+)
+_NEGATED = re.compile(r"\b(not|never|no|nothing|hardly)\b|n't\b")
+
+
 def _is_fact_question(text: str, words: str) -> bool:
     asked = text.rstrip().endswith("?") or bool(_QUESTION_START.search(words))
     return asked and not _COMPLAINT.search(words)
@@ -147,6 +158,8 @@ class DialoguePolicy:
     taking_message: bool = False
     misunderstandings: int = 0
     handoff_started: bool = False
+    # The kinds acknowledged so far, to take the persona's lines for each kind in turn.
+    acknowledged: tuple[str, ...] = ()
     _log: list[str] = field(default_factory=list)
 
     def fork(self) -> DialoguePolicy:
@@ -205,7 +218,8 @@ class DialoguePolicy:
 
     def _answer(self, text: str, words: str) -> Decision:
         if self.knowledge is None:
-            return Decision(Action.LLM)  # no notes configured: the persona prompt is all
+            # No notes configured: the persona prompt is all.
+            return Decision(Action.LLM, opening=self._acknowledgement(text))
         limit = self.config.knowledge.max_passages
         notes = tuple(p.text for p in self.knowledge.search(text, limit=limit))
         if not _is_fact_question(text, words):
@@ -226,7 +240,26 @@ class DialoguePolicy:
 
     def _with_notes_about(self, text: str, passages: tuple[str, ...]) -> Decision:
         notes = notes_about(text, passages, self.config.knowledge.max_sentences)
-        return Decision(Action.LLM, notes=notes, reason="notes" if notes else "")
+        return Decision(
+            Action.LLM,
+            notes=notes,
+            reason="notes" if notes else "",
+            opening=self._acknowledgement(text),
+        )
+
+    def _acknowledgement(self, text: str) -> str:
+        """The persona's line for a complaint, suggestion or praise, the next in turn; "" for
+        anything else (a greeting, a question, small talk), which the model answers whole."""
+        kind = feedback_kind(text)
+        if kind == "praise" and (not _PRAISE.search(_norm(text)) or _NEGATED.search(_norm(text))):
+            # "Thanks for taking my call" is manners, and "I'm not happy" is no praise.
+            return ""
+        lines = self.persona.acknowledgements_for(kind)
+        if not lines:
+            return ""
+        line = lines[self.acknowledged.count(kind) % len(lines)]
+        self.acknowledged = (*self.acknowledged, kind)
+        return line
 
     def fell_back(self) -> Decision | None:
         """The model produced nothing usable: count it as a misunderstanding."""
