@@ -199,10 +199,12 @@ class FakeLanguageModel:
         self.token_delay_s = token_delay_s
         self.finished_at: list[float] = []
         self.seen: list = []
+        self.starts: list[str] = []  # what each reply had already said when the model began
         self.yielded: list[int] = []  # tokens each stream produced before it ended
 
-    def stream(self, messages, max_tokens=None, cancelled=lambda: False):
+    def stream(self, messages, max_tokens=None, cancelled=lambda: False, reply_start=""):
         self.seen.append(messages)
+        self.starts.append(reply_start)
         self.yielded.append(0)
         for word in self.reply.split(" "):
             time.sleep(self.token_delay_s)

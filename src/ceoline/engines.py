@@ -124,10 +124,10 @@ class Engines:
         log.info("models loaded %s", {k: round(v) for k, v in load_ms.items()})
         return engines
 
-    def spoken_pieces(self, user_content: str) -> list[str]:
+    def spoken_pieces(self, user_content: str, reply_start: str = "") -> list[str]:
         """The pieces a call would speak for one model reply (see trust.guardrail_eval)."""
         return spoken_reply(
-            self.llm, self.persona.system_prompt(), self.config.chunker, user_content
+            self.llm, self.persona.system_prompt(), self.config.chunker, user_content, reply_start
         )
 
     def cached_speech(self, text: str) -> np.ndarray:

@@ -126,7 +126,7 @@ def test_no_words_means_no_turn(fake_stages, tmp_path):
 
 def test_empty_or_failing_generation_gets_a_fallback(fake_stages):
     class Broken(FakeLanguageModel):
-        def stream(self, messages, max_tokens=None, cancelled=lambda: False):
+        def stream(self, messages, max_tokens=None, cancelled=lambda: False, reply_start=""):
             raise RuntimeError("llama.cpp exploded")
             yield  # pragma: no cover
 

@@ -70,3 +70,16 @@ def test_the_prompt_is_evaluated_while_the_caller_talks_unless_a_reply_is_being_
     with greedy._lock:  # a reply is being written
         assert not greedy.prefill([Message("system", "another call")])
     assert llama.n_tokens == words
+
+
+def test_a_reply_goes_on_from_the_words_already_said(greedy, persona):
+    system = Message("system", persona.system_prompt())
+    messages = [system, Message("user", "The export button is broken on my laptop.")]
+    ack = "I'm sorry about that, that's on us."
+    rest = "".join(greedy.stream(messages, max_tokens=24, reply_start=ack))
+    assert rest.strip() and ack not in rest
+    llama = greedy.llama
+    prompt = llama.detokenize(list(llama._input_ids), special=True).decode()
+    # The model went on inside its own message, after any mark it opens replies with.
+    opened = prompt.index("<|im_start|>assistant\n") + len("<|im_start|>assistant\n")
+    assert prompt[opened:].lstrip("\"'").startswith(ack + rest[:8])

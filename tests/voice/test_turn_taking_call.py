@@ -55,3 +55,15 @@ def test_a_finished_question_is_answered_without_the_old_wait(engines):
     assert t["endpoint"] < 500 and t["turn_checks"] >= 1
     assert t["speculative"] is True
     assert any(b.role == "bot" and b.text for b in result.turns)
+
+
+def test_a_complaint_is_acknowledged_at_once_and_the_model_goes_on_from_it(engines):
+    said = "The export button is broken, nothing happens when I press it."
+    pcm = np.concatenate([silence(0.3), spoken(engines, said), silence(0.3)])
+    callers, result = caller_turns(engines, pcm)
+    (heard,) = callers
+    (reply,) = [t for t in result.turns if t.role == "bot"]
+    (ack,) = [a for a in engines.persona.acknowledgements_for("complaint") if a in reply.text]
+    assert reply.text.startswith(ack) and len(reply.text) > len(ack) + 10
+    # Its audio was synthesized before the call: nothing waits for the model or the voice.
+    assert heard.timings_ms["tts_first_audio"] < 50

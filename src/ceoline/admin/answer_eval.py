@@ -206,7 +206,8 @@ def answer(engines, text: str) -> tuple[str, int]:
     if decision.action is not Action.LLM:
         return decision.reply, 0
     if not decision.grounded:
-        return " ".join(engines.spoken_pieces(question_with_notes(text, decision.notes))), 0
+        content = question_with_notes(text, decision.notes)
+        return " ".join(engines.spoken_pieces(content, decision.opening)), 0
     spoken = decision.opening
     said = len(split_sentences((spoken,)))
     check = policy.answers.check

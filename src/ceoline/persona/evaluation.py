@@ -213,9 +213,9 @@ class _Stages:
     persona: Persona
     llm: LanguageModel
 
-    def spoken_pieces(self, user_content: str) -> list[str]:
+    def spoken_pieces(self, user_content: str, reply_start: str = "") -> list[str]:
         return spoken_reply(
-            self.llm, self.persona.system_prompt(), self.config.chunker, user_content
+            self.llm, self.persona.system_prompt(), self.config.chunker, user_content, reply_start
         )
 
 

@@ -19,7 +19,7 @@ from ceoline.config import Config
 from ceoline.errors import CeolineError
 from ceoline.persona.profile import Persona
 from ceoline.trust import guardrails
-from ceoline.trust.dialogue import Action, DialoguePolicy
+from ceoline.trust.dialogue import Action, Decision, DialoguePolicy
 from ceoline.trust.grounding import question_with_notes
 
 
@@ -29,8 +29,9 @@ class ReplyPath(Protocol):
     config: Config
     persona: Persona
 
-    def spoken_pieces(self, user_content: str) -> list[str]:
-        """The pieces a call would speak for this user message, in order, before any check."""
+    def spoken_pieces(self, user_content: str, reply_start: str = "") -> list[str]:
+        """The pieces a call would speak for this user message, in order, before any check;
+        ``reply_start``: said first (an acknowledgement), the model going on from it."""
         ...
 
 
@@ -100,10 +101,12 @@ def load_cases(path: Path) -> list[Case]:
     return cases
 
 
-def _model_reply(stages: ReplyPath, text: str, notes: tuple[str, ...]) -> tuple[str, int]:
+def _model_reply(stages: ReplyPath, text: str, decision: Decision) -> tuple[str, int]:
     """What would be spoken for ``text``: the model's reply, piece by piece, each checked."""
     spoken, catches = [], 0
-    pieces = stages.spoken_pieces(question_with_notes(text, notes))
+    # A grounded opening is the notes' own words; an acknowledgement opens a model reply.
+    start = "" if decision.grounded else decision.opening
+    pieces = stages.spoken_pieces(question_with_notes(text, decision.notes), start)
     for piece in pieces[: stages.config.llm.max_sentences + 2]:
         violation = guardrails.check_bot(piece)
         if violation is not None:
@@ -122,7 +125,7 @@ def evaluate(stages: ReplyPath, cases: list[Case], knowledge=None) -> EvalReport
         decision = policy.decide(case.text)
         catches = 0
         if decision.action is Action.LLM:
-            spoken, catches = _model_reply(stages, case.text, decision.notes)
+            spoken, catches = _model_reply(stages, case.text, decision)
             handled = "allow"
         else:
             spoken = decision.reply

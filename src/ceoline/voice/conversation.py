@@ -516,12 +516,10 @@ class Conversation:
                 history = [*history, Message("user", redact(text).text)]
         finally:
             spec.decided.set()
-        if spec.words_read is not None and decision.action is Action.LLM and not decision.grounded:
-            # One model: its reading of the words goes first (it may end the turn now), and
-            # the reply is then written from the prompt prefix it evaluated. Fixed lines and
-            # grounded openings need no model to start, so they never wait for it.
-            await asyncio.shield(spec.words_read)
-        await self.writer.write(spec.reply, spec.timings, decision, history)
+        # One model: its reading of the words goes first (it may end the turn now), and the
+        # reply's model part is then written from the prompt prefix it evaluated. Fixed
+        # lines, grounded openings and acknowledgements need no model, so they never wait.
+        await self.writer.write(spec.reply, spec.timings, decision, history, spec.words_read)
 
     def _check_unfinished(self, paused: SpeechPaused):
         """Once the early transcript is in: a sentence left hanging gets more time."""

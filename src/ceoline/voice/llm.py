@@ -24,6 +24,7 @@ class Message:
 # Stands in for the caller's words while the chat template is rendered, to find where they go.
 _WORDS = "\x00words\x00"
 _CLOSING = re.compile(r"[.?!,;:\s]+$")
+_QUOTES = set("\"'“”‘’«»")
 
 
 def llama_options(
@@ -183,21 +184,29 @@ class LanguageModel:
         messages: list[Message],
         max_tokens: int | None = None,
         cancelled: Callable[[], bool] = lambda: False,
+        reply_start: str = "",
     ) -> Iterator[str]:
-        """Yield text deltas; stop early (between tokens) once ``cancelled()`` is true."""
+        """Yield text deltas; stop early (between tokens) once ``cancelled()`` is true.
+
+        ``reply_start``: words already said as the reply's beginning (an acknowledgement);
+        the model writes what follows them, and only that is yielded.
+        """
         with self._lock:
-            chunks = self._llama.create_chat_completion(
-                [{"role": m.role, "content": m.content} for m in messages],
-                stream=True,
-                max_tokens=max_tokens or self.config.max_reply_tokens,
-                temperature=self.config.temperature,
-                top_p=self.config.top_p,
-                repeat_penalty=self.config.repeat_penalty,
-                seed=self.config.seed,
-            )
+            if reply_start and self._template is not None:
+                chunks = self._continue(messages, reply_start, max_tokens)
+                key = "text"
+            else:
+                chunks = self._llama.create_chat_completion(
+                    [{"role": m.role, "content": m.content} for m in messages],
+                    stream=True,
+                    max_tokens=max_tokens or self.config.max_reply_tokens,
+                    **self._sampling(),
+                )
+                key = "delta"
             try:
                 for chunk in chunks:
-                    delta = chunk["choices"][0]["delta"].get("content")
+                    choice = chunk["choices"][0]
+                    delta = choice["text"] if key == "text" else choice["delta"].get("content")
                     if delta:
                         yield delta
                     if cancelled():
@@ -205,13 +214,54 @@ class LanguageModel:
             finally:
                 chunks.close()
 
+    def _sampling(self) -> dict:
+        config = self.config
+        return {
+            "temperature": config.temperature,
+            "top_p": config.top_p,
+            "repeat_penalty": config.repeat_penalty,
+            "seed": config.seed,
+        }
+
+    def _continue(self, messages: list[Message], reply_start: str, max_tokens: int | None):
+        """A completion of the assistant's message from ``reply_start`` on (lock held).
+
+        The prompt is the one create_chat_completion renders, so its evaluated prefix is
+        reused. A reply may open with a mark before its first word (the persona adapter opens
+        every reply with a quotation mark): the model's own most likely first token is read,
+        and a mark is kept ahead of ``reply_start``, or the model no longer knows where its
+        reply stands and wanders.
+        """
+        render, turn_end, _ = self._template
+        llama = self._llama
+        prompt = render(messages=[{"role": m.role, "content": m.content} for m in messages]).prompt
+        self._evaluate(llama.tokenize(prompt.encode(), add_bos=True, special=True))
+        first = int(np.argmax(self._next_token_probs()))
+        mark = llama.detokenize([first]).decode("utf-8", errors="ignore")
+        if mark.strip() and set(mark.strip()) <= _QUOTES:
+            prompt += mark
+        stop = llama.detokenize([turn_end], special=True).decode("utf-8", errors="ignore")
+        return llama.create_completion(
+            prompt + reply_start,
+            stream=True,
+            max_tokens=max_tokens or self.config.max_reply_tokens,
+            stop=[stop] if stop else None,
+            **self._sampling(),
+        )
+
 
 def spoken_reply(
-    llm: LanguageModel, system_prompt: str, chunking: ChunkerConfig, user_content: str
+    llm: LanguageModel,
+    system_prompt: str,
+    chunking: ChunkerConfig,
+    user_content: str,
+    reply_start: str = "",
 ) -> list[str]:
-    """Every piece a call would speak for one model reply, cut as the loop cuts the stream."""
+    """Every piece a call would speak for one model reply, cut as the loop cuts the stream;
+    ``reply_start`` (an acknowledgement) is said first and the model goes on from it."""
     chunker = Chunker(chunking)
-    pieces = []
-    for delta in llm.stream([Message("system", system_prompt), Message("user", user_content)]):
+    pieces = [reply_start] if reply_start else []
+    messages = [Message("system", system_prompt), Message("user", user_content)]
+    for delta in llm.stream(messages, reply_start=reply_start):
         pieces += chunker.feed(delta)
     return pieces + chunker.flush()

@@ -1,6 +1,7 @@
 """One reply, written into an :class:`Utterance` piece by piece: a fixed line, a company
 answer from the notes with checked model sentences after it, or a streamed model reply
-checked by the bot-side guardrails before each piece is synthesized.
+checked by the bot-side guardrails before each piece is synthesized, opening with the
+persona's acknowledgement when the caller's words are feedback.
 
 The writer owns no call state. The conversation hands it the history to answer and the
 notes check for the turn, and gets told about guardrail hits through a callback; the model
@@ -63,14 +64,21 @@ class ReplyWriter:
         timings: TurnTimings,
         decision: Decision,
         history: list[Message],
+        model_free: asyncio.Future | None = None,
     ) -> None:
-        """``history`` ends with the caller's turn being answered (when it is kept at all)."""
+        """``history`` ends with the caller's turn being answered (when it is kept at all).
+        ``model_free``: done once the model may start on the reply (it is reading the
+        caller's words for the turn judge until then); what needs no model goes ahead."""
         if decision.action is Action.SAY or decision.action is Action.MESSAGE:
             await self._speak(reply, decision.reply, timings, fixed=True)
         elif decision.grounded:
-            await self._generate_grounded(reply, timings, decision, history)
+            await self._generate_grounded(reply, timings, decision, history, model_free)
         elif self.streaming:
-            await self._generate_streaming(reply, timings, self._messages(history, decision.notes))
+            messages = self._messages(history, decision.notes)
+            if decision.opening:
+                # Said while the model starts: the caller hears the persona at once.
+                await self._speak(reply, decision.opening, timings, fixed=True)
+            await self._generate_streaming(reply, timings, messages, decision.opening, model_free)
         else:
             await self._generate_sequential(reply, timings, self._messages(history))
         if not reply.text:
@@ -78,7 +86,12 @@ class ReplyWriter:
             reply.add(FALLBACK_REPLY, pcm)
 
     async def _generate_grounded(
-        self, reply: Utterance, timings: TurnTimings, decision: Decision, history: list[Message]
+        self,
+        reply: Utterance,
+        timings: TurnTimings,
+        decision: Decision,
+        history: list[Message],
+        model_free: asyncio.Future | None = None,
     ) -> None:
         """A question the notes answer: their best sentence is spoken at once, and the model
         may add to it, sentence by sentence, each held to the notes before it is spoken.
@@ -95,7 +108,7 @@ class ReplyWriter:
         stop = threading.Event()
         try:
             await self._add_to_opening(
-                reply, timings, (decision, messages), pieces, check, question, stop
+                reply, timings, (decision, messages, model_free), pieces, check, question, stop
             )
         finally:
             stop.set()  # a cut reply (barge-in, hang-up) stops the model at its next token
@@ -104,18 +117,18 @@ class ReplyWriter:
         self,
         reply: Utterance,
         timings: TurnTimings,
-        answer: tuple[Decision, list[Message]],
+        answer: tuple[Decision, list[Message], asyncio.Future | None],
         pieces: list[str],
         check: NotesCheck,
         question: str,
         stop: threading.Event,
     ) -> None:
-        decision, messages = answer
+        decision, messages, model_free = answer
         queue = None
         for piece in pieces:
             await self._speak(reply, piece, timings, fixed=True)
             if queue is None:
-                queue = self._start_llm(timings, stop, messages)
+                queue = self._start_llm(timings, stop, messages, model_free=model_free)
         if queue is None:
             return
         said = len(split_sentences((decision.opening,)))
@@ -181,20 +194,29 @@ class ReplyWriter:
         return violation.replacement, True
 
     def _start_llm(
-        self, timings: TurnTimings, stop: threading.Event, messages: list[Message]
+        self,
+        timings: TurnTimings,
+        stop: threading.Event,
+        messages: list[Message],
+        reply_start: str = "",
+        model_free: asyncio.Future | None = None,
     ) -> asyncio.Queue:
-        """Run generation in a thread; deltas arrive on the returned queue, then None."""
+        """Run generation in a thread once ``model_free`` is done; deltas arrive on the
+        returned queue, then None. ``reply_start``: what the reply has already said, for the
+        model to go on from."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
-        started = self._clock()
 
         def cancelled() -> bool:
             return self._stopped() or stop.is_set()
 
-        def produce() -> None:
+        def produce(started: float) -> None:
             first = True
             try:
-                for delta in self.stages.llm.stream(messages, cancelled=cancelled):
+                deltas = self.stages.llm.stream(
+                    messages, cancelled=cancelled, reply_start=reply_start
+                )
+                for delta in deltas:
                     if first:
                         timings.llm_first_token = self._clock() - started
                         first = False
@@ -209,7 +231,17 @@ class ReplyWriter:
                     timings.llm_done = done - timings.speech_end_ms
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
-        self._spawn(asyncio.to_thread(produce))
+        async def run() -> None:
+            if model_free is not None:
+                # Shielded: a cut reply must not cancel the reading the turn judge awaits.
+                await asyncio.shield(model_free)
+                if cancelled():
+                    # Cut while it waited (the caller went on): the model never starts.
+                    queue.put_nowait(None)
+                    return
+            await asyncio.to_thread(produce, self._clock())
+
+        self._spawn(run())
         return queue
 
     async def _speak(
@@ -230,11 +262,16 @@ class ReplyWriter:
         reply.add(spoken, pcm)
 
     async def _generate_streaming(
-        self, reply: Utterance, timings: TurnTimings, messages: list[Message]
+        self,
+        reply: Utterance,
+        timings: TurnTimings,
+        messages: list[Message],
+        opening: str = "",
+        model_free: asyncio.Future | None = None,
     ) -> None:
         stop = threading.Event()
         try:
-            await self._stream_reply(reply, timings, messages, stop)
+            await self._stream_reply(reply, timings, messages, stop, (opening, model_free))
         finally:
             stop.set()  # a cut reply (barge-in, hang-up) stops the model at its next token
 
@@ -244,8 +281,10 @@ class ReplyWriter:
         timings: TurnTimings,
         messages: list[Message],
         stop: threading.Event,
+        start: tuple[str, asyncio.Future | None] = ("", None),
     ) -> None:
-        queue = self._start_llm(timings, stop, messages)
+        """``start``: what the reply opened with, and when the model is free to go on."""
+        queue = self._start_llm(timings, stop, messages, *start)
         chunker = Chunker(self.config.chunker)
         sentences = 0
         while (delta := await queue.get()) is not None:
