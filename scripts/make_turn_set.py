@@ -98,6 +98,22 @@ FINISHED = [
     "The app keeps logging me out.",
     "Thank you for building this.",
 ]
+# A thanks that closes a turn, and one that only opens or joins its parts. Added after the
+# others were drawn, so the turns above keep their order and numbers.
+CLOSINGS = [
+    "The new receipts screen is lovely, thank you.",
+    "The export works much better now, thanks.",
+    "That's all I wanted to say, thank you.",
+    "Please fix the reminders, thanks.",
+    "Keep up the good work, thank you so much.",
+    "My accountant likes the reports, thanks a lot.",
+    "Hi, thanks,| I wanted to talk about the app.",
+    "Okay, thank you,| so my second point is the login.",
+    "Great, thank you,| and could you add a dark mode?",
+    "The app is really good, thank you,| and the new reports are great too.",
+    "Your team fixed my invoice, thanks,| but the reminders still come late.",
+    "It works now, thank you,| though the search is still slow.",
+]
 
 
 def turn_texts(rng: random.Random) -> list[tuple[str, str]]:
@@ -111,7 +127,7 @@ def turn_texts(rng: random.Random) -> list[tuple[str, str]]:
     turns += [("filler", t) for t in FILLERS]
     turns += [("finished", t) for t in FINISHED]
     rng.shuffle(turns)
-    return turns
+    return turns + [("closing", t) for t in CLOSINGS]
 
 
 def _silent_runs(pcm: np.ndarray, floor_dbfs: float = -45.0) -> list[tuple[int, int]]:

@@ -32,7 +32,9 @@ def test_the_turn_model_cuts_callers_off_less_than_the_fixed_window(engines):
     assert model["holds"] >= 40
     assert model["false_cut_offs"] < fixed["false_cut_offs"]
     assert model["end_delay_ms_p50"] < fixed["end_delay_ms_p50"]
-    assert model["false_cut_off_rate"] <= 0.25  # the 5 % target is reported by make eval
+    # The 5 % target holds over the whole set (make eval); on this slice of about 54 holds
+    # one cut-off moves the rate by two points, and verdicts land as fast as the CPU allows.
+    assert model["false_cut_off_rate"] <= 0.10
 
 
 def test_a_broken_set_is_refused(tmp_path):
