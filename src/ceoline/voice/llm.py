@@ -145,8 +145,8 @@ class LanguageModel:
         prompt (the system prompt first), so its evaluation is the prefix the reply reuses.
 
         On the labelled pause set this tells a finished turn from a hold far better than
-        the sound of the turn does (scripts/turn_signals.py: ROC AUC 0.95 against Smart
-        Turn's 0.67 at the first pause). None when the model has no chat template.
+        the sound of the turn does (scripts/turn_signals.py: ROC AUC 0.94 against Smart
+        Turn's 0.66 at the first pause). None when the model has no chat template.
         """
         head = self._head(context)
         if head is None:
