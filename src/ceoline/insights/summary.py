@@ -154,23 +154,18 @@ def _area_for(text: str, areas: dict[str, Area]) -> str:
     return best
 
 
-def feedback_kind(text: str) -> str:
-    """What the words are, by the rules: one of TYPES."""
-    low = text.lower()
-    if _COMPLAINT.search(low):
-        return "complaint"
-    if _SUGGESTION.search(low):
-        return "suggestion"
-    if text.rstrip().endswith("?"):
-        return "question"
-    if _PRAISE.search(low):
-        return "praise"
-    return "other"
-
-
 def rule_item(quote: str, areas: dict[str, Area], followup: bool = False) -> Item:
     low = quote.lower()
-    kind = feedback_kind(quote)
+    if _COMPLAINT.search(low):
+        kind = "complaint"
+    elif _SUGGESTION.search(low):
+        kind = "suggestion"
+    elif quote.rstrip().endswith("?"):
+        kind = "question"
+    elif _PRAISE.search(low):
+        kind = "praise"
+    else:
+        kind = "other"
     sentiment = (
         "negative" if _NEGATIVE.search(low) else "positive" if _PRAISE.search(low) else "neutral"
     )

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ceoline.config import Config
-from ceoline.insights.summary import feedback_kind
 from ceoline.persona.profile import Persona
 from ceoline.trust import guardrails
 from ceoline.trust.answers import CompanyAnswers, company_answers
@@ -122,6 +121,29 @@ _PRAISE = re.compile(
     r"wonderful|perfect|easy|nice|good job|well done)\b"
 )
 _NEGATED = re.compile(r"\b(not|never|no|nothing|hardly)\b|n't\b")
+
+
+_SUGGESTION = re.compile(
+    r"\b(should|could you|can you add|would be (nice|great|good)|please add|i wish|"
+    r"it would help|why not|how about|suggest\w*|idea|feature request|add a|support for)\b"
+)
+
+
+def _feedback_kind(text: str) -> str:
+    """Complaint, suggestion or praise, as the reply acknowledges it; "" for anything else.
+
+    Praise needs a word of praise: "thanks for taking my call" is manners, and "I'm not
+    happy" is no praise."""
+    words = _norm(text)
+    if _COMPLAINT.search(words):
+        return "complaint"
+    if _SUGGESTION.search(words):
+        return "suggestion"
+    if text.rstrip().endswith("?"):
+        return ""
+    if _PRAISE.search(words) and not _NEGATED.search(words):
+        return "praise"
+    return ""
 
 
 def _is_fact_question(text: str, words: str) -> bool:
@@ -250,10 +272,7 @@ class DialoguePolicy:
     def _acknowledgement(self, text: str) -> str:
         """The persona's line for a complaint, suggestion or praise, the next in turn; "" for
         anything else (a greeting, a question, small talk), which the model answers whole."""
-        kind = feedback_kind(text)
-        if kind == "praise" and (not _PRAISE.search(_norm(text)) or _NEGATED.search(_norm(text))):
-            # "Thanks for taking my call" is manners, and "I'm not happy" is no praise.
-            return ""
+        kind = _feedback_kind(text)
         lines = self.persona.acknowledgements_for(kind)
         if not lines:
             return ""
