@@ -194,7 +194,7 @@ class LanguageModel:
         with self._lock:
             if reply_start and self._template is not None:
                 chunks = self._continue(messages, reply_start, max_tokens)
-                key = "text"
+                text_of = _completion_text
             else:
                 chunks = self._llama.create_chat_completion(
                     [{"role": m.role, "content": m.content} for m in messages],
@@ -202,11 +202,10 @@ class LanguageModel:
                     max_tokens=max_tokens or self.config.max_reply_tokens,
                     **self._sampling(),
                 )
-                key = "delta"
+                text_of = _chat_delta_text
             try:
                 for chunk in chunks:
-                    choice = chunk["choices"][0]
-                    delta = choice["text"] if key == "text" else choice["delta"].get("content")
+                    delta = text_of(chunk)
                     if delta:
                         yield delta
                     if cancelled():
@@ -248,6 +247,14 @@ class LanguageModel:
             stop=[stop] if stop else None,
             **self._sampling(),
         )
+
+
+def _completion_text(chunk: dict) -> str | None:
+    return chunk["choices"][0]["text"]
+
+
+def _chat_delta_text(chunk: dict) -> str | None:
+    return chunk["choices"][0]["delta"].get("content")
 
 
 def spoken_reply(

@@ -76,7 +76,7 @@ class ReplyWriter:
         elif self.streaming:
             messages = self._messages(history, decision.notes)
             if decision.opening:
-                # Said while the model starts: the caller hears the persona at once.
+                # From cached audio, before the model starts: the caller hears it at once.
                 await self._speak(reply, decision.opening, timings, fixed=True)
             await self._generate_streaming(reply, timings, messages, decision.opening, model_free)
         else:
