@@ -126,11 +126,29 @@ def dry_install(*args: str) -> str:
     return done.stdout
 
 
+def another_cpu(flags: set[str]) -> Path:
+    """A cpuinfo fixture whose build flags differ from these: Haswell and Sapphire Rapids differ
+    from each other, so one of them differs from any CPU."""
+    mine = cmake_flags(flags)
+    for fixture in sorted(CPUINFO.glob("*.txt")):
+        if cmake_flags(cpu_flags(fixture.read_text())) != mine:
+            return fixture
+    raise AssertionError(f"every fixture in {CPUINFO} builds like this CPU")
+
+
+def test_another_cpu_is_one_whose_build_differs_from_this_one():
+    haswell, sapphire = flags_of("haswell.txt"), flags_of("sapphire-rapids.txt")
+    assert another_cpu(haswell).name == "sapphire-rapids.txt"
+    assert another_cpu(sapphire).name == "haswell.txt"
+
+
 @pytest.mark.skipif(not (Path(sys.prefix) / BUILD_RECORD).exists(), reason="not a make venv")
 def test_another_cpu_or_a_gpu_flag_rebuilds_and_this_one_does_not():
     assert "building llama-cpp-python" not in dry_install()
-    other_cpu = dry_install(f"CPUINFO={CPUINFO / 'haswell.txt'}")
-    assert "building llama-cpp-python" in other_cpu
-    assert "-DGGML_AVX512=OFF" in other_cpu and "--no-cache-dir" in other_cpu
+    fixture = another_cpu(this_cpu())
+    other_cpu = dry_install(f"CPUINFO={fixture}")
+    assert "building llama-cpp-python" in other_cpu, f"{fixture.name} should rebuild"
+    assert " ".join(cmake_flags(cpu_flags(fixture.read_text()))) in other_cpu, fixture.name
+    assert "--no-cache-dir" in other_cpu
     gpu = dry_install("LLAMA_EXTRA=-DGGML_CUDA=on")
     assert "building llama-cpp-python" in gpu and "-DGGML_AMX_BF16=OFF -DGGML_CUDA=on" in gpu

@@ -15,6 +15,10 @@ from ..conftest import DATA
 pytestmark = pytest.mark.models
 
 
+def elapsed(transcript):
+    return transcript.elapsed_ms
+
+
 @pytest.fixture(scope="module")
 def full(engines):
     """The same model and lock, always in the full 30 s window."""
@@ -27,8 +31,10 @@ def full(engines):
 def test_a_short_turn_reads_the_same_as_in_the_full_window(engines, full, name):
     pcm = read_wav(DATA / name)
     for audio in (pcm, through_phone_line(pcm)):
-        short = engines.transcriber.transcribe(audio)
-        whole = full.transcribe(audio)
+        # Best of two each: the short window encodes 12 s instead of 30, a margin that one
+        # run of each can lose when another process takes a core for a moment.
+        short = min((engines.transcriber.transcribe(audio) for _ in "ab"), key=elapsed)
+        whole = min((full.transcribe(audio) for _ in "ab"), key=elapsed)
         edits, words = word_errors(whole.text, short.text)
         # At most a name heard as one word in one window and two in the other.
         assert words >= 4 and edits <= 2, (whole.text, short.text)
