@@ -180,3 +180,50 @@ def test_a_fork_takes_the_next_line_without_moving_the_policy_on(policy, persona
 def test_a_persona_without_acknowledgements_lets_the_model_answer_whole(config, persona):
     quiet = dataclasses.replace(persona, acknowledgements=())
     assert DialoguePolicy(config, quiet).decide("The export is broken.").opening == ""
+
+
+@pytest.fixture
+def notes_policy(config, persona):
+    from ceoline.trust.knowledge import open_knowledge
+
+    kb = open_knowledge(config)
+    yield DialoguePolicy(config, persona, kb)
+    kb.close()
+
+
+def test_a_misheard_company_name_still_gets_the_notes_answer(notes_policy):
+    heard = "Hi, why did you start Wilfern in the first place?"
+    decision = notes_policy.decide(heard)
+    assert decision.action is Action.LLM and decision.grounded, decision
+    assert "hated chasing unpaid invoices" in decision.opening
+    assert decision.understood == "Hi, why did you start Quillfern in the first place?"
+    # The name in lower case, as Whisper sometimes writes it, is the same question.
+    lower = notes_policy.decide("Why did you start quillfern in the first place?")
+    assert lower.grounded and "unpaid invoices" in lower.opening and lower.understood == ""
+
+
+def test_what_the_notes_never_mention_still_gets_the_honest_no(notes_policy):
+    for heard in ("Do you have an office in Germany?", "When did the Madrid office open?"):
+        decision = notes_policy.decide(heard)
+        assert decision.action is Action.SAY and decision.reply == DONT_KNOW, heard
+
+
+@pytest.mark.parametrize(
+    ("heard", "fact"),
+    [
+        ("Your Chief Financial Officer.", "Jonah Whitcombe"),  # "who is" lost
+        ("Who runs finance?", "Jonah Whitcombe"),
+        ("Who is in charge of technology?", "Amara Lindqvist"),
+        ("Who leads the engineering team?", "Amara Lindqvist"),  # "She still leads…"
+        ("Who heads support?", "Rosa Delacourt"),
+        ("Who is Idris Fenwik?", "Idris Fenwick"),
+    ],
+)
+def test_who_leads_what_is_found_by_role_words(notes_policy, heard, fact):
+    decision = notes_policy.decide(heard)
+    assert decision.grounded and fact in decision.opening, decision
+
+
+def test_a_role_in_feedback_is_feedback_not_a_question(notes_policy):
+    decision = notes_policy.decide("Your CEO is great.")
+    assert not decision.grounded and decision.opening.startswith("Thank")

@@ -23,10 +23,12 @@ from ceoline.trust.grounding import (
     STOPWORDS,
     NotesCheck,
     in_persona_voice,
+    proper_names,
     question_words,
     split_sentences,
     unknown_names,
 )
+from ceoline.trust.names import CompanyNames, notes_words
 
 # "when" wants a year, "how many" a number; a sentence without one does not answer.
 _LEAD = r"^(?:(?:so|and|but|um|uh|okay|ok|well|hi|hey|like|right)\W+)*"
@@ -55,6 +57,7 @@ _MONTHS = {
     "october", "november", "december",
 }  # fmt: skip
 _HOW_MANY = re.compile(r"\bhow (?:many|big|large)\b")
+_PRONOUN = re.compile(r"(?:She|He|They|It)\b")
 
 
 class CompanyAnswers:
@@ -83,6 +86,11 @@ class CompanyAnswers:
         self._passage_keys = [words_of(text) for text in self.passages]
         self._heading_keys = [words_of(heading) for heading, _ in passages]
         self._words = set().union(*self._keys) if self._keys else set()
+        # Every name the notes use, not only the hotwords' first 48.
+        texts = [persona_name, company, *self.passages]
+        self.names = CompanyNames(
+            [persona_name, company, *proper_names(texts, limit=1000)], notes_words(texts)
+        )
 
     def opening(self, question: str, ranked: tuple[str, ...] = ()) -> Opening | None:
         """The best answer to ``question`` from the notes, or None when they do not have it.
@@ -147,11 +155,15 @@ class CompanyAnswers:
         if best is None or best_cover < self.min_coverage:
             return None
         chosen = [best]
+        # "She still leads the engineering teams" says who only with the sentence before.
+        opens_with_pronoun = _PRONOUN.match(self.check.sentences[best])
+        if opens_with_pronoun and best > 0 and self._owner[best - 1] == self._owner[best]:
+            chosen.append(best - 1)
         # A neighbour in the same passage that holds what the best sentence lacks:
         # "support hours" spread over "available Monday to Friday" and "outside those hours".
         missing = {w for w in asked if w not in self._keys[best]}
         for j in (best - 1, best + 1):
-            if not 0 <= j < n or self._owner[j] != self._owner[best]:
+            if len(chosen) > 1 or not 0 <= j < n or self._owner[j] != self._owner[best]:
                 continue
             if wants and not (j == best + 1 and _ANNOUNCES.search(self.check.sentences[best])):
                 continue  # a neighbour's year or figure would compete with the answer

@@ -73,6 +73,9 @@ class Decision:
     # the notes and already in the persona's voice, or the persona's acknowledgement of
     # feedback, which the model's reply goes on from.
     opening: str = ""
+    # The caller's words as decided on, when a misheard company name was put right
+    # ("Wilfern" → "Quillfern"); "" when they were taken as heard.
+    understood: str = ""
 
 
 _YES = re.compile(
@@ -100,7 +103,9 @@ _INFO_QUESTION = re.compile(
     r"^(so |and |but |um |uh |okay |ok |hey |hi |well )*(what|when|where|who|whom|whose|which|"
     r"how many|how much|how old|how long|how big|why (?!don't|not|can't|won't)|"
     # "Did you found it alone?", "Is the company profitable?": yes or no is a fact too.
-    r"(did|does|is|are|was|were|has|have) (you|your|the|it|they)\b)\b"
+    r"(did|does|is|are|was|were|has|have) (you|your|the|it|they)\b|"
+    # "Do you have an office in Germany?"; "do you like your job?" is small talk.
+    r"do (you|they) (have|offer|sell|own)\b)\b"
     r"(?!.*\b(if|about|think|feel|idea|suggest\w*|add|could|should|please)\b)"
 )
 _QUESTION_START = re.compile(
@@ -146,6 +151,18 @@ def _feedback_kind(text: str) -> str:
     return ""
 
 
+# A role named alone ("Your Chief Financial Officer."): Whisper dropped the "who is" in front.
+_ROLE = re.compile(
+    r"\b(ceo|cto|cfo|chief \w+ officer|co ?founders?|founders?|head of \w+|in charge of)\b"
+)
+_FRAGMENT_WORDS = 8
+
+
+def _role_fragment(words: str) -> bool:
+    """A few words that name a role and nothing else: a who-question missing its frame."""
+    return len(words.split()) <= _FRAGMENT_WORDS and bool(_ROLE.search(words))
+
+
 def _is_fact_question(text: str, words: str) -> bool:
     asked = text.rstrip().endswith("?") or bool(_QUESTION_START.search(words))
     return asked and not _COMPLAINT.search(words)
@@ -189,7 +206,18 @@ class DialoguePolicy:
         return dataclasses.replace(self, _log=list(self._log))
 
     def decide(self, text: str) -> Decision:
-        text = repair_question(text)
+        """What to do with ``text``, the caller's words as heard. A question word or a company
+        name heard as a slip is put right first, and the decision says so (``understood``)."""
+        repaired = repair_question(text)
+        answers = self.answers
+        if answers is not None:
+            repaired = answers.names.understand(repaired).text
+        decision = self._decide(repaired)
+        if repaired == text:
+            return decision
+        return dataclasses.replace(decision, understood=repaired)
+
+    def _decide(self, text: str) -> Decision:
         words = _norm(text)
         if self.taking_message:
             self.taking_message = False
@@ -244,11 +272,14 @@ class DialoguePolicy:
             return Decision(Action.LLM, opening=self._acknowledgement(text))
         limit = self.config.knowledge.max_passages
         notes = tuple(p.text for p in self.knowledge.search(text, limit=limit))
+        question = text
         if not _is_fact_question(text, words):
-            # Feedback and complaints: the model answers, with what the notes say about it.
-            return self._with_notes_about(text, notes)
+            if not (_role_fragment(words) and not _feedback_kind(text)):
+                # Feedback and complaints: the model answers, with what the notes say about it.
+                return self._with_notes_about(text, notes)
+            question = f"Who is {text.strip().rstrip('.?!')}?"
         answers = self.answers
-        opening = answers.opening(text, notes) if answers is not None else None
+        opening = answers.opening(question, notes) if answers is not None else None
         if opening is not None:
             # The passage that holds the answer goes first, so the model builds on it.
             holder = answers.passage_of(opening.sentences[0])

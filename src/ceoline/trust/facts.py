@@ -164,6 +164,9 @@ _SYNONYMS = {
     "phone": "mobil",
     "rais": "fund",
     "profit": "profit", "profitabl": "profit",
+    "financial": "financ", "financ": "financ", "money": "financ", "finances": "financ",
+    "tech": "technology", "technical": "technology", "engineer": "technology",
+    "engineering": "technology",
     "cofounder": "found",
 }  # fmt: skip
 

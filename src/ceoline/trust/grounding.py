@@ -336,6 +336,9 @@ def vocabulary(sentences: list[list[Token]]) -> set[str]:
 
 # Phrases callers use for "first".
 _AT_FIRST = re.compile(r"\b(at the (very )?(start|beginning)|in the beginning|at first|early on)\b")
+# Idioms whose words ask for nothing: "why did you start it in the first place?" is no
+# question about a first product.
+_IDIOMS = re.compile(r"\b(in the first place|to begin with|by the way|i was wondering)\b")
 
 
 def proper_names(texts: list[str], limit: int = 48) -> list[str]:
@@ -364,7 +367,7 @@ def question_words(question: str, company: str = "") -> set[str]:
     company_key = stem(company) if company else ""
     return {
         t.key
-        for t in tokens(_AT_FIRST.sub(" first ", question.lower()))
+        for t in tokens(_AT_FIRST.sub(" first ", _IDIOMS.sub(" ", question.lower())))
         if not t.number
         and t.lower not in _STOP
         and t.key not in _STOP
