@@ -38,6 +38,21 @@ def test_call_turns_and_end(store):
     assert store.list_calls()[0]["turns"] == 2
 
 
+def test_a_turn_keeps_what_was_heard_and_what_it_was_understood_as(store):
+    call_id = store.create_call("simulated", "q.wav", "Theo")
+    heard, understood = "Why did you start Wilfern?", "Why did you start Quillfern?"
+    store.add_turn(call_id, TurnRecord("caller", heard, 0, 900, {}, understood=understood))
+    store.add_turn(call_id, TurnRecord("caller", "Thanks, bye.", 1000, 1500, {}))
+    turns = store.get_call(call_id)["turns"]
+    assert [(t["text"], t["understood"]) for t in turns] == [
+        (heard, understood),
+        ("Thanks, bye.", None),
+    ]
+    secret = TurnRecord("caller", "x", 2000, 2500, {}, understood="email me at a@b.example")
+    store.add_turn(call_id, secret)
+    assert "a@b.example" not in store.get_call(call_id)["turns"][-1]["understood"]
+
+
 def test_caller_words_are_bound_not_interpolated(store):
     call_id = store.create_call("simulated", "x'); DROP TABLE calls;--", "Theo")
     store.add_turn(call_id, TurnRecord("caller", "Robert'); DROP TABLE turns;--", 0, 1, {}))

@@ -152,6 +152,8 @@ def call(
     for turn in data["turns"]:
         who = "caller" if turn["role"] == "caller" else "bot   "
         typer.echo(f"[{turn['start_ms'] / 1000:6.1f}s] {who}: {turn['text']}")
+        if turn.get("understood"):
+            typer.echo(f"{'':9} understood as: {turn['understood']}")
         if turn["role"] == "caller" and "response" in turn["timings_ms"]:
             t = turn["timings_ms"]
             typer.echo(

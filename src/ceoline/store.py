@@ -240,6 +240,12 @@ def _v6_owners_and_audit_detail(db: sqlite_utils.Database) -> None:
     db["audit_log"].add_column("detail", str)
 
 
+def _v7_understood_turns(db: sqlite_utils.Database) -> None:
+    # What the hotline took a caller's words as, where that differs from what was heard (a
+    # misheard company name put right); the heard text stays in `text`.
+    db["turns"].add_column("understood", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_calls_and_turns", _v1_calls_and_turns),
     ("0002_sip_calls_and_events", _v2_sip_calls_and_events),
@@ -247,9 +253,13 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0004_insights", _v4_insights),
     ("0005_dashboard", _v5_dashboard),
     ("0006_owners_and_audit_detail", _v6_owners_and_audit_detail),
+    ("0007_understood_turns", _v7_understood_turns),
 ]
 
 CRASHED = "crashed"
+# The call event that says a caller turn (starting at its t_ms) was a question the notes
+# answered on the call: the insights file no follow-up for it.
+ANSWERED_EVENT = "answered_from_notes"
 
 
 def caller_address(uri: str) -> str:
@@ -300,6 +310,8 @@ class TurnRecord:
     end_ms: int
     timings: dict[str, float]
     interrupted: bool = False
+    # The caller's words as answered, when a heard name was put right; "" when as heard.
+    understood: str = ""
 
 
 class Store:
@@ -420,18 +432,20 @@ class Store:
     def add_turn(self, call_id: str, turn: TurnRecord) -> int:
         # Personal data is replaced by typed placeholders here, so raw text never reaches disk.
         text = redact(turn.text).text
+        understood = redact(turn.understood).text if turn.understood else None
         with self._lock, self._transaction():
             seq = self.db.execute(
                 "SELECT COALESCE(MAX(seq), -1) + 1 FROM turns WHERE call_id = ?", [call_id]
             ).fetchone()[0]
             self.db.execute(
-                "INSERT INTO turns (call_id, seq, role, text, start_ms, end_ms, interrupted, "
-                "timings, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO turns (call_id, seq, role, text, understood, start_ms, end_ms, "
+                "interrupted, timings, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     call_id,
                     seq,
                     turn.role,
                     text,
+                    understood,
                     turn.start_ms,
                     turn.end_ms,
                     int(turn.interrupted),
@@ -669,8 +683,8 @@ class Store:
                     "timings": json.loads(t["timings"] or "{}"),
                 }
                 for t in self.db.query(
-                    "SELECT role, text, start_ms, end_ms, interrupted, timings, created_at "
-                    "FROM turns WHERE call_id = ? ORDER BY start_ms, seq",
+                    "SELECT role, text, understood, start_ms, end_ms, interrupted, timings, "
+                    "created_at FROM turns WHERE call_id = ? ORDER BY start_ms, seq",
                     [call_id],
                 )
             ]

@@ -56,6 +56,33 @@ def test_urgent_money_problems_are_high_and_need_follow_up():
     assert item.urgency == "high" and item.needs_followup and item.type == "complaint"
 
 
+def test_a_question_the_notes_answered_needs_no_follow_up(tmp_path):
+    from ceoline.store import ANSWERED_EVENT
+
+    store = Store.open(tmp_path)
+    call_id = a_call(store, "When was the company founded?", "Do you have an office in Germany?")
+    store.add_event(call_id, ANSWERED_EVENT, "", 2000)  # the first question's start
+    call = store.get_call(call_id)
+    items = combine(None, call, AREAS).items
+    assert [(i.type, i.needs_followup) for i in items] == [("question", False), ("question", True)]
+    raw = {
+        "summary": "The caller asked when the company was founded. The bot answered.",
+        "items": [
+            {
+                "type": "question",
+                "product_area": AREAS[next(iter(AREAS))].name,
+                "sentiment": "neutral",
+                "urgency": "low",
+                "quote": "When was the company founded?",
+                "needs_followup": True,
+            }
+        ],
+    }
+    (item,) = combine(json.dumps(raw), call, AREAS).items
+    assert item.type == "question" and not item.needs_followup and item.method == "llm+rules"
+    store.close()
+
+
 def test_invalid_model_output_falls_back_to_rules(tmp_path):
     store = Store.open(tmp_path)
     call = store.get_call(a_call(store, "The invoice reminders go out twice, please fix it."))

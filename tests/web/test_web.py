@@ -231,6 +231,7 @@ def test_fts_index_backfills_turns_written_before_the_migration(tmp_path):
         drop={"reviewed_by", "assigned_team", "assigned_by", "assigned_at"}
     )
     before.db["calls"].transform(drop={"box", "worker", "owner"})
+    before.db["turns"].transform(drop={"understood"})
     before.close()
     after = Store.open(tmp_path)
     assert [r["id"] for r in list_calls(after, CallFilters(q="payouts"))] == [call]
@@ -351,3 +352,20 @@ def test_calls_cut_by_a_crash_are_marked(client, store, ids):
     detail = client.get(f"/calls/{call_id}").text
     assert "The server stopped during this call" in detail
     assert "the export button is missing" in detail
+
+
+def test_a_call_page_shows_what_was_heard_and_what_it_was_understood_as(client, store):
+    call_id = store.create_call("sip", "1001@pbx", "Theo")
+    turn = TurnRecord(
+        "caller",
+        "Why did you start Wilfern?",
+        0,
+        900,
+        {},
+        understood="Why did you start <b>Quillfern</b>?",
+    )
+    store.add_turn(call_id, turn)
+    logged_in(client)
+    detail = client.get(f"/calls/{call_id}").text
+    assert "Why did you start Wilfern?" in detail
+    assert "understood as: Why did you start &lt;b&gt;Quillfern&lt;/b&gt;?" in detail

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ceoline.errors import ConfigError
+from ceoline.store import ANSWERED_EVENT
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,26 @@ def _area_for(text: str, areas: dict[str, Area]) -> str:
     return best
 
 
-def rule_item(quote: str, areas: dict[str, Area], followup: bool = False) -> Item:
+def answered_starts(call: dict) -> set[int]:
+    """Where the caller's turns that the notes answered start: no one need follow those up."""
+    return {e["t_ms"] for e in call.get("events", []) if e.get("kind") == ANSWERED_EVENT}
+
+
+def _answered(quote: str, call: dict) -> bool:
+    starts = answered_starts(call)
+    needle = " ".join(quote.split()).lower()
+    return any(
+        t["role"] == "caller"
+        and t.get("start_ms") in starts
+        and needle in " ".join(t["text"].split()).lower()
+        for t in call.get("turns", [])
+    )
+
+
+def rule_item(
+    quote: str, areas: dict[str, Area], followup: bool = False, answered: bool = False
+) -> Item:
+    """``answered``: the quote is a question the notes answered on the call."""
     low = quote.lower()
     if _COMPLAINT.search(low):
         kind = "complaint"
@@ -176,7 +196,7 @@ def rule_item(quote: str, areas: dict[str, Area], followup: bool = False) -> Ite
         sentiment,
         urgency,
         quote,
-        followup or urgency == "high" or kind == "question",
+        followup or urgency == "high" or (kind == "question" and not answered),
         "rules",
     )
 
@@ -187,11 +207,19 @@ def _substantive(text: str) -> bool:
 
 def rule_items(call: dict, areas: dict[str, Area]) -> list[Item]:
     escalated = bool(call.get("escalations")) or bool(call.get("callback_requests"))
+    answered = answered_starts(call)
     items = []
     for turn in call.get("turns", []):
         if turn["role"] != "caller" or not _substantive(turn["text"]):
             continue
-        items.append(rule_item(turn["text"].strip(), areas, followup=escalated))
+        items.append(
+            rule_item(
+                turn["text"].strip(),
+                areas,
+                followup=escalated,
+                answered=turn.get("start_ms") in answered,
+            )
+        )
     return items[:MAX_ITEMS]
 
 
@@ -265,7 +293,8 @@ def _checked_item(raw: object, call: dict, areas: dict[str, Area]) -> Item | Non
     quote = raw.get("quote")
     if not isinstance(quote, str) or not _verbatim(quote, call):
         return None  # no verbatim quote: the item cannot be trusted at all
-    rules = rule_item(quote.strip(), areas)
+    answered = _answered(quote, call)
+    rules = rule_item(quote.strip(), areas, answered=answered)
     fixed = False
 
     def pick(key: str, allowed, default):
@@ -283,6 +312,8 @@ def _checked_item(raw: object, call: dict, areas: dict[str, Area]) -> Item | Non
     followup = raw.get("needs_followup")
     if not isinstance(followup, bool):
         followup, fixed = rules.needs_followup, True
+    elif followup and answered and kind == "question" and urgency != "high":
+        followup, fixed = False, True  # the notes answered it on the call
     return Item(
         kind, area, sentiment, urgency, quote.strip(), followup, "llm+rules" if fixed else "llm"
     )

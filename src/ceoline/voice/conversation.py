@@ -32,7 +32,7 @@ import numpy as np
 
 from ceoline.config import Config
 from ceoline.persona.profile import Persona
-from ceoline.store import Store, TurnRecord
+from ceoline.store import ANSWERED_EVENT, Store, TurnRecord
 from ceoline.trust.dialogue import (
     TAKE_MESSAGE,
     TRANSFER_FAILED,
@@ -141,6 +141,7 @@ class TurnResult:
     start_ms: int
     end_ms: int
     timings: TurnTimings | None = None
+    understood: str = ""  # a caller's words as answered, when a heard name was put right
 
     @property
     def timings_ms(self) -> dict:
@@ -513,7 +514,8 @@ class Conversation:
             spec.reply = Utterance(timings=spec.timings)
             history = self._history
             if decision.keep_in_history:
-                history = [*history, Message("user", redact(text).text)]
+                said = decision.understood or text
+                history = [*history, Message("user", redact(said).text)]
         finally:
             spec.decided.set()
         # One model: its reading of the words goes first (it may end the turn now), and the
@@ -774,9 +776,10 @@ class Conversation:
             decision = Decision(Action.LLM) if self._ending else self.policy.decide(text)
         # The store redacts every turn; the model's context must not keep a secret either.
         stored_text = redact(text).text
-        seq = await self._record_caller_turn(stored_text, event, timings)
+        understood = redact(decision.understood).text if decision.understood else ""
+        seq = await self._record_caller_turn(stored_text, event, timings, understood)
         if decision.keep_in_history:
-            self._history.append(Message("user", stored_text))
+            self._history.append(Message("user", understood or stored_text))
         if self._ending:
             return  # kept as feedback, but the goodbye is already on its way
         if decision.action is Action.MESSAGE and self.store and self.call_id:
@@ -789,6 +792,17 @@ class Conversation:
             return
         if decision.reason and decision.action is not Action.LLM:
             self._guardrail_event("caller", decision.reason)
+        if decision.grounded and self.store and self.call_id:
+            # The insights file no follow-up for a question the notes answered.
+            self._keep(
+                asyncio.to_thread(
+                    self.store.add_event,
+                    self.call_id,
+                    ANSWERED_EVENT,
+                    "",
+                    event.speech_start_ms,
+                )
+            )
         if spec is not None:
             # Prepared during the pause: its audio, held until now, may play at once.
             reply, generation = spec.reply, spec.task
@@ -865,10 +879,12 @@ class Conversation:
             )
 
     async def _record_caller_turn(
-        self, text: str, event: TurnEnded, timings: TurnTimings
+        self, text: str, event: TurnEnded, timings: TurnTimings, understood: str = ""
     ) -> int | None:
         self.turns.append(
-            TurnResult("caller", text, event.speech_start_ms, event.speech_end_ms, timings)
+            TurnResult(
+                "caller", text, event.speech_start_ms, event.speech_end_ms, timings, understood
+            )
         )
         if not (self.store and self.call_id):
             return None
@@ -876,7 +892,12 @@ class Conversation:
             self.store.add_turn,
             self.call_id,
             TurnRecord(
-                "caller", text, event.speech_start_ms, event.speech_end_ms, timings.as_dict()
+                "caller",
+                text,
+                event.speech_start_ms,
+                event.speech_end_ms,
+                timings.as_dict(),
+                understood=understood,
             ),
         )
 

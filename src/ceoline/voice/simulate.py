@@ -182,6 +182,7 @@ class CallResult:
                 {
                     "role": t.role,
                     "text": t.text,
+                    **({"understood": t.understood} if t.understood else {}),
                     "start_ms": t.start_ms,
                     "end_ms": t.end_ms,
                     "timings_ms": t.timings_ms,
