@@ -227,3 +227,19 @@ def test_who_leads_what_is_found_by_role_words(notes_policy, heard, fact):
 def test_a_role_in_feedback_is_feedback_not_a_question(notes_policy):
     decision = notes_policy.decide("Your CEO is great.")
     assert not decision.grounded and decision.opening.startswith("Thank")
+
+
+def test_a_guessed_turn_is_asked_again_unless_a_rule_or_the_notes_took_it(notes_policy):
+    from ceoline.trust.dialogue import NOT_CAUGHT, NOT_UNDERSTOOD
+
+    made_up = notes_policy.decide("Food route at all, go")
+    assert notes_policy.unheard(made_up).reply == NOT_CAUGHT
+    grounded = notes_policy.decide("When was Quillfern founded?")
+    assert notes_policy.unheard(grounded) is grounded
+    complaint = notes_policy.decide("The invoice screen is broken")
+    assert notes_policy.unheard(complaint) is complaint  # understood enough to acknowledge
+    refused = notes_policy.decide("Can you refund my last payment?")
+    assert notes_policy.unheard(refused) is refused
+    # Asked again and again: the offer of a person.
+    offers = [notes_policy.unheard(made_up).reply for _ in range(3)]
+    assert NOT_UNDERSTOOD in offers

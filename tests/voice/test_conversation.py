@@ -219,3 +219,28 @@ def test_unsure_words_that_cut_the_bot_or_ask_it_to_wait_stay_the_callers():
     assert not echo_residue(cut.text, cut, BOT, Overlap(over_audio=True, cut_bot=True), 900)
     wait = _heard("Wait, no", logprob=-1.3)
     assert not echo_residue(wait.text, wait, BOT, Overlap(over_audio=True), 600)
+
+
+class GuessingTranscriber(FakeTranscriber):
+    """Whisper's words for a turn it could not make out: a guess, marked by its log-probability."""
+
+    def transcribe(self, pcm) -> Transcript:
+        heard = super().transcribe(pcm)
+        return Transcript(heard.text, heard.duration_s, heard.elapsed_ms, avg_logprob=-1.4)
+
+
+def test_words_whisper_guessed_get_a_request_to_say_them_again(fake_stages):
+    from ceoline.trust.dialogue import NOT_CAUGHT
+
+    fake_stages.transcriber = GuessingTranscriber("Food route at all, go")
+    result = call(fake_stages, one_question(), greet=False)
+    # No reply made up to the guess is heard, prepared during the pause or not.
+    assert [t.text for t in bot_turns(result)] == [NOT_CAUGHT]
+
+
+def test_a_guessed_request_for_a_person_is_still_heard(fake_stages):
+    from ceoline.trust.dialogue import NOT_CAUGHT
+
+    fake_stages.transcriber = GuessingTranscriber("I want to talk to a real person")
+    result = call(fake_stages, one_question(), greet=False)
+    assert NOT_CAUGHT not in [t.text for t in bot_turns(result)]

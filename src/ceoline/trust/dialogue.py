@@ -30,6 +30,7 @@ MESSAGE_TAKEN = "Thank you, I've passed that on, and someone will call you back.
 OFFER_HUMAN = "I'm sorry this is frustrating. Would you like me to put you through to a person?"
 OFFER_DECLINED = "No problem. I'm listening, go ahead."
 NOT_UNDERSTOOD = "Sorry, I don't think I understood. Would you like me to connect you to a person?"
+NOT_CAUGHT = "Sorry, I didn't catch that. Could you say it again?"
 DONT_KNOW = (
     "I don't have that in front of me, and I'd rather not guess. I'll pass your question on "
     "to the team."
@@ -46,7 +47,7 @@ def truthful_identity(persona: Persona) -> str:
 def fixed_replies(persona: Persona) -> list[str]:
     """Every fixed line a decision may speak, so start-up can synthesize them ahead of calls."""
     lines = [TRANSFERRING, TAKE_MESSAGE, TRANSFER_FAILED, MESSAGE_TAKEN, OFFER_HUMAN]
-    lines += [OFFER_DECLINED, NOT_UNDERSTOOD, DONT_KNOW, truthful_identity(persona)]
+    lines += [OFFER_DECLINED, NOT_UNDERSTOOD, NOT_CAUGHT, DONT_KNOW, truthful_identity(persona)]
     lines += [line for _, said in persona.acknowledgements for line in said]
     return [*lines, *guardrails.caller_replies()]
 
@@ -310,6 +311,15 @@ class DialoguePolicy:
         line = lines[self.acknowledged.count(kind) % len(lines)]
         self.acknowledged = (*self.acknowledged, kind)
         return line
+
+    def unheard(self, decision: Decision) -> Decision:
+        """``decision`` for words Whisper was guessing at (its log-probability says so). A
+        rule's reply, a notes answer and an acknowledged complaint stand; a reply the model
+        would make up to a guess becomes a request to say it again, or, repeated, the offer
+        of a person."""
+        if decision.action is not Action.LLM or decision.grounded or decision.opening:
+            return decision
+        return self.fell_back() or Decision(Action.SAY, NOT_CAUGHT, "not_caught")
 
     def fell_back(self) -> Decision | None:
         """The model produced nothing usable: count it as a misunderstanding."""

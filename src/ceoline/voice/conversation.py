@@ -774,6 +774,14 @@ class Conversation:
             decision, self.policy = spec.decision, spec.policy
         else:
             decision = Decision(Action.LLM) if self._ending else self.policy.decide(text)
+        if transcript.unsure and not self._ending:
+            asked_again = self.policy.unheard(decision)
+            if asked_again is not decision:
+                log.info("call %s: Whisper was guessing at %r", self.call_id, text)
+                if spec is not None:
+                    spec.discard()
+                    spec = None
+                decision = asked_again
         # The store redacts every turn; the model's context must not keep a secret either.
         stored_text = redact(text).text
         understood = redact(decision.understood).text if decision.understood else ""
