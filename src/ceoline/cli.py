@@ -719,8 +719,9 @@ def eval_answers(
 ) -> None:
     """Ask the company questions as callers do and score the answers.
 
-    Prints the correct-fact, wrong-fact and honest don't-know rates, word error rate with and
-    without the hotwords, and response p50/p95. Exits 1 when a target is missed (correct
+    Prints the correct-fact, wrong-fact and honest don't-know rates (overall, per variant,
+    and for the tuning and held-out parts), word error rate with and without the hotwords,
+    Whisper's time per turn, and response p50/p95. Exits 1 when a target is missed (correct
     fact at least 95 %, wrong fact 0 %, don't-know at least 95 %).
     """
     from ceoline.admin.answer_eval import LINES, VOICES, evaluate, load_questions
@@ -760,8 +761,17 @@ def eval_answers(
             f"p95 {data['response_ms_p95']} ms; model sentences dropped by the notes check: "
             f"{data['dropped_model_sentences']}"
         )
+        typer.echo(
+            f"speech to text per turn: p50 {data['stt_ms_p50']} ms, p95 {data['stt_ms_p95']} ms"
+        )
         for variant, rate in data["correct_by_variant"].items():
             typer.echo(f"  {variant:<14} correct {pct(rate)}")
+        for split, rates in data["by_split"].items():
+            typer.echo(
+                f"  {split:<14} {rates['questions']} questions: correct "
+                f"{pct(rates['correct_fact_rate'])}, wrong {pct(rates['wrong_fact_rate'])}, "
+                f"don't-know {pct(rates['dont_know_rate'])}"
+            )
         for failure in data["failures"]:
             typer.echo(
                 f"  FAIL {failure['id']} [{failure['variant']}] heard {_safe(failure['heard'])!r}"

@@ -13,7 +13,10 @@ from ceoline.trust.knowledge import open_knowledge
 
 from ..conftest import DATA, make_config
 
-SET = [json.loads(line) for line in (DATA / "company_questions.jsonl").read_text().splitlines()]
+ALL = [json.loads(line) for line in (DATA / "company_questions.jsonl").read_text().splitlines()]
+# The rules were tuned on this part; the held-out part is scored below, apart.
+SET = [row for row in ALL if row.get("split", "tuning") == "tuning"]
+HELD_OUT = [row for row in ALL if row.get("split") == "heldout"]
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +28,9 @@ def answers(tmp_path_factory):
     kb.close()
 
 
-def openings(answers):
+def openings(answers, rows=None):
     built, kb = answers
-    for row in SET:
+    for row in SET if rows is None else rows:
         ranked = tuple(p.text for p in kb.search(row["question"], limit=2))
         yield row, built.opening(row["question"], ranked)
 
@@ -55,6 +58,25 @@ def test_openings_carry_the_fact_and_no_wrong_one(answers):
             misses.append((row["id"], said))
     assert right / total >= 0.95, misses
     assert wrong == 0, misses
+
+
+def test_the_held_out_questions_are_answered_as_well_as_the_rules_generalise(answers):
+    """Written after the rules were tuned, and never tuned on: a floor, not the target. The
+    labels' wrong facts are not held here: some answers name a second true fact beside the
+    answer ("…and Idris Fenwick leads Product" to who leads support)."""
+    assert len(HELD_OUT) >= 25
+    right = total = 0
+    misses = []
+    for row, opening in openings(answers, HELD_OUT):
+        said = opening.text if opening else ""
+        if not row.get("answerable", True):
+            continue
+        total += 1
+        if any(mentions(said, f) for f in row["fact"]):
+            right += 1
+        else:
+            misses.append((row["id"], said))
+    assert right / total >= 0.8, misses
 
 
 def test_what_the_notes_do_not_hold_gets_no_opening(answers):

@@ -45,6 +45,8 @@ class Question:
     facts: tuple[str, ...] = ()
     wrong: tuple[str, ...] = ()
     answerable: bool = True
+    # "heldout": written after the rules were tuned and never tuned on; reported apart.
+    split: str = "tuning"
 
 
 def load_questions(path: Path) -> list[Question]:
@@ -65,6 +67,7 @@ def load_questions(path: Path) -> list[Question]:
                 tuple(map(str, row.get("fact", ()))),
                 tuple(map(str, row.get("wrong", ()))),
                 answerable,
+                str(row.get("split", "tuning")),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             raise CeolineError(
@@ -107,6 +110,7 @@ class Outcome:
     heard_plain: str  # without hotwords
     reply: str
     dropped: int
+    stt_ms: float = 0.0  # Whisper's time for the turn (with the hotwords)
     correct: bool = False
     wrong: bool = False
     honest: bool = False
@@ -136,6 +140,18 @@ class AnswerReport:
             total = sum(n for _, n in pairs)
             return round(sum(e for e, _ in pairs) / total, 4) if total else None
 
+        by_split = {}
+        for split in sorted({o.question.split for o in self.outcomes}):
+            mine = [o for o in self.outcomes if o.question.split == split]
+            able = [o for o in mine if o.question.answerable]
+            by_split[split] = {
+                "questions": len({o.question.id for o in mine}),
+                "correct_fact_rate": _round(self._rate(able, "correct")),
+                "wrong_fact_rate": _round(self._rate(able, "wrong")),
+                "dont_know_rate": _round(
+                    self._rate([o for o in mine if not o.question.answerable], "honest")
+                ),
+            }
         by_variant = {}
         for voice in sorted({o.voice for o in self.outcomes}):
             for line in sorted({o.line for o in self.outcomes}):
@@ -149,11 +165,14 @@ class AnswerReport:
             "wrong_fact_rate": _round(self._rate(answerable, "wrong")),
             "dont_know_rate": _round(self._rate(unknown, "honest")),
             "correct_by_variant": by_variant,
+            "by_split": by_split,
             "word_error_rate": ratio(edits),
             "word_error_rate_without_hotwords": ratio(plain),
             "names_heard": _round(_share(named)),
             "names_heard_without_hotwords": _round(_share(named_plain)),
             "dropped_model_sentences": sum(o.dropped for o in self.outcomes),
+            "stt_ms_p50": _round_ms(percentile([o.stt_ms for o in self.outcomes], 50)),
+            "stt_ms_p95": _round_ms(percentile([o.stt_ms for o in self.outcomes], 95)),
             "response_ms_p50": percentile(self.responses_ms, 50),
             "response_ms_p95": percentile(self.responses_ms, 95),
             "calls": len(self.responses_ms),
@@ -162,6 +181,7 @@ class AnswerReport:
                 {
                     "id": o.question.id,
                     "variant": f"{o.voice}/{o.line}",
+                    "split": o.question.split,
                     "asked": o.question.text,
                     "heard": o.heard,
                     "reply": o.reply,
@@ -186,6 +206,10 @@ def _share(pairs: list[tuple[int, int]]) -> float | None:
     return sum(h for h, _ in pairs) / total if total else None
 
 
+def _round_ms(value: float | None) -> float | None:
+    return None if value is None else round(value)
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
@@ -198,11 +222,14 @@ def speak(engines, voice: str, text: str) -> np.ndarray:
     raise CeolineError(f"unknown voice {voice!r}; choose from {', '.join(VOICES)}")
 
 
-def answer(engines, text: str) -> tuple[str, int]:
+def answer(engines, text: str, unsure: bool = False) -> tuple[str, int]:
     """What a call says to ``text`` as its first turn, and how many model sentences of a
-    company answer the notes did not back (so were never spoken)."""
+    company answer the notes did not back (so were never spoken). ``unsure``: Whisper was
+    guessing at the words (a call asks again rather than let the model make a reply up)."""
     policy = DialoguePolicy(engines.config, engines.persona, engines.knowledge)
     decision = policy.decide(text)
+    if unsure:
+        decision = policy.unheard(decision)
     if decision.action is not Action.LLM:
         return decision.reply, 0
     if not decision.grounded:
@@ -254,12 +281,14 @@ def evaluate(
             wide = speak(engines, voice, question.text)
             for line in lines:
                 pcm = through_phone_line(wide) if line == "phone" else wide
-                heard = engines.transcriber.transcribe(pcm).text
+                transcript = engines.transcriber.transcribe(pcm)
+                heard = transcript.text
                 plain = engines.transcriber.transcribe(pcm, use_hotwords=False).text
-                reply, dropped = answer(engines, heard)
-                report.outcomes.append(
-                    score(Outcome(question, voice, line, heard, plain, reply, dropped))
+                reply, dropped = answer(engines, heard, transcript.unsure)
+                outcome = Outcome(
+                    question, voice, line, heard, plain, reply, dropped, transcript.elapsed_ms
                 )
+                report.outcomes.append(score(outcome))
     asked = [q for q in questions if q.answerable][:calls]
     for question in asked:
         report.responses_ms += asyncio.run(_call_response(engines, question.text))
