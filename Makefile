@@ -73,6 +73,7 @@ PIPECAT_VERSION := 1.14.0
 $(STAMP): pyproject.toml $(LLAMA_STAMP)
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/pip install -q --no-deps "pipecat-ai==$(PIPECAT_VERSION)"
+	$(BIN)/ceoline models join
 	@touch $(STAMP)
 
 # The persona trainer's extra (CPU torch, transformers, peft): the tests train a small

