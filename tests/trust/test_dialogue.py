@@ -243,3 +243,23 @@ def test_a_guessed_turn_is_asked_again_unless_a_rule_or_the_notes_took_it(notes_
     # Asked again and again: the offer of a person.
     offers = [notes_policy.unheard(made_up).reply for _ in range(3)]
     assert NOT_UNDERSTOOD in offers
+
+
+@pytest.mark.parametrize(
+    ("heard", "fact"),
+    [
+        ("One was Quillfern founded?", "2016"),  # tiny
+        ("Wounded Quillfern Payments Launch", "2019"),  # tiny
+        ("Wendet Quillfern Payments Launch", "2019"),  # base
+        ("Wendell Quillfern Books Launch", "2021"),  # base
+    ],
+)
+def test_a_question_word_heard_as_another_word_is_put_back(notes_policy, heard, fact):
+    decision = notes_policy.decide(heard)
+    assert decision.grounded and fact in decision.opening, decision
+    assert decision.understood.startswith("When"), decision
+
+
+def test_an_absent_launch_asked_with_a_misheard_when_is_still_an_honest_no(notes_policy):
+    decision = notes_policy.decide("Wenwick Quill from Launch in Germany")
+    assert decision.reply == DONT_KNOW and decision.understood.startswith("When will")

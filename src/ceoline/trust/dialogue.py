@@ -169,12 +169,17 @@ def _is_fact_question(text: str, words: str) -> bool:
     return asked and not _COMPLAINT.search(words)
 
 
-# Whisper tiny hears a quick "When was…" as "One was…" and "When did…" as one word
-# ("Wendid", "Winded", "Wounded"); no caller opens a sentence that way.
+# Whisper hears a quick "When was…" as "One was…" and "When did…" or "When will…" as one
+# word (tiny: "Wendid", "Winded", "Wounded"; base: "Wendet", "Wendell", "Wenwick"); no
+# caller opens a sentence that way.
 _LEAD_IN = r"^(\W*(?:so|um|uh|and)?\W*)"
 _REPAIRS = (
     (re.compile(_LEAD_IN + r"one (was|did|is|were|will|does|do)\b", re.I), r"\1When \2"),
-    (re.compile(_LEAD_IN + r"(?:winded|wendid|wounded|wenda|wended)\b", re.I), r"\1When did"),
+    (
+        re.compile(_LEAD_IN + r"(?:winded|wendid|wounded|wenda|wended|wendet|wendell)\b", re.I),
+        r"\1When did",
+    ),
+    (re.compile(_LEAD_IN + r"(?:wenwick|wenwell)\b", re.I), r"\1When will"),
 )
 
 
