@@ -17,6 +17,7 @@ from ceoline.trust.answers import company_answers
 from ceoline.trust.dialogue import fixed_replies
 from ceoline.trust.grounding import proper_names
 from ceoline.trust.knowledge import KnowledgeBase, open_knowledge
+from ceoline.trust.names import use_vocabulary
 from ceoline.voice.lifecycle import fixed_lines
 from ceoline.voice.llm import LanguageModel, spoken_reply
 from ceoline.voice.stt import Transcriber
@@ -115,6 +116,7 @@ class Engines:
         # Built here once, so the first company question of a call does no indexing work.
         answers = company_answers(engines.knowledge, persona.name, persona.company, persona.facts)
         transcriber.hotwords = hotwords_for(config, persona, answers.passages)
+        use_vocabulary(transcriber.knows_whole)
         if warm:
             started = time.perf_counter()
             llm.warm(persona.system_prompt())

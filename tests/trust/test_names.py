@@ -6,7 +6,7 @@ from ceoline.config import parse_config_file
 from ceoline.persona.profile import load_persona
 from ceoline.trust.answers import company_answers
 from ceoline.trust.knowledge import open_knowledge
-from ceoline.trust.names import CompanyNames, notes_words, sounds_like
+from ceoline.trust.names import CompanyNames, notes_words, sounds_like, use_vocabulary
 
 from ..conftest import make_config
 
@@ -81,3 +81,35 @@ def test_short_names_acronyms_and_empty_input():
     assert set(names.names) == {"delacourt"}
     assert names.understand("").text == ""
     assert CompanyNames([]).understand("Wilfern").text == "Wilfern"
+
+
+@pytest.fixture
+def whisper_vocabulary():
+    """A stand-in for Whisper's tokenizer: the words it writes as one token."""
+    whole = {"portable", "madrid", "germany", "ireland", "wheel", "welcome", "pistol", "rose"}
+    use_vocabulary(lambda word: word.lower() in whole)
+    yield
+    use_vocabulary(None)
+
+
+def test_with_the_model_vocabulary_a_pieced_together_word_in_lower_case_is_a_slip(
+    names, whisper_vocabulary
+):
+    assert names.understand("why did you start quillford?").text == "why did you start Quillfern?"
+    assert names.understand("Is Amarah there?").text == "Is Amara there?"
+
+
+@pytest.mark.parametrize(
+    "heard",
+    [
+        "Is there a portable version?",  # "Portugal" by sound, but a word Whisper knows whole
+        "Do you have an office in Madrid?",
+        "When will you launch in Germany?",
+        "Is Ireland next?",
+        "My wheel is stuck.",
+    ],
+)
+def test_with_the_model_vocabulary_a_word_it_knows_whole_is_never_a_slip(
+    names, whisper_vocabulary, heard
+):
+    assert names.understand(heard).text == heard

@@ -62,3 +62,25 @@ def test_an_unsure_decode_takes_the_full_pass(engines):
 def test_a_transcript_that_repeats_itself_is_caught():
     assert _compression_ratio("thank you " * 30) > 2.4
     assert _compression_ratio("What is the mission of your company?") < 2.4
+
+
+def test_whisper_base_hears_the_company_through_an_unseen_voice_on_a_phone_line(engines):
+    """The larger packaged Whisper, joined by `make install`, in the live path's own window."""
+    from ceoline.locator import locate
+    from ceoline.voice import espeak
+    from ceoline.voice.stt import Transcriber
+
+    config = engines.config
+    model = locate("stt", "base", config.models_dir)
+    base = Transcriber(model, config.stt, config.runtime)
+    base.hotwords = engines.transcriber.hotwords
+    asked = "Why did you start Quillfern in the first place?"
+    heard = base.transcribe(through_phone_line(espeak.speak(asked)))
+    edits, _ = word_errors(asked, heard.text)
+    assert edits <= 2 and "quillfern" in heard.text.lower(), heard.text
+
+
+def test_whisper_says_which_words_it_knows_whole(engines):
+    knows = engines.transcriber.knows_whole
+    assert knows("portable") and knows("Madrid") and knows("welcome")
+    assert not knows("Wilfern") and not knows("quillford") and not knows("Fenwik")

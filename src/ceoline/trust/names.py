@@ -10,13 +10,16 @@ it.
 
 A word that is only like a name stays as heard: a real other place ("Germany", "Ireland"), a
 common word at a sentence's start ("Welcome"), a short word ("Rose" is not "Rosa": four
-letters carry too little sound to tell a slip from another word).
+letters carry too little sound to tell a slip from another word). Where the speech-to-text
+model's vocabulary is known (:func:`use_vocabulary`), a word it writes as one token is a
+word it knows ("portable", "Madrid"), never a slip; the words it pieces together
+("quillford", "Wilfern") may be, in lower case too.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -54,6 +57,17 @@ class Understood:
     @property
     def changed(self) -> bool:
         return self.text != self.heard
+
+
+_one_token: Callable[[str], bool] | None = None
+
+
+def use_vocabulary(one_token: Callable[[str], bool] | None) -> None:
+    """Tell the matcher which words the speech-to-text model knows whole: ``one_token(word)``
+    is True when its tokenizer writes ``word`` (as heard, after a space) as one token. Set
+    once per process, when the model loads."""
+    global _one_token
+    _one_token = one_token
 
 
 @lru_cache(maxsize=4096)
@@ -128,6 +142,10 @@ class CompanyNames:
                     return found, 2
         if self._known(word):
             return None, 1
+        if _one_token is not None:
+            if _one_token(word.removesuffix("'s")):
+                return None, 1  # a word the model knows whole: heard as said
+            return self._closest(word, word, True), 1
         return self._closest(word, word, word[0].isupper()), 1
 
     def _known(self, word: str) -> bool:

@@ -78,6 +78,11 @@ class Transcriber:
             language=config.language,
         )
 
+    def knows_whole(self, word: str) -> bool:
+        """Does Whisper write ``word`` after a space as one token? Then it is a word it knows
+        ("portable", "Madrid"), not one it pieced together from sounds ("Wilfern")."""
+        return len(self._model.hf_tokenizer.encode(" " + word, add_special_tokens=False).ids) == 1
+
     def transcribe(self, pcm: bytes | np.ndarray, use_hotwords: bool = True) -> Transcript:
         """``use_hotwords=False`` transcribes without them (to measure what they are worth)."""
         samples = np.frombuffer(pcm, dtype=np.int16) if isinstance(pcm, bytes) else pcm
