@@ -124,3 +124,43 @@ def test_founding_question_in_process(engines, tmp_path):
     # Whisper tiny hears this sample's "founded" as "founded" or "found it".
     assert callers and "found" in callers[0].text.lower()
     assert any(t.role == "bot" and t.start_ms > 0 and t.text for t in result.turns)
+
+
+def test_a_slip_for_the_company_name_is_answered_and_an_absent_office_is_not(engines, tmp_path):
+    """An unseen voice through a phone line says the company's name as a slip would be heard
+    ("Wilfern"): the call answers with the founding story all the same, keeps what was heard
+    beside what it was understood as, and files no follow-up for it; an office the notes
+    never mention still gets the honest no."""
+    import asyncio
+
+    from ceoline.store import Store
+    from ceoline.trust.dialogue import DONT_KNOW
+    from ceoline.voice import espeak
+    from ceoline.voice.audio import through_phone_line
+    from ceoline.voice.simulate import ScriptedCaller, run_call
+
+    prompts = [
+        through_phone_line(espeak.speak(text))
+        for text in (
+            "So why did you start Wilfern?",
+            "Do you have an office in Germany?",
+        )
+    ]
+    store = Store.open(tmp_path)
+    try:
+        result = asyncio.run(run_call(engines, ScriptedCaller(prompts, pause_ms=400), store))
+        stored = store.get_call(result.call_id)
+    finally:
+        store.close()
+    said = [(t.role, t.text, t.understood) for t in result.turns if t.start_ms > 0]
+    callers = [t for t in result.turns if t.role == "caller"]
+    bots = [t for t in result.turns if t.role == "bot" and t.start_ms > callers[0].start_ms]
+    assert len(callers) == 2 and len(bots) >= 2, said
+    assert "unpaid invoices" in bots[0].text or "spare room" in bots[0].text, said
+    assert bots[-1].text == DONT_KNOW, said
+    if "quillfern" not in callers[0].text.lower():
+        assert "Quillfern" in callers[0].understood, said
+        assert stored["turns"][1]["understood"] == callers[0].understood
+    assert [e["t_ms"] for e in stored["events"] if e["kind"] == "answered_from_notes"] == [
+        callers[0].start_ms
+    ]
