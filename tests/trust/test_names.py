@@ -11,6 +11,14 @@ from ceoline.trust.names import CompanyNames, notes_words, sounds_like, use_voca
 from ..conftest import make_config
 
 
+@pytest.fixture(autouse=True)
+def no_vocabulary():
+    """Without the model's vocabulary (it is process-wide once engines load), then as before."""
+    before = use_vocabulary(None)
+    yield
+    use_vocabulary(before)
+
+
 @pytest.fixture(scope="module")
 def names(tmp_path_factory):
     config = parse_config_file(make_config(tmp_path_factory.mktemp("names")))
@@ -87,9 +95,9 @@ def test_short_names_acronyms_and_empty_input():
 def whisper_vocabulary():
     """A stand-in for Whisper's tokenizer: the words it writes as one token."""
     whole = {"portable", "madrid", "germany", "ireland", "wheel", "welcome", "pistol", "rose"}
-    use_vocabulary(lambda word: word.lower() in whole)
+    before = use_vocabulary(lambda word: word.lower() in whole)
     yield
-    use_vocabulary(None)
+    use_vocabulary(before)
 
 
 def test_with_the_model_vocabulary_a_pieced_together_word_in_lower_case_is_a_slip(

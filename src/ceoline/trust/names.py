@@ -62,12 +62,15 @@ class Understood:
 _one_token: Callable[[str], bool] | None = None
 
 
-def use_vocabulary(one_token: Callable[[str], bool] | None) -> None:
+def use_vocabulary(
+    one_token: Callable[[str], bool] | None,
+) -> Callable[[str], bool] | None:
     """Tell the matcher which words the speech-to-text model knows whole: ``one_token(word)``
     is True when its tokenizer writes ``word`` (as heard, after a space) as one token. Set
-    once per process, when the model loads."""
+    once per process, when the model loads; returns the one it replaces."""
     global _one_token
-    _one_token = one_token
+    previous, _one_token = _one_token, one_token
+    return previous
 
 
 @lru_cache(maxsize=4096)
