@@ -288,6 +288,8 @@ def test_bot_check_reads_negation_within_a_clause(text, expected):
         "Operator.",
         "transfer me",
         "get me a person",
+        "But me fruit are real person",
+        "well to me threw to a real person please",
     ],
 )
 def test_wants_human(text):
@@ -301,6 +303,10 @@ def test_wants_human(text):
         "I'm a real person who loves the app",
         "am I talking to a real person",
         "my agent handles my invoices",
+        "you sound like a real person",
+        "is this a real person",
+        "are you a real person",
+        "the support guy was a real person",
     ],
 )
 def test_not_wanting_a_human(text):

@@ -663,8 +663,26 @@ _HARMLESS_REPEATS = frozenset({"very", "really", "so", "ha", "haha", "la", "much
 _SHOUTED_WORD = re.compile(r"\b[A-Z]{2,}\b")
 
 
+# A short turn that ends on a person, even when Whisper garbled the verb before it over the
+# bot's own voice ("But me fruit are real person" for "Put me through to a real person").
+_ENDS_ON_A_PERSON = re.compile(
+    r"^(?:\w+ ){1,6}(?:to|are|a|an|the|uh) (?:real|actual|live) (?:person|human|human being)"
+    r"(?: please| now)?$"
+)
+_DESCRIBES_A_PERSON = re.compile(
+    r"\b(?:like|im|i am|youre|you are|hes|shes|he is|she is|theyre|was|were|sounds?|seems?|is)\b"
+)
+
+
 def wants_human(text: str) -> bool:
-    return bool(_WANTS_HUMAN.search(normalise(text)))
+    words = normalise(text)
+    if _WANTS_HUMAN.search(words):
+        return True
+    return bool(
+        _ENDS_ON_A_PERSON.search(words)
+        and not _DESCRIBES_A_PERSON.search(words)
+        and not _ASKS_IF_BOT.search(words)
+    )
 
 
 def asks_if_bot(text: str) -> bool:
