@@ -202,6 +202,37 @@ def calls_list(
         )
 
 
+@app.command("themes")
+def themes(
+    days: Annotated[int, typer.Option(min=1, max=3650, help="The period: the last N days.")] = 7,
+    per_area: Annotated[int, typer.Option(min=1, help="At most N themes per product area.")] = 5,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """The top themes of the last N days: items, trend, first and last seen, quotes."""
+    from ceoline.store import Store
+    from ceoline.web.queries import theme_list
+
+    store = Store.open(_config(config).data_dir)
+    rows = theme_list(store, days, per_area=per_area)
+    store.close()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo(f"no themes in the last {days} days")
+        return
+    for row in rows:
+        urgent = f", {row['urgent']} urgent" if row["urgent"] else ""
+        typer.echo(
+            f"[{row['id']}] {_safe(row['name'])} ({row['product_area']}, {row['type']}): "
+            f"{row['count']} items, {row['trend']} (before: {row['previous'] or 0}){urgent}; "
+            f"first {row['first_seen'][:10]}, last {row['last_seen'][:10]}"
+        )
+        for quote in row["quotes"]:
+            typer.echo(f"    \"{_safe(quote)}\"")
+
+
 @calls_app.command("show")
 def calls_show(
     call_id: Annotated[
@@ -794,6 +825,73 @@ def eval_answers(
                 f" -> {_safe(failure['reply'])}"
             )
     if not report.meets_targets():
+        raise typer.Exit(1)
+
+
+@eval_app.command("insights")
+def eval_insights(
+    calls_set: Annotated[
+        Path,
+        typer.Option("--set", help="Labelled calls (JSON lines: turns, expected items, split)."),
+    ] = Path("tests/data/insights/calls.jsonl"),
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated methods: model, rules, shipped.")
+    ] = "model,rules,shipped",
+    limit: Annotated[int, typer.Option(min=1, help="Use only the first N calls.")] = 1000,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Score call insights on labelled calls, every method in one run.
+
+    Prints, per method and for the tuning and held-out parts: item precision and recall,
+    accuracy of type, area, sentiment, urgency and follow-up, urgent recall and false-urgent
+    rate per call, summaries that repeat the bot or state an unsupported figure or name, and
+    the themes' pairwise F1. Exits 1 when what ships misses a target.
+    """
+    from ceoline.admin.insights_eval import METHODS, evaluate, load_calls
+    from ceoline.insights.faithful import read_notes
+    from ceoline.insights.summary import load_taxonomy
+    from ceoline.insights.worker import model_for
+
+    chosen = _pick("--methods", methods, METHODS)
+    cfg = _config(config)
+    areas = load_taxonomy(cfg.path(cfg.insights.taxonomy))
+    labelled = load_calls(calls_set)[:limit]
+    draft = None
+    if "model" in chosen or "shipped" in chosen:
+        model = model_for(cfg)
+        if model is not None:
+
+            def draft(call):
+                return model.generate(call, areas, cfg.insights.max_tokens)
+
+    report = evaluate(labelled, areas, read_notes(cfg.knowledge_dir), draft, chosen)
+    data = report.as_json()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+
+        def pct(value):
+            return "n/a" if value is None else f"{value:.0%}"
+
+        for method, parts in data["methods"].items():
+            for part, r in (("all", parts["all"]), *parts["by_split"].items()):
+                typer.echo(
+                    f"{method:<8} {part:<8} {r['calls']:>3} calls: items P {pct(r['precision'])}"
+                    f" R {pct(r['recall'])}; type {pct(r['type'])} area {pct(r['area'])} "
+                    f"sentiment {pct(r['sentiment'])} urgency {pct(r['urgency'])} follow-up "
+                    f"{pct(r['followup'])}; urgent recall {pct(r['urgent_recall'])} false "
+                    f"{pct(r['false_urgent'])}; summaries with a bot sentence "
+                    f"{r['summaries_with_bot_sentence']}, unsupported "
+                    f"{r['summaries_with_unsupported']}"
+                )
+            typer.echo(f"{method:<8} themes pairwise F1 {data['themes_pairwise_f1'][method]}")
+        if data["model_ms_p50"] is not None:
+            typer.echo(
+                f"model draft per call: p50 {data['model_ms_p50']:.0f} ms, "
+                f"p95 {data['model_ms_p95']:.0f} ms"
+            )
+    if "shipped" in chosen and not report.meets_targets():
         raise typer.Exit(1)
 
 

@@ -246,6 +246,28 @@ def _v7_understood_turns(db: sqlite_utils.Database) -> None:
     db["turns"].add_column("understood", str)
 
 
+def _v8_themes(db: sqlite_utils.Database) -> None:
+    # A theme's title is worked out from its items at read time until a reviewer names it
+    # (`title`, `titled_by`); a merged theme keeps its row, pointing at where its items went.
+    db["themes"].create(
+        {
+            "id": int,
+            "product_area": str,
+            "type": str,
+            "harm": str,
+            "title": str,
+            "titled_by": str,
+            "merged_into": int,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"product_area", "type", "created_at"},
+    )
+    db["feedback_items"].add_column("theme_id", int)
+    db["feedback_items"].create_index(["theme_id"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_calls_and_turns", _v1_calls_and_turns),
     ("0002_sip_calls_and_events", _v2_sip_calls_and_events),
@@ -254,6 +276,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0005_dashboard", _v5_dashboard),
     ("0006_owners_and_audit_detail", _v6_owners_and_audit_detail),
     ("0007_understood_turns", _v7_understood_turns),
+    ("0008_themes", _v8_themes),
 ]
 
 CRASHED = "crashed"
@@ -563,8 +586,8 @@ class Store:
             for seq, item in enumerate(insights["items"]):
                 self.db.execute(
                     "INSERT INTO feedback_items (call_id, seq, type, product_area, sentiment, "
-                    "urgency, quote, needs_followup, method, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "urgency, quote, needs_followup, method, created_at, theme_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         call_id,
                         seq,
@@ -576,6 +599,7 @@ class Store:
                         int(item["needs_followup"]),
                         item["method"],
                         now,
+                        item.get("theme_id"),
                     ],
                 )
             self.db.execute(
@@ -610,6 +634,28 @@ class Store:
                 [outcome, detail, utc_now(), escalation_id],
             )
         self._notify("escalation", outcome)
+
+    def create_theme(self, product_area: str, kind: str, harm: str = "") -> int:
+        with self._lock, self._transaction():
+            now = utc_now()
+            cursor = self.db.execute(
+                "INSERT INTO themes (product_area, type, harm, title, titled_by, created_at, "
+                "updated_at) VALUES (?, ?, ?, '', '', ?, ?)",
+                [product_area, kind, harm, now, now],
+            )
+            return int(cursor.lastrowid)
+
+    def themed_items(self, since: str) -> list[dict[str, Any]]:
+        """Items since SINCE that belong to a theme: what a new item may join."""
+        with self._lock:
+            return list(
+                self.db.query(
+                    "SELECT id, theme_id, type, product_area, sentiment, urgency, quote "
+                    "FROM feedback_items WHERE theme_id IS NOT NULL AND created_at >= ? "
+                    "ORDER BY id",
+                    [since],
+                )
+            )
 
     def add_callback_request(self, call_id: str, message: str) -> int:
         message = redact(message).text

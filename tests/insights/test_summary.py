@@ -78,8 +78,10 @@ def test_a_question_the_notes_answered_needs_no_follow_up(tmp_path):
             }
         ],
     }
-    (item,) = combine(json.dumps(raw), call, AREAS).items
-    assert item.type == "question" and not item.needs_followup and item.method == "llm+rules"
+    first, second = combine(json.dumps(raw), call, AREAS).items
+    assert first.quote == "When was the company founded?"
+    assert first.type == "question" and not first.needs_followup
+    assert second.needs_followup
     store.close()
 
 
@@ -129,9 +131,34 @@ def test_model_items_are_kept_when_valid_and_fixed_or_dropped_when_not(tmp_path)
         }
     )
     insights = combine(raw, call, AREAS)
+    # The summary says what the caller said, with no figure or name they did not: it stands.
     assert insights.summary_method == "llm"
-    assert [i.method for i in insights.items] == ["llm", "llm+rules"]
-    assert insights.items[1].product_area in AREAS and insights.items[1].sentiment != "happy"
+    # Both drafted quotes are parts of the caller's sentence the rules already hold. The rules
+    # had no word for its kind ("go out twice"), so the first draft's "complaint" fills it;
+    # the area had words, so it stays; the made-up quote is dropped.
+    (item,) = insights.items
+    assert (item.type, item.product_area, item.method) == ("complaint", "invoices", "llm+rules")
+    assert item.quote == "The invoice reminders go out twice, please fix it."
+    store.close()
+
+
+def test_a_drafted_item_fills_labels_the_rules_had_no_words_for(tmp_path):
+    store = Store.open(tmp_path)
+    call = store.get_call(a_call(store, "I think the whole thing needs a rethink honestly."))
+    assert [(i.type, i.product_area) for i in combine(None, call, AREAS).items] == [
+        ("other", "other")
+    ]
+    raw = {
+        "summary": "The caller wants a rethink.",
+        "items": [
+            {"type": "suggestion", "product_area": "nonsense", "sentiment": "happy",
+             "urgency": "high", "quote": "the whole thing needs a rethink", "needs_followup": True}
+        ],
+    }  # fmt: skip
+    (item,) = combine(json.dumps(raw), call, AREAS).items
+    assert (item.type, item.product_area, item.method) == ("suggestion", "other", "llm+rules")
+    # Urgency and follow-up are the rules' alone.
+    assert (item.urgency, item.needs_followup) == ("low", False)
     store.close()
 
 

@@ -227,8 +227,10 @@ def test_fts_index_backfills_turns_written_before_the_migration(tmp_path):
         later = [name for name, _ in MIGRATIONS if name >= "0005_dashboard"]
         db.execute(f"DELETE FROM migrations WHERE name IN ({','.join('?' * len(later))})", later)
         db.execute("DROP INDEX idx_calls_ended_at")
+        db.execute("DROP TABLE themes")
+        db.execute("DROP INDEX idx_feedback_items_theme_id")
     before.db["feedback_items"].transform(
-        drop={"reviewed_by", "assigned_team", "assigned_by", "assigned_at"}
+        drop={"reviewed_by", "assigned_team", "assigned_by", "assigned_at", "theme_id"}
     )
     before.db["calls"].transform(drop={"box", "worker", "owner"})
     before.db["turns"].transform(drop={"understood"})

@@ -11,69 +11,41 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import tomllib
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ceoline.errors import ConfigError
-from ceoline.store import ANSWERED_EVENT
+from ceoline.insights.faithful import check_summary, sentences
+from ceoline.insights.labels import (
+    MAX_ITEMS,
+    SENTIMENTS,
+    TYPES,
+    URGENCIES,
+    Area,
+    Insights,
+    Item,
+    load_taxonomy,
+)
+from ceoline.insights.rules import (
+    answered_starts,
+    is_feedback,
+    rule_insights,
+    rule_item,
+    rule_summary,
+)
+
+__all__ = [
+    "SENTIMENTS",
+    "TYPES",
+    "URGENCIES",
+    "Area",
+    "Insights",
+    "Item",
+    "analyse",
+    "combine",
+    "load_taxonomy",
+    "rule_item",
+]
 
 log = logging.getLogger(__name__)
-
-TYPES = ("complaint", "suggestion", "question", "praise", "other")
-SENTIMENTS = ("negative", "neutral", "positive")
-URGENCIES = ("low", "normal", "high")
-MAX_ITEMS = 6
-
-
-@dataclass(frozen=True)
-class Area:
-    name: str
-    label: str
-    words: tuple[str, ...]
-
-
-def load_taxonomy(path: Path) -> dict[str, Area]:
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: taxonomy file not found; see configs/taxonomy.toml") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the taxonomy ({exc}); fix the file") from None
-    areas = {}
-    for name, area in (table.get("areas") or {}).items():
-        if not isinstance(area, dict) or not isinstance(area.get("words", []), list):
-            raise ConfigError(f'{path}: [areas.{name}] needs label = "..." and words = [...]')
-        areas[name] = Area(name, str(area.get("label", name)), tuple(map(str, area["words"])))
-    if "other" not in areas:
-        raise ConfigError(f"{path}: the taxonomy needs an [areas.other] catch-all")
-    return areas
-
-
-@dataclass
-class Item:
-    type: str
-    product_area: str
-    sentiment: str
-    urgency: str
-    quote: str
-    needs_followup: bool
-    method: str  # "llm", "rules", or "llm+rules" when rules fixed some fields
-
-
-@dataclass
-class Insights:
-    summary: str
-    summary_method: str
-    items: list[Item] = field(default_factory=list)
-
-    def as_json(self) -> dict:
-        return {
-            "summary": self.summary,
-            "summary_method": self.summary_method,
-            "items": [asdict(i) for i in self.items],
-        }
 
 
 def schema(areas: dict[str, Area]) -> dict:
@@ -125,44 +97,27 @@ def prompt_messages(call: dict, areas: dict[str, Area]) -> list[dict]:
     ]
 
 
-# -- rules -------------------------------------------------------------------------------
-
-_COMPLAINT = re.compile(
-    r"\b(broken|bug|crash\w*|slow|doesn't work|does not work|not working|problem|issue|hate|"
-    r"annoy\w*|confus\w*|frustrat\w*|wrong|error|fail\w*|terrible|awful|useless|charged twice"
-    r"|can't|cannot|won't|stuck|late|missing)\b"
-)
-_SUGGESTION = re.compile(
-    r"\b(should|could you|would be (nice|great|good)|please add|i wish|it would help|"
-    r"why not|how about|suggest\w*|idea|feature request|add a|support for)\b"
-)
-_PRAISE = re.compile(r"\b(love|great|brilliant|amazing|excellent|thank|thanks|awesome|happy)\b")
-_NEGATIVE = re.compile(_COMPLAINT.pattern + r"|\b(angry|upset|disappointed|worst|ridiculous)\b")
-_URGENT = re.compile(
-    r"\b(urgent\w*|asap|immediately|right now|lost money|can't get paid|cannot get paid|"
-    r"locked out|fraud|security|data breach|charged twice|payroll)\b"
-)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+# -- checks ------------------------------------------------------------------------------
 
 
-def _area_for(text: str, areas: dict[str, Area]) -> str:
-    low = text.lower()
-    best, hits = "other", 0
-    for area in areas.values():
-        count = sum(1 for w in area.words if re.search(rf"\b{re.escape(w.lower())}\b", low))
-        if count > hits:
-            best, hits = area.name, count
-    return best
+def _caller_texts(call: dict) -> list[str]:
+    return [t["text"] for t in call.get("turns", []) if t["role"] == "caller"]
 
 
-def answered_starts(call: dict) -> set[int]:
-    """Where the caller's turns that the notes answered start: no one need follow those up."""
-    return {e["t_ms"] for e in call.get("events", []) if e.get("kind") == ANSWERED_EVENT}
+def _plain(text: str) -> str:
+    return " ".join(text.split()).strip(" \"'").lower()
+
+
+def _verbatim(quote: str, call: dict) -> bool:
+    needle = _plain(quote)
+    if len(needle) < 8:
+        return False
+    return any(needle in " ".join(text.split()).lower() for text in _caller_texts(call))
 
 
 def _answered(quote: str, call: dict) -> bool:
     starts = answered_starts(call)
-    needle = " ".join(quote.split()).lower()
+    needle = _plain(quote)
     return any(
         t["role"] == "caller"
         and t.get("start_ms") in starts
@@ -171,120 +126,98 @@ def _answered(quote: str, call: dict) -> bool:
     )
 
 
-def rule_item(
-    quote: str, areas: dict[str, Area], followup: bool = False, answered: bool = False
-) -> Item:
-    """``answered``: the quote is a question the notes answered on the call."""
-    low = quote.lower()
-    if _COMPLAINT.search(low):
-        kind = "complaint"
-    elif _SUGGESTION.search(low):
-        kind = "suggestion"
-    elif quote.rstrip().endswith("?"):
-        kind = "question"
-    elif _PRAISE.search(low):
-        kind = "praise"
-    else:
-        kind = "other"
-    sentiment = (
-        "negative" if _NEGATIVE.search(low) else "positive" if _PRAISE.search(low) else "neutral"
-    )
-    urgency = "high" if _URGENT.search(low) else "normal" if kind == "complaint" else "low"
-    return Item(
-        kind,
-        _area_for(quote, areas),
-        sentiment,
-        urgency,
-        quote,
-        followup or urgency == "high" or (kind == "question" and not answered),
-        "rules",
-    )
+def _same_point(a: str, b: str) -> bool:
+    a, b = _plain(a), _plain(b)
+    return a in b or b in a
 
 
-def _substantive(text: str) -> bool:
-    return len(re.findall(r"[a-zA-Z]+", text)) >= 3
+def _parsed(raw: str | None) -> dict | None:
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        log.info("insights: model output is not JSON; using rules")
+        return None
+    return data if isinstance(data, dict) else None
 
 
-def rule_items(call: dict, areas: dict[str, Area]) -> list[Item]:
-    escalated = bool(call.get("escalations")) or bool(call.get("callback_requests"))
-    answered = answered_starts(call)
+def draft_as_is(raw: str | None, call: dict, areas: dict[str, Area]) -> Insights:
+    """The model's draft with nothing checked but the schema: what the model alone gives."""
+    data = _parsed(raw) or {}
     items = []
-    for turn in call.get("turns", []):
-        if turn["role"] != "caller" or not _substantive(turn["text"]):
+    for got in data.get("items") or []:
+        if not isinstance(got, dict) or not isinstance(got.get("quote"), str):
             continue
         items.append(
-            rule_item(
-                turn["text"].strip(),
-                areas,
-                followup=escalated,
-                answered=turn.get("start_ms") in answered,
+            Item(
+                str(got.get("type")),
+                str(got.get("product_area")),
+                str(got.get("sentiment")),
+                str(got.get("urgency")),
+                got["quote"].strip(),
+                bool(got.get("needs_followup")),
+                "llm",
             )
         )
-    return items[:MAX_ITEMS]
-
-
-def rule_summary(call: dict, items: list[Item], areas: dict[str, Area]) -> str:
-    if not items:
-        return "The caller did not leave any feedback the bot could make out."
-    kinds: dict[str, int] = {}
-    for item in items:
-        kinds[item.type] = kinds.get(item.type, 0) + 1
-    described = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in kinds.items())
-    topics = sorted({areas[i.product_area].label for i in items if i.product_area in areas})
-    first = f"The caller raised {described} about {', '.join(topics).lower()}."
-    second = f'In their words: "{items[0].quote}"'
-    if not second.endswith((".", "!", "?", '"')):
-        second += "."
-    parts = [first, second]
-    if call.get("escalations"):
-        outcomes = ", ".join(e["outcome"] for e in call["escalations"])
-        parts.append(f"They asked for a person ({outcomes}).")
-    return " ".join(parts)
-
-
-# -- validation ----------------------------------------------------------------------------
-
-
-def _caller_texts(call: dict) -> list[str]:
-    return [t["text"] for t in call.get("turns", []) if t["role"] == "caller"]
-
-
-def _verbatim(quote: str, call: dict) -> bool:
-    needle = " ".join(quote.split()).strip(" \"'").lower()
-    if len(needle) < 8:
-        return False
-    return any(needle in " ".join(text.split()).lower() for text in _caller_texts(call))
-
-
-def _sentence_count(text: str) -> int:
-    return len([s for s in _SENTENCE.split(text.strip()) if s])
-
-
-def combine(raw: str | None, call: dict, areas: dict[str, Area]) -> Insights:
-    """The model's output where it is valid, the rules' where it is not."""
-    fallback_items = rule_items(call, areas)
-    data = None
-    if raw:
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            log.info("insights: model output is not JSON; using rules")
-    if not isinstance(data, dict):
-        return Insights(rule_summary(call, fallback_items, areas), "rules", fallback_items)
-    summary = data.get("summary")
-    summary_ok = (
-        isinstance(summary, str) and 2 <= _sentence_count(summary) <= 4 and len(summary) < 800
-    )
-    items: list[Item] = []
-    for raw_item in data.get("items") or []:
-        item = _checked_item(raw_item, call, areas)
-        if item is not None and all(i.quote != item.quote for i in items):
-            items.append(item)
-    if not items:
-        items = fallback_items
-    if not summary_ok:
-        return Insights(rule_summary(call, items, areas), "rules", items)
+    summary = data.get("summary") if isinstance(data.get("summary"), str) else ""
     return Insights(summary.strip(), "llm", items)
+
+
+def combine(raw: str | None, call: dict, areas: dict[str, Area], notes: str = "") -> Insights:
+    """The rules' items and summary, with what of the model's draft passes the checks.
+
+    The rules find the caller's points and label them; the model adds a point the rules
+    missed (quoted verbatim, and feedback at all) and fills a label the rules had no words
+    for. Urgency and follow-up are the rules' alone. The model's summary stands only when it
+    repeats nothing the bot said and states no figure or name the call and notes lack.
+    """
+    ruled = rule_insights(call, areas)
+    data = _parsed(raw)
+    if data is None:
+        return ruled
+    items = list(ruled.items)
+    for got in data.get("items") or []:
+        drafted = _checked_item(got, call, areas)
+        if drafted is None:
+            continue
+        for n, item in enumerate(items):
+            if _same_point(item.quote, drafted.quote):
+                items[n] = _filled(item, drafted)
+                break
+        else:
+            if len(items) < MAX_ITEMS and is_feedback(drafted.quote, areas):
+                items.append(drafted)
+    summary = data.get("summary")
+    if isinstance(summary, str) and _summary_stands(summary, call, items, notes):
+        return Insights(summary.strip(), "llm", items)
+    return Insights(rule_summary(call, items, areas), "rules", items)
+
+
+def _filled(ruled: Item, drafted: Item) -> Item:
+    kind = drafted.type if ruled.type == "other" else ruled.type
+    area = drafted.product_area if ruled.product_area == "other" else ruled.product_area
+    if (kind, area) == (ruled.type, ruled.product_area):
+        return ruled
+    sentiment = {"complaint": "negative", "praise": "positive"}.get(kind, "neutral")
+    return Item(
+        kind,
+        area,
+        sentiment,
+        ruled.urgency,
+        ruled.quote,
+        ruled.needs_followup,
+        "llm+rules",
+    )
+
+
+def _summary_stands(summary: str, call: dict, items: list[Item], notes: str) -> bool:
+    if not items or not 1 <= len(sentences(summary)) <= 4 or len(summary) >= 800:
+        return False
+    if not check_summary(summary, call, notes).ok:
+        return False
+    said = {w for item in items for w in _plain(item.quote).split() if len(w) > 4}
+    return bool(said & set(_plain(summary).replace(".", " ").split()))
 
 
 def _checked_item(raw: object, call: dict, areas: dict[str, Area]) -> Item | None:
@@ -293,29 +226,12 @@ def _checked_item(raw: object, call: dict, areas: dict[str, Area]) -> Item | Non
     quote = raw.get("quote")
     if not isinstance(quote, str) or not _verbatim(quote, call):
         return None  # no verbatim quote: the item cannot be trusted at all
-    answered = _answered(quote, call)
-    rules = rule_item(quote.strip(), areas, answered=answered)
-    fixed = False
-
-    def pick(key: str, allowed, default):
-        nonlocal fixed
-        value = raw.get(key)
-        if value in allowed:
-            return value
-        fixed = True
-        return default
-
-    kind = pick("type", TYPES, rules.type)
-    area = pick("product_area", tuple(areas), rules.product_area)
-    sentiment = pick("sentiment", SENTIMENTS, rules.sentiment)
-    urgency = pick("urgency", URGENCIES, rules.urgency)
-    followup = raw.get("needs_followup")
-    if not isinstance(followup, bool):
-        followup, fixed = rules.needs_followup, True
-    elif followup and answered and kind == "question" and urgency != "high":
-        followup, fixed = False, True  # the notes answered it on the call
+    rules = rule_item(quote.strip(), areas, answered=_answered(quote, call))
+    kind = raw.get("type") if raw.get("type") in TYPES else rules.type
+    area = raw.get("product_area") if raw.get("product_area") in areas else rules.product_area
+    sentiment = raw.get("sentiment") if raw.get("sentiment") in SENTIMENTS else rules.sentiment
     return Item(
-        kind, area, sentiment, urgency, quote.strip(), followup, "llm+rules" if fixed else "llm"
+        kind, area, sentiment, rules.urgency, quote.strip(), rules.needs_followup, "llm+rules"
     )
 
 
@@ -378,6 +294,7 @@ def analyse(
     model: InsightsModel | None,
     max_tokens: int = 400,
     yield_to=lambda: False,
+    notes: str = "",
 ) -> Insights:
     raw = None
     if model is not None and _caller_texts(call):
@@ -387,4 +304,4 @@ def analyse(
             raise
         except Exception as exc:  # a model failure costs quality, never the insights
             log.warning("insights: model failed (%s); using rules", exc)
-    return combine(raw, call, areas)
+    return combine(raw, call, areas, notes)

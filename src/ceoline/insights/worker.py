@@ -11,15 +11,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from ceoline.config import Config
+from ceoline.insights.faithful import read_notes
 from ceoline.insights.summary import InsightsModel, Preempted, analyse, load_taxonomy
+from ceoline.insights.themes import assign
 from ceoline.store import Store
 
 log = logging.getLogger(__name__)
 
 POLL_S = 1.0
+# How far back a new item looks for a theme to join.
+THEME_DAYS = 90
 
 
 def model_for(config: Config) -> InsightsModel | None:
@@ -44,6 +48,7 @@ class InsightsWorker:
         self.store = store
         self.busy = busy
         self.areas = load_taxonomy(config.path(config.insights.taxonomy))
+        self.notes = read_notes(config.knowledge_dir)
         self._model_factory = model_factory
         self._model: InsightsModel | None = None
         self._model_loaded = False
@@ -95,9 +100,20 @@ class InsightsWorker:
             if call is None:
                 raise LookupError(f"call {call_id} is gone")
             insights = analyse(
-                call, self.areas, self.model, self.config.insights.max_tokens, self.busy
+                call,
+                self.areas,
+                self.model,
+                self.config.insights.max_tokens,
+                self.busy,
+                self.notes,
             )
-            self.store.save_insights(call_id, insights.as_json())
+            data = insights.as_json()
+            since = (datetime.now(UTC) - timedelta(days=THEME_DAYS)).isoformat(timespec="seconds")
+            for item, theme_id in zip(
+                data["items"], assign(self.store, insights.items, since), strict=True
+            ):
+                item["theme_id"] = theme_id
+            self.store.save_insights(call_id, data)
         except Preempted:
             log.info("insights for call %s paused: a call came in", call_id)
             self.store.fail_insight_job(call_id, "")

@@ -31,6 +31,7 @@ SESSION_COOKIE = "ceoline_session"
 LOGIN_CSRF_COOKIE = "ceoline_login_csrf"
 MAX_TEAM_LENGTH = 60
 MAX_NOTE_LENGTH = 2000
+MAX_SPLIT_ITEMS = 500
 _BACK = re.compile(r"^/(review|calls/[A-Za-z0-9_-]{1,64})$")
 _SECURITY_HEADERS = {
     # No script runs on any page, and nothing loads from anywhere but here.
@@ -328,6 +329,8 @@ def create_app(config: Config, *, store: Store | None = None) -> FastAPI:
             "themes.html",
             session,
             data=data,
+            week=queries.theme_list(store, 7),
+            month=queries.theme_list(store, 30),
             area_chart=charts.stacked_bars(
                 data["days"],
                 data["by_area"],
@@ -335,6 +338,69 @@ def create_app(config: Config, *, store: Store | None = None) -> FastAPI:
                 {name: area.label for name, area in areas.items()},
             ),
             type_chart=charts.stacked_bars(data["days"], data["by_type"], data["types"]),
+        )
+
+    @app.get("/themes/{theme_id}", response_class=HTMLResponse)
+    def theme_page(request: Request, theme_id: int, session: Viewer) -> Response:
+        every = queries.theme_list(store, 3650, per_area=10**6)
+        theme = next((t for t in every if t["id"] == theme_id), None)
+        if theme is None:
+            raise NotFound()
+        others = [
+            t for t in every if t["id"] != theme_id and t["product_area"] == theme["product_area"]
+        ]
+        return render(
+            request,
+            "theme.html",
+            session,
+            theme=theme,
+            items=queries.theme_items(store, theme_id),
+            others=others,
+        )
+
+    def theme_action(request: Request, theme_id: int, posted, action: str, apply) -> Response:
+        session, form = posted
+        target = apply(session, form)
+        if not target:
+            raise NotFound()
+        auth.audit(store, session.user, action, f"theme {theme_id}", _client_ip(request))
+        return RedirectResponse(f"/themes/{int(target)}", status_code=303)
+
+    @app.post("/themes/{theme_id}/rename")
+    def rename_theme(request: Request, theme_id: int, posted: ReviewForm):
+        return theme_action(
+            request,
+            theme_id,
+            posted,
+            "theme.rename",
+            lambda s, f: (
+                queries.rename_theme(store, theme_id, f.get("title", ""), s.user) and theme_id
+            ),
+        )
+
+    @app.post("/themes/{theme_id}/merge")
+    def merge_theme(request: Request, theme_id: int, posted: ReviewForm):
+        def apply(s, f):
+            into = f.get("into", "")
+            if not into.isdigit():
+                return 0
+            return queries.merge_themes(store, theme_id, int(into), s.user) and int(into)
+
+        return theme_action(request, theme_id, posted, "theme.merge", apply)
+
+    @app.post("/themes/{theme_id}/split")
+    async def split_theme(request: Request, theme_id: int, posted: ReviewForm):
+        chosen = [
+            int(v)
+            for v in (await request.form()).getlist("item")
+            if isinstance(v, str) and v.isdigit()
+        ][:MAX_SPLIT_ITEMS]
+        return theme_action(
+            request,
+            theme_id,
+            posted,
+            "theme.split",
+            lambda s, f: queries.split_theme(store, theme_id, chosen, f.get("title", ""), s.user),
         )
 
     @app.get("/latency", response_class=HTMLResponse)

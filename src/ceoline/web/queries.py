@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ceoline.insights.summary import SENTIMENTS, TYPES
+from ceoline.insights.themes import title_for
 from ceoline.store import Store, utc_now
 from ceoline.voice.timings import STAGES, percentile
 
@@ -172,22 +173,37 @@ def items_for_call(store: Store, call_id: str) -> list[dict]:
 
 
 def review_queue(store: Store, now: datetime | None = None) -> list[dict]:
-    """Unreviewed items, oldest first, each marked due soon (20 h) or overdue (24 h)."""
+    """Unreviewed items, urgent ones first, then oldest first; each marked due soon (20 h) or
+    overdue (24 h), with the turns around the caller's words."""
     now = now or datetime.now(UTC)
     with store.reading() as db:
         items = list(
             db.query(
                 f"SELECT {_ITEM_COLUMNS} FROM feedback_items fi WHERE fi.reviewed_at IS NULL "
-                "ORDER BY fi.created_at, fi.id LIMIT ?",
+                "ORDER BY fi.urgency = 'high' DESC, fi.created_at, fi.id LIMIT ?",
                 [MAX_ROWS],
             )
         )
         items = _with_notes(db, items)
+        for item in items:
+            item["context"] = _context(db, item["call_id"], item["quote"])
     for item in items:
         age = now - datetime.fromisoformat(item["created_at"])
         item["age_hours"] = age.total_seconds() / 3600
         item["status"] = "overdue" if age > OVERDUE else "due-soon" if age > DUE_SOON else ""
     return items
+
+
+def _context(db, call_id: str, quote: str) -> list[dict]:
+    """The caller turn that holds QUOTE, with the bot's turn before and after it."""
+    probe = " ".join(quote.split())[:40].lower()
+    turns = list(
+        db.query("SELECT seq, role, text FROM turns WHERE call_id = ? ORDER BY seq", [call_id])
+    )
+    for n, turn in enumerate(turns):
+        if turn["role"] == "caller" and probe and probe in " ".join(turn["text"].split()).lower():
+            return turns[max(0, n - 1) : n + 2]
+    return []
 
 
 def item_call_id(store: Store, item_id: int) -> str | None:
@@ -298,3 +314,135 @@ def export_items(store: Store) -> list[dict]:
 def export_calls(store: Store, filters: CallFilters) -> list[dict]:
     rows = list_calls(store, filters, limit=1_000_000)
     return [{k: v for k, v in row.items() if k != "unreviewed"} for row in rows]
+
+
+def _day_start(today: date, days_back: int) -> str:
+    return (today - timedelta(days=days_back - 1)).isoformat()
+
+
+def theme_list(
+    store: Store, days: int = 7, today: date | None = None, per_area: int = 5
+) -> list[dict]:
+    """Themes with items in the last DAYS days, most items first, at most PER_AREA per area.
+
+    Each: its title (a reviewer's, else its most central quote), items in the period and in
+    the period before it, rising / falling / steady / new, first and last seen, and up to
+    three quotes, urgent ones first.
+    """
+    today = today or datetime.now(UTC).date()
+    start, before = _day_start(today, days), _day_start(today, 2 * days)
+    with store.reading() as db:
+        rows = list(
+            db.query(
+                "SELECT t.id, t.product_area, t.type, t.harm, t.title, t.titled_by, "
+                "SUM(fi.created_at >= :start) AS count, "
+                "SUM(fi.created_at >= :before AND fi.created_at < :start) AS previous, "
+                "MIN(fi.created_at) AS first_seen, MAX(fi.created_at) AS last_seen, "
+                "SUM(fi.urgency = 'high') AS urgent "
+                "FROM themes t JOIN feedback_items fi ON fi.theme_id = t.id "
+                "WHERE t.merged_into IS NULL GROUP BY t.id HAVING count > 0 "
+                "ORDER BY count DESC, last_seen DESC",
+                {"start": start, "before": before},
+            )
+        )
+        for row in rows:
+            row["quotes"] = [
+                r[0]
+                for r in db.execute(
+                    "SELECT quote FROM feedback_items WHERE theme_id = ? ORDER BY "
+                    "urgency = 'high' DESC, created_at DESC LIMIT 20",
+                    [row["id"]],
+                ).fetchall()
+            ]
+    out, shown = [], {}
+    for row in rows:
+        if shown.get(row["product_area"], 0) >= per_area:
+            continue
+        shown[row["product_area"]] = shown.get(row["product_area"], 0) + 1
+        row["name"] = row["title"] or title_for(row["quotes"])
+        row["quotes"] = row["quotes"][:3]
+        row["trend"] = (
+            "new"
+            if not row["previous"]
+            else "rising"
+            if row["count"] > row["previous"]
+            else "falling"
+            if row["count"] < row["previous"]
+            else "steady"
+        )
+        out.append(row)
+    return out
+
+
+def theme_items(store: Store, theme_id: int) -> list[dict]:
+    with store.reading() as db:
+        return list(
+            db.query(
+                "SELECT fi.id, fi.call_id, fi.quote, fi.urgency, fi.created_at "
+                "FROM feedback_items fi WHERE fi.theme_id = ? ORDER BY fi.created_at DESC",
+                [theme_id],
+            )
+        )
+
+
+def _live_theme(db, theme_id: int) -> bool:
+    row = db.execute("SELECT merged_into FROM themes WHERE id = ?", [theme_id]).fetchone()
+    return row is not None and row[0] is None
+
+
+def rename_theme(store: Store, theme_id: int, title: str, user: str) -> bool:
+    title = " ".join(title.split())[:120]
+    with store.writing() as db:
+        if not title or not _live_theme(db, theme_id):
+            return False
+        db.execute(
+            "UPDATE themes SET title = ?, titled_by = ?, updated_at = ? WHERE id = ?",
+            [title, user, utc_now(), theme_id],
+        )
+    return True
+
+
+def merge_themes(store: Store, source: int, target: int, user: str) -> bool:
+    """SOURCE's items join TARGET for good: new items then find them there."""
+    with store.writing() as db:
+        if source == target or not (_live_theme(db, source) and _live_theme(db, target)):
+            return False
+        db.execute("UPDATE feedback_items SET theme_id = ? WHERE theme_id = ?", [target, source])
+        db.execute(
+            "UPDATE themes SET merged_into = ?, titled_by = COALESCE(NULLIF(titled_by, ''), ?), "
+            "updated_at = ? WHERE id = ?",
+            [target, user, utc_now(), source],
+        )
+    return True
+
+
+def split_theme(store: Store, theme_id: int, item_ids: list[int], title: str, user: str) -> int:
+    """A new theme of ITEM_IDS (items of THEME_ID), named TITLE; its id, or 0 when nothing moved."""
+    with store.writing() as db:
+        if not _live_theme(db, theme_id):
+            return 0
+        row = db.execute(
+            "SELECT product_area, type, harm FROM themes WHERE id = ?", [theme_id]
+        ).fetchone()
+        marks = ",".join("?" * len(item_ids))
+        owned = [
+            r[0]
+            for r in db.execute(
+                f"SELECT id FROM feedback_items WHERE theme_id = ? AND id IN ({marks})",
+                [theme_id, *item_ids],
+            ).fetchall()
+        ] if item_ids else []  # fmt: skip
+        if not owned:
+            return 0
+        now = utc_now()
+        title = " ".join(title.split())[:120]
+        new_id = db.execute(
+            "INSERT INTO themes (product_area, type, harm, title, titled_by, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [*row, title, user if title else "", now, now],
+        ).lastrowid
+        marks = ",".join("?" * len(owned))
+        db.execute(
+            f"UPDATE feedback_items SET theme_id = ? WHERE id IN ({marks})", [new_id, *owned]
+        )
+    return int(new_id)

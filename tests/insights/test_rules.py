@@ -1,0 +1,70 @@
+"""Items and summaries from the caller's words by rules."""
+
+from ceoline.insights.rules import caller_points, rule_insights
+from ceoline.insights.summary import load_taxonomy
+
+from ..conftest import ROOT
+
+AREAS = load_taxonomy(ROOT / "configs" / "taxonomy.toml")
+GREETING = "Hi, this is an AI version of Theo Marchetti, Quillfern's CEO. What's on your mind?"
+REFUSAL = "I'm sorry, I can't touch payments, refunds or account settings on this line."
+
+
+def call(*caller_lines: str) -> dict:
+    turns = [{"role": "bot", "text": GREETING, "start_ms": 0}]
+    for n, line in enumerate(caller_lines, 1):
+        turns.append({"role": "caller", "text": line, "start_ms": n * 10_000})
+        turns.append({"role": "bot", "text": REFUSAL, "start_ms": n * 10_000 + 5000})
+    return {"turns": turns, "events": [], "escalations": []}
+
+
+def test_the_double_charge_is_an_urgent_payments_complaint_summarised_in_the_callers_words():
+    insights = rule_insights(
+        call(
+            "This is ridiculous. Your app charged my customer twice and nobody answers my "
+            "emails. I want my money back now."
+        ),
+        AREAS,
+    )
+    (item,) = insights.items
+    assert (item.type, item.product_area, item.urgency, item.needs_followup) == (
+        "complaint",
+        "payments",
+        "high",
+        True,
+    )
+    assert "charged my customer twice" in insights.summary
+    assert "can't touch payments" not in insights.summary and "AI version" not in insights.summary
+
+
+def test_greetings_goodbyes_requests_for_a_person_and_contact_details_are_not_items():
+    points = caller_points(
+        call(
+            "Hi Theo.",
+            "Can I talk to a real person, please?",
+            "My name is Dana Whitfield and my email is dana@example.com.",
+            "That's all, thanks, bye.",
+        ),
+        AREAS,
+    )
+    assert points == []
+
+
+def test_two_points_in_one_turn_are_two_items_and_an_aside_joins_its_point():
+    items = rule_insights(
+        call(
+            "I love the new invoice templates. The bank feed keeps disconnecting. "
+            "It's really annoying."
+        ),
+        AREAS,
+    ).items
+    assert [(i.type, i.product_area) for i in items] == [
+        ("praise", "invoices"),
+        ("complaint", "books"),
+    ]
+    assert items[1].quote.endswith("It's really annoying.")
+
+
+def test_a_call_without_feedback_says_so():
+    insights = rule_insights(call("Who do you think will win the football on Saturday?"), AREAS)
+    assert insights.items == [] and insights.summary == "The caller left no feedback."
