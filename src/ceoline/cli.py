@@ -230,7 +230,7 @@ def themes(
             f"first {row['first_seen'][:10]}, last {row['last_seen'][:10]}"
         )
         for quote in row["quotes"]:
-            typer.echo(f"    \"{_safe(quote)}\"")
+            typer.echo(f'    "{_safe(quote)}"')
 
 
 @calls_app.command("show")
