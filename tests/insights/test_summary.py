@@ -276,3 +276,45 @@ def test_a_live_call_preempts_the_model_and_the_job_waits(engines, tmp_path):
     assert worker.run_one() is True
     assert store.get_call(call_id)["items"]
     store.close()
+
+
+@pytest.mark.models
+@pytest.mark.parametrize(
+    ("said", "phone", "expected"),
+    [
+        (
+            "This is ridiculous. Your app charged my customer twice and nobody answers my "
+            "emails. I want my money back now.",
+            True,
+            {"type": "complaint", "urgency": "high", "needs_followup": True},
+        ),
+        # Over 8 kHz µ-law tiny.en hears this one as noise ("We'll turn it out and did"), so
+        # it is asked on a wideband line: what is scored is the insight, not the hearing.
+        (
+            "When was Quillfern founded, and by whom?",
+            False,
+            {"type": "question", "needs_followup": False},
+        ),
+    ],
+    ids=["double-charge-phone-line", "answered-question"],
+)
+def test_an_unseen_voice_through_ceoline_call(tmp_path, said, phone, expected):
+    from ceoline.voice import espeak
+    from ceoline.voice.audio import through_phone_line, write_wav
+
+    wav = tmp_path / "caller.wav"
+    speech = espeak.speak(said)
+    write_wav(wav, through_phone_line(speech) if phone else speech)
+    done = subprocess.run(
+        [sys.executable, "-m", "ceoline", "call", str(wav), "--json",
+         "--config", str(make_config(tmp_path))],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    (item,) = data["items"]
+    assert {k: item[k] for k in expected} == expected, data
+    bot = " ".join(t["text"] for t in data["turns"] if t["role"] == "bot").lower()
+    summary = data["summary"].lower()
+    assert "can't touch payments" not in summary and "ai version" not in summary
+    assert all(s.strip().lower() not in summary for s in bot.split(".") if len(s) > 20)

@@ -111,6 +111,8 @@ def rule_item(
 ) -> Item:
     """``answered``: the quote is a question the notes answered on the call."""
     kind = kind_of(quote)
+    if answered and kind == "other":
+        kind = "question"  # the hotline took it as one, though Whisper dropped the "?"
     urgent = urgent_reason(quote) is not None
     return Item(
         kind,
