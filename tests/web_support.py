@@ -170,3 +170,25 @@ def log_in(client, name: str, password: str = PASSWORD):
         data={"name": name, "password": password, "csrf_token": token},
         follow_redirects=False,
     )
+
+
+def group_themes(store: Store) -> list[int]:
+    """Put every stored item without a theme into one, as the insights worker does."""
+    from ceoline.insights.labels import Item
+    from ceoline.insights.themes import assign
+
+    rows = list(
+        store.db.query(
+            "SELECT id, type, product_area, sentiment, urgency, quote FROM feedback_items "
+            "WHERE theme_id IS NULL ORDER BY id"
+        )
+    )
+    items = [
+        Item(r["type"], r["product_area"], r["sentiment"], r["urgency"], r["quote"], False, "")
+        for r in rows
+    ]
+    chosen = assign(store, items, "2000-01-01")
+    with store.writing() as db:
+        for row, theme_id in zip(rows, chosen, strict=True):
+            db.execute("UPDATE feedback_items SET theme_id = ? WHERE id = ?", [theme_id, row["id"]])
+    return chosen

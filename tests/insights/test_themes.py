@@ -76,3 +76,36 @@ def test_a_reviewers_merge_rename_and_split_survive_new_items(tmp_path):
     assert moved and moved != slow
     assert len(queries.theme_items(store, slow)) == 3
     store.close()
+
+
+def test_the_worker_files_new_items_into_themes_and_the_cli_lists_them(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from ceoline.config import parse_config_file
+    from ceoline.insights.worker import InsightsWorker
+
+    from ..conftest import ROOT, make_config
+
+    path = make_config(tmp_path, insights={"use_model": False})
+    config = parse_config_file(path)
+    store = Store.open(config.data_dir)
+    for line in SLOW:
+        call_id = a_call(store, line)
+        store.end_call(call_id, "caller_hangup", 5.0)
+    worker = InsightsWorker(config, store, model_factory=lambda c: None)
+    assert worker.run_pending() == 3
+    store.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "ceoline", "themes", "--json", "--config", str(path)],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (theme,) = json.loads(done.stdout)
+    assert theme["count"] == 3 and theme["product_area"] == "invoices"
+    text = subprocess.run(
+        [sys.executable, "-m", "ceoline", "themes", "--config", str(path)],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    ).stdout  # fmt: skip
+    assert "3 items, new" in text and SLOW[0] in text

@@ -13,7 +13,14 @@ import uvicorn
 
 from ceoline.store import Store
 from ceoline.web import create_app
-from tests.web_support import PASSWORD, XSS_ATTRIBUTE, XSS_SCRIPT, add_users, seed_calls
+from tests.web_support import (
+    PASSWORD,
+    XSS_ATTRIBUTE,
+    XSS_SCRIPT,
+    add_users,
+    group_themes,
+    seed_calls,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -110,11 +117,24 @@ def test_review_themes_and_escaping_in_a_real_browser(served, page, tmp_path, ca
     assert page.locator(f"#{item_id}").count() == 0
     shot("review-after")
 
+    themes = set(group_themes(store))
     page.goto(f"{base}/themes")
     chart = page.locator("svg.chart").first
     assert chart.is_visible()
     assert chart.locator("rect.bar").count() >= 1
+    assert page.locator(".theme").count() >= 2 * len(themes)  # in the 7- and 30-day lists
+    assert "My invoice reminders went out twice" in page.locator(".theme").first.inner_text()
+    assert page.locator(".theme img").count() == 0  # a caller's markup is text here too
     shot("themes")
+    page.locator(".theme a").first.click()
+    page.wait_for_load_state()
+    page.fill("input[name=title]", "Reminders sent twice")
+    page.click("button.rename")
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text() == "Reminders sent twice"
+    page.goto(f"{base}/themes")
+    assert "named by rita" in page.locator(".theme").first.inner_text()
+    shot("themes-renamed")
 
     page.goto(f"{base}/calls/{ids['xss']}")
     transcript = page.locator("table.transcript").inner_text()

@@ -323,7 +323,8 @@ def _day_start(today: date, days_back: int) -> str:
 def theme_list(
     store: Store, days: int = 7, today: date | None = None, per_area: int = 5
 ) -> list[dict]:
-    """Themes with items in the last DAYS days, most items first, at most PER_AREA per area.
+    """Themes with items in the last DAYS days, those with urgent items first, then the most
+    items first; at most PER_AREA per area.
 
     Each: its title (a reviewer's, else its most central quote), items in the period and in
     the period before it, rising / falling / steady / new, first and last seen, and up to
@@ -341,7 +342,7 @@ def theme_list(
                 "SUM(fi.urgency = 'high') AS urgent "
                 "FROM themes t JOIN feedback_items fi ON fi.theme_id = t.id "
                 "WHERE t.merged_into IS NULL GROUP BY t.id HAVING count > 0 "
-                "ORDER BY count DESC, last_seen DESC",
+                "ORDER BY urgent > 0 DESC, count DESC, last_seen DESC",
                 {"start": start, "before": before},
             )
         )
