@@ -47,6 +47,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+QUOTE_CHARS = 200
+SUMMARY_CHARS = 300
+
 
 def schema(areas: dict[str, Area]) -> dict:
     """The JSON schema the model's output is constrained to."""
@@ -57,27 +60,29 @@ def schema(areas: dict[str, Area]) -> dict:
             "product_area": {"type": "string", "enum": list(areas)},
             "sentiment": {"type": "string", "enum": list(SENTIMENTS)},
             "urgency": {"type": "string", "enum": list(URGENCIES)},
-            "quote": {"type": "string"},
+            "quote": {"type": "string", "maxLength": QUOTE_CHARS},
             "needs_followup": {"type": "boolean"},
         },
         "required": ["type", "product_area", "sentiment", "urgency", "quote", "needs_followup"],
     }
+    # Items before the summary, and both bounded: a small model that starts repeating itself
+    # runs into the limit instead of spending the whole token budget on one string.
     return {
         "type": "object",
         "properties": {
-            "summary": {"type": "string"},
             "items": {"type": "array", "items": item, "maxItems": MAX_ITEMS},
+            "summary": {"type": "string", "maxLength": SUMMARY_CHARS},
         },
-        "required": ["summary", "items"],
+        "required": ["items", "summary"],
     }
 
 
 def transcript_text(call: dict) -> str:
-    lines = []
-    for turn in call.get("turns", []):
-        who = "Caller" if turn["role"] == "caller" else "Bot"
-        lines.append(f"{who}: {turn['text']}")
-    return "\n".join(lines)
+    """The caller's side only: the bot's lines are not feedback, and a small model given them
+    copies them into the summary."""
+    return "\n".join(
+        f"Caller: {turn['text']}" for turn in call.get("turns", []) if turn["role"] == "caller"
+    )
 
 
 def prompt_messages(call: dict, areas: dict[str, Area]) -> list[dict]:
@@ -86,11 +91,11 @@ def prompt_messages(call: dict, areas: dict[str, Area]) -> list[dict]:
         {
             "role": "system",
             "content": (
-                "You turn a phone call with a company's customer into notes for the product "
-                "team. Write a summary of 2 to 4 sentences about what the caller said. List "
-                "each piece of feedback as an item: type, product_area (one of: "
+                "You turn what a customer said on a phone call into notes for the product "
+                "team. List each piece of feedback as an item: type, product_area (one of: "
                 f"{area_list}), sentiment, urgency, a quote copied exactly from a Caller line, "
-                "and whether someone must follow up. Answer in JSON."
+                "and whether someone must follow up. Then write a summary of one or two "
+                "sentences about what the caller said. Answer in JSON."
             ),
         },
         {"role": "user", "content": transcript_text(call)},
