@@ -121,11 +121,12 @@ bench-sip: install ## Response times over real SIP calls (WORKERS=2: through Kam
 bench-llama: install ## Prefill and decode tokens/s of this llama.cpp build, base and adapter
 	$(BIN)/python scripts/llama_bench.py
 
-eval: install ## Guardrails, company answers, turn-taking, over-talk and echo (two voices, µ-law), barge-in; real models
+eval: install ## Guardrails, company answers, turn-taking, over-talk and echo (two voices, µ-law), barge-in, call insights; real models
 	$(BIN)/ceoline guardrails eval
 	$(BIN)/ceoline eval answers
 	$(BIN)/ceoline eval turns
 	$(BIN)/ceoline eval overtalk
+	$(BIN)/ceoline eval insights
 	$(BIN)/python scripts/bargein_eval.py
 
 persona: train-deps ## Retrain the shipped persona adapter (about 11 min), pin it, evaluate it

@@ -6,7 +6,9 @@ two questions and listens to each answer. ``response`` is measured on the caller
 the line: from the end of the caller's last voiced frame to the first audible frame of the
 reply, through RTP, the jitter buffer and the codec. The server's own per-turn ``response``
 (stored with each turn) is reported beside it. Figures are p50/p95; the ratio is against the
-single-call level measured in the same run.
+single-call level measured in the same run. Last, how long after each hang-up the call's
+summary and items were in the store for the dashboard, once the insights worker (which yields
+to live calls) has caught up.
 
     .venv/bin/python scripts/sip_bench.py [--levels 1,2,3,4] [--waves 3] [--json]
     .venv/bin/python scripts/sip_bench.py --workers 2 [--max-calls 4]   # through Kamailio
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +102,26 @@ def server_responses(data_dir: Path, since: str) -> list[float]:
         store.close()
 
 
+def insights_delays(data_dir: Path, timeout_s: float = 600) -> list[float]:
+    """Seconds from each call's hang-up to its summary and items in the store (what the
+    dashboard shows), once the insights worker has caught up."""
+    store = Store.open(data_dir)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while set(store.insight_job_counts()) - {"done"} and time.monotonic() < deadline:
+            time.sleep(1)
+        rows = store.db.execute(
+            "SELECT c.ended_at, i.created_at FROM calls c JOIN call_insights i ON i.call_id = c.id"
+        ).fetchall()
+    finally:
+        store.close()
+    return [
+        (datetime.fromisoformat(made) - datetime.fromisoformat(ended)).total_seconds()
+        for ended, made in rows
+        if ended and made
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--levels", default="", help="simultaneous callers per level (1,2,3,4)")
@@ -150,6 +173,13 @@ def main() -> None:
                         "server_p95": percentile(served, 95),
                     }
                 )
+            delays = insights_delays(workdir / "data")
+            report["insights_after_hangup_s"] = {
+                "calls": len(delays),
+                "p50": percentile(delays, 50),
+                "p95": percentile(delays, 95),
+                "max": max(delays) if delays else None,
+            }
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
@@ -182,6 +212,12 @@ def main() -> None:
             f"{lv['p50_vs_1']:>7.2f}x {lv['p95_vs_1']:>8.2f}x  {lv['failed']:>6}"
         )
     print(f"simultaneous calls with response p95 < 2 s: {report['max_callers_p95_under_2s']}")
+    after = report["insights_after_hangup_s"]
+    if after["calls"]:
+        print(
+            f"summary and items stored after hang-up, {after['calls']} calls: p50 "
+            f"{after['p50']:.1f} s, p95 {after['p95']:.1f} s, max {after['max']:.1f} s"
+        )
     if report["knee"] is not None:
         print(f"knee: {report['knee']} callers (heard p95 over 1.5x the single call's)")
 
