@@ -217,12 +217,17 @@ def _filled(ruled: Item, drafted: Item) -> Item:
 
 
 def _summary_stands(summary: str, call: dict, items: list[Item], notes: str) -> bool:
+    """A drafted summary must be faithful and name every point: each item shares a content
+    word with it, so no complaint is summarised away."""
     if not items or not 1 <= len(sentences(summary)) <= 4 or len(summary) >= 800:
         return False
     if not check_summary(summary, call, notes).ok:
         return False
-    said = {w for item in items for w in _plain(item.quote).split() if len(w) > 4}
-    return bool(said & set(_plain(summary).replace(".", " ").split()))
+    told = set(_plain(summary).replace(".", " ").replace(",", " ").split())
+    return all(
+        {w.strip(".,!?") for w in _plain(item.quote).split() if len(w.strip(".,!?")) > 4} & told
+        for item in items
+    )
 
 
 def _checked_item(raw: object, call: dict, areas: dict[str, Area]) -> Item | None:
