@@ -317,7 +317,8 @@ def evaluate(
             for item, want in pair_items(insights.items, labelled.expected):
                 key = f"{labelled.id}/{insights.items.index(item)}"
                 truth[method][key] = want["theme"]
-            if method == "shipped" and len(examples) < 6:
+            # The first calls, and every one whose summary the model wrote, to read.
+            if method == "shipped" and (len(examples) < 6 or insights.summary_method == "llm"):
                 examples.append({"call": labelled.id, **insights.as_json()})
     theme_f1 = {m: pairwise_f1(grouped[m], truth[m]) for m in methods}
     return InsightsReport(tallies, theme_f1, model_ms, examples)
