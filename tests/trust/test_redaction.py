@@ -19,6 +19,11 @@ def _load(name: str) -> list[dict]:
 
 PII_LINES = _load("pii.jsonl")
 CLEAN_LINES = _load("pii_clean.jsonl")
+# Swedish personal data: personnummer and samordningsnummer written and as Whisper writes
+# them spoken, bankgiro and plusgiro, Swedish phones and IBANs; prices, years, dates and
+# invoice numbers that must stay.
+SE_LINES = _load("pii_se.jsonl")
+SE_CLEAN_LINES = _load("pii_se_clean.jsonl")
 
 
 def redacted(text: str) -> str:
@@ -31,8 +36,9 @@ def redacted(text: str) -> str:
 def test_data_sets_are_large_and_cover_every_kind():
     assert len(PII_LINES) >= 60
     assert len(CLEAN_LINES) >= 40
-    kinds = {kind for line in PII_LINES for kind in line["pii"]}
+    kinds = {kind for line in PII_LINES + SE_LINES for kind in line["pii"]}
     assert kinds == set(KINDS)
+    assert len(SE_LINES) >= 40 and len(SE_CLEAN_LINES) >= 20
     for line in PII_LINES:
         assert set(line["pii"]) <= set(KINDS), line
 
@@ -44,6 +50,20 @@ def test_recall_over_pii_lines():
     for miss in report["missed"]:
         print(f"  missed {miss['kind']}: {miss['text']!r} -> {miss['output']!r}")
     assert report["overall_recall"] >= REQUIRED_RECALL
+
+
+def test_swedish_personal_data_is_caught_and_ordinary_numbers_stay():
+    report = evaluate(SE_LINES, SE_CLEAN_LINES)
+    for miss in report["missed"]:
+        print(f"  missed {miss['kind']}: {miss['text']!r} -> {miss['output']!r}")
+    assert report["overall_recall"] >= REQUIRED_RECALL, report["recall"]
+    assert report["false_positives"] == 0, report["false_positive_lines"]
+    assert redacted("My personnummer is 19850709-9805.") == "My personnummer is [NATIONAL_ID]."
+    assert redacted("My personal number is $19,850,700 I'm $5,800.") == (
+        "My personal number is [NATIONAL_ID]."
+    )
+    # The checksum decides when nothing else does: one digit off is a ticket number.
+    assert redacted("Ticket 850709-9806 is open.") == "Ticket 850709-9806 is open."
 
 
 def test_no_placeholder_in_clean_lines():

@@ -18,14 +18,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ceoline.trust import swedish_ids
 from ceoline.trust.guardrails import luhn_valid
 
-KINDS = ("CARD", "IBAN", "NATIONAL_ID", "EMAIL", "PHONE", "CODE", "PASSWORD")
+KINDS = ("CARD", "IBAN", "BANK_ACCOUNT", "NATIONAL_ID", "EMAIL", "PHONE", "CODE", "PASSWORD")
 # When two findings overlap, the more specific kind keeps the text.
 _PRIORITY = {
     kind: rank
     for rank, kind in enumerate(
-        ("EMAIL", "IBAN", "NATIONAL_ID", "PASSWORD", "CODE", "CARD", "PHONE")
+        ("EMAIL", "IBAN", "NATIONAL_ID", "BANK_ACCOUNT", "PASSWORD", "CODE", "CARD", "PHONE")
     )
 }
 
@@ -297,6 +298,8 @@ def _looks_like_phone(text: str, run: _Run, context: str) -> bool:
     raw = text[run.start : run.end]
     if _plus_before(text, run.start) is not None or run.plus:
         return True
+    if run.digits.startswith("00") and 11 <= len(run.digits) <= 15:
+        return True  # dialled from abroad: 00, the country code, the number
     if _PHONE_CONTEXT.search(context):
         return True
     if _REFERENCE_CONTEXT.search(context):
@@ -549,6 +552,8 @@ def _candidates(text: str) -> Iterator[Finding]:
     yield from _spelled_findings(text, tokens)
     yield from _password_findings(text)
     runs = list(_number_runs(text, tokens))
+    for kind, start, end in swedish_ids.findings(text, runs):
+        yield Finding(kind, start, end)
     found = [finding for run in runs for finding in _run_findings(text, run)]
     yield from found
     if any(finding.kind == "CARD" for finding in found):
