@@ -34,3 +34,10 @@ def test_a_figure_or_name_nobody_said_fails_unless_the_notes_hold_it():
     assert set(check.unsupported) >= {"90", "Sarah", "Jones", "Manchester"}
     notes = "Quillfern's office is in Manchester."
     assert "Manchester" not in check_summary("They wrote from Manchester.", CALL, notes).unsupported
+
+
+def test_a_made_up_claim_or_a_loop_fails():
+    check = check_summary("The caller is not happy with the company's policies.", CALL)
+    assert "policies" in check.foreign_words and not check.ok
+    looped = "The caller was charged twice. The caller was charged twice."
+    assert check_summary(looped, CALL).repeated

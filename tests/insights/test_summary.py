@@ -101,7 +101,7 @@ def test_model_items_are_kept_when_valid_and_fixed_or_dropped_when_not(tmp_path)
     call = store.get_call(a_call(store, "The invoice reminders go out twice, please fix it."))
     raw = json.dumps(
         {
-            "summary": "A caller reported duplicate reminders. They want it fixed.",
+            "summary": "The caller said invoice reminders go out twice. They want it fixed.",
             "items": [
                 {
                     "type": "complaint",

@@ -101,14 +101,75 @@ _PLAIN = frozenset(
 )
 
 
+# Words a summary may use to report speech without the caller having said them.
+_REPORTING = frozenset(
+    [
+        "caller",
+        "callers",
+        "customer",
+        "customers",
+        "they",
+        "their",
+        "them",
+        "said",
+        "says",
+        "asked",
+        "asks",
+        "want",
+        "wants",
+        "wanted",
+        "need",
+        "needs",
+        "told",
+        "tells",
+        "would",
+        "like",
+        "complained",
+        "complains",
+        "complaint",
+        "reported",
+        "reports",
+        "mentioned",
+        "suggested",
+        "suggests",
+        "praised",
+        "about",
+        "also",
+        "that",
+        "this",
+        "with",
+        "from",
+        "have",
+        "has",
+        "been",
+        "were",
+        "when",
+        "what",
+        "which",
+        "because",
+        "feedback",
+        "issue",
+        "problem",
+        "question",
+        "request",
+        "thinks",
+        "think",
+        "feels",
+        "felt",
+    ]
+)
+
+
 @dataclass(frozen=True)
 class SummaryCheck:
     bot_sentences: tuple[str, ...] = ()
-    unsupported: tuple[str, ...] = ()
+    unsupported: tuple[str, ...] = ()  # figures and names nobody on the call or in the notes said
+    foreign_words: tuple[str, ...] = ()  # words the caller never used: a claim made up
+    repeated: tuple[str, ...] = ()  # a sentence said twice: the model looping
 
     @property
     def ok(self) -> bool:
-        return not self.bot_sentences and not self.unsupported
+        return not (self.bot_sentences or self.unsupported or self.foreign_words or self.repeated)
 
 
 def read_notes(directory: Path) -> str:
@@ -155,4 +216,24 @@ def check_summary(summary: str, call: dict, notes: str = "") -> SummaryCheck:
             name = n > 0 and word[0].isupper() and low not in _PLAIN
             if (figure or name) and f" {low.rstrip('.,:')} " not in known:
                 unsupported.append(word)
-    return SummaryCheck(tuple(repeated), tuple(dict.fromkeys(unsupported)))
+    words = set(f"{caller} {_plain(notes)}".split())
+    stems = {w[:5] for w in words}
+    foreign = [
+        word
+        for word in _plain(summary).split()
+        if len(word) > 3
+        and word[0].isalpha()
+        and word not in _REPORTING
+        and word not in _PLAIN
+        and word[:5] not in stems
+        and word[:3] not in words  # "fixed" after "fix"
+        and word[:4] not in words
+    ]
+    said = [_plain(s) for s in sentences(summary)]
+    looped = [s for n, s in enumerate(said) if s in said[:n]]
+    return SummaryCheck(
+        tuple(repeated),
+        tuple(dict.fromkeys(unsupported)),
+        tuple(dict.fromkeys(foreign)),
+        tuple(dict.fromkeys(looped)),
+    )
