@@ -265,16 +265,24 @@ def test_cli_call_prints_the_summary(tmp_path):
 
 
 @pytest.mark.models
-def test_a_live_call_preempts_the_model_and_the_job_waits(engines, tmp_path):
+def test_a_live_call_stops_the_model_and_the_rules_file_the_call_at_once(engines, tmp_path):
     store = Store.open(tmp_path)
-    call_id = a_call(store, "The export to CSV drops the dates, please fix that.")
-    calls_live = [True]
-    worker = InsightsWorker(engines.config, store, busy=lambda: calls_live[0])
-    assert worker.run_one() is False  # preempted at the first token
-    assert store.insight_job_counts() == {"pending": 1}
-    calls_live[0] = False
+    first = a_call(store, "The export to CSV drops the dates, please fix that.")
+    # A call comes in at the model's first token: the draft stops, the rules file the call.
+    checks = iter([False, True])
+    worker = InsightsWorker(engines.config, store, busy=lambda: next(checks, True))
     assert worker.run_one() is True
-    assert store.get_call(call_id)["items"]
+    call = store.get_call(first)
+    assert call["summary_method"] == "rules" and call["items"]
+    assert {i["method"] for i in call["items"]} == {"rules"}
+    # While calls are live the model is not even asked: nothing waits for it.
+    second = a_call(store, "The bank feed keeps disconnecting every few days.")
+    worker.busy = lambda: True
+    started = time.perf_counter()
+    assert worker.run_one() is True
+    assert time.perf_counter() - started < 2.0
+    assert store.get_call(second)["items"][0]["product_area"] == "books"
+    assert store.insight_job_counts() == {"done": 2}
     store.close()
 
 

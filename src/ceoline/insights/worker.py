@@ -2,7 +2,9 @@
 
 Jobs live in the call store (``insight_jobs``), queued in the same transaction that ends a
 call, so a restart loses none: jobs a killed worker left running are queued again at start.
-The worker has its own model context and waits while calls are live, so it never slows one.
+The rules file every call's items at once, live calls or not (milliseconds); the model, in its
+own context, drafts only while no call is live and stops as soon as one starts, so it never
+slows a call and never holds a call's insights back.
 """
 
 from __future__ import annotations
@@ -77,9 +79,6 @@ class InsightsWorker:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self.busy():
-                self._stop.wait(POLL_S)
-                continue
             if not self.run_one():
                 self._stop.wait(POLL_S)
 
@@ -99,14 +98,21 @@ class InsightsWorker:
             call = self.store.get_call(call_id)
             if call is None:
                 raise LookupError(f"call {call_id} is gone")
-            insights = analyse(
-                call,
-                self.areas,
-                self.model,
-                self.config.insights.max_tokens,
-                self.busy,
-                self.notes,
-            )
+            # The rules take milliseconds and never wait; the model drafts only while no
+            # call is live, and stops at the first token a call needs the CPU.
+            model = None if self.busy() else self.model
+            try:
+                insights = analyse(
+                    call,
+                    self.areas,
+                    model,
+                    self.config.insights.max_tokens,
+                    self.busy,
+                    self.notes,
+                )
+            except Preempted:
+                log.info("insights for call %s: a call came in; the rules alone", call_id)
+                insights = analyse(call, self.areas, None, notes=self.notes)
             data = insights.as_json()
             since = (datetime.now(UTC) - timedelta(days=THEME_DAYS)).isoformat(timespec="seconds")
             for item, theme_id in zip(
@@ -114,10 +120,6 @@ class InsightsWorker:
             ):
                 item["theme_id"] = theme_id
             self.store.save_insights(call_id, data)
-        except Preempted:
-            log.info("insights for call %s paused: a call came in", call_id)
-            self.store.fail_insight_job(call_id, "")
-            return False
         except Exception as exc:
             log.exception("insights for call %s failed; queued again", call_id)
             self.store.fail_insight_job(call_id, str(exc))
