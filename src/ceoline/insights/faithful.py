@@ -188,15 +188,16 @@ def _plain(text: str) -> str:
     return " ".join(w.lower() for w in _WORD.findall(text))
 
 
-def _said_by(call: dict, role: str) -> list[str]:
+def said_by(call: dict, role: str) -> list[str]:
     return [t["text"] for t in call.get("turns", []) if t.get("role") == role]
 
 
 def check_summary(summary: str, call: dict, notes: str = "") -> SummaryCheck:
-    caller = _plain(" ".join(_said_by(call, "caller")))
-    bot_lines = [_plain(s) for text in _said_by(call, "bot") for s in sentences(text)]
+    caller = _plain(" ".join(said_by(call, "caller")))
+    bot_lines = [_plain(s) for text in said_by(call, "bot") for s in sentences(text)]
+    summary_sentences = sentences(summary)
     repeated = []
-    for sentence in sentences(summary):
+    for sentence in summary_sentences:
         plain = _plain(sentence)
         if len(plain.split()) < 4 or plain in caller:
             continue
@@ -208,7 +209,7 @@ def check_summary(summary: str, call: dict, notes: str = "") -> SummaryCheck:
                 break
     known = f" {caller} {_plain(notes)} "
     unsupported = []
-    for sentence in sentences(summary):
+    for sentence in summary_sentences:
         words = _WORD.findall(sentence)
         for n, word in enumerate(words):
             low = word.lower().strip("'’")
@@ -216,7 +217,7 @@ def check_summary(summary: str, call: dict, notes: str = "") -> SummaryCheck:
             name = n > 0 and word[0].isupper() and low not in _PLAIN
             if (figure or name) and f" {low.rstrip('.,:')} " not in known:
                 unsupported.append(word)
-    words = set(f"{caller} {_plain(notes)}".split())
+    words = set(known.split())
     stems = {w[:5] for w in words}
     foreign = [
         word
@@ -229,7 +230,7 @@ def check_summary(summary: str, call: dict, notes: str = "") -> SummaryCheck:
         and word[:3] not in words  # "fixed" after "fix"
         and word[:4] not in words
     ]
-    said = [_plain(s) for s in sentences(summary)]
+    said = [_plain(s) for s in summary_sentences]
     looped = [s for n, s in enumerate(said) if s in said[:n]]
     return SummaryCheck(
         tuple(repeated),

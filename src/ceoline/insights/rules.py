@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 
+from ceoline.insights.faithful import sentences
 from ceoline.insights.labels import MAX_ITEMS, Area, Insights, Item, area_for
 from ceoline.insights.urgency import urgent_reason
 from ceoline.store import ANSWERED_EVENT
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _COMPLAINT = re.compile(
     r"\b(broken|bug\w*|crash\w*|freez\w*|slow\w*|forever|crawl\w*|lag\w*|doesn't work|does not"
     r" work|not working|stopped \w+ing|stopped working|keeps? \w+ing|problem|issue|hate|annoy\w*"
@@ -56,10 +56,6 @@ _INSULT_ONLY = re.compile(
 )
 
 
-def caller_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
-
-
 def _plain(text: str) -> str:
     return " ".join(text.lower().replace("’", "'").split())
 
@@ -87,20 +83,18 @@ def kind_of(text: str) -> str:
     plain = _plain(text)
     if urgent_reason(plain):
         return "complaint"
-    question = plain.endswith("?") or bool(_QUESTION.search(plain))
-    if question and _QUESTION.search(plain) and not _SUGGESTION.search(plain):
-        return "question"
+    asks = _QUESTION.search(plain) is not None
     if _SUGGESTION.search(plain):
         return "suggestion"
+    if asks:
+        return "question"
     complaints = len(_COMPLAINT.findall(plain))
     praise = len(_PRAISE.findall(plain))
     if praise and praise >= complaints:
         return "praise"
     if complaints:
         return "complaint"
-    if question:
-        return "question"
-    return "other"
+    return "question" if plain.endswith("?") else "other"
 
 
 _SENTIMENT = {"complaint": "negative", "praise": "positive"}
@@ -139,7 +133,7 @@ def caller_points(call: dict, areas: dict[str, Area]) -> list[tuple[str, bool]]:
             continue
         lead = ""  # asides before the turn's first point belong to it
         in_turn = 0
-        for sentence in caller_sentences(turn["text"]):
+        for sentence in sentences(turn["text"]):
             if not is_feedback(sentence, areas):
                 continue
             if not has_point(sentence, areas):

@@ -13,7 +13,7 @@ import json
 import logging
 from pathlib import Path
 
-from ceoline.insights.faithful import check_summary, sentences
+from ceoline.insights.faithful import check_summary, said_by, sentences
 from ceoline.insights.labels import (
     MAX_ITEMS,
     SENTIMENTS,
@@ -105,10 +105,6 @@ def prompt_messages(call: dict, areas: dict[str, Area]) -> list[dict]:
 # -- checks ------------------------------------------------------------------------------
 
 
-def _caller_texts(call: dict) -> list[str]:
-    return [t["text"] for t in call.get("turns", []) if t["role"] == "caller"]
-
-
 def _plain(text: str) -> str:
     return " ".join(text.split()).strip(" \"'").lower()
 
@@ -117,7 +113,7 @@ def _verbatim(quote: str, call: dict) -> bool:
     needle = _plain(quote)
     if len(needle) < 8:
         return False
-    return any(needle in " ".join(text.split()).lower() for text in _caller_texts(call))
+    return any(needle in " ".join(text.split()).lower() for text in said_by(call, "caller"))
 
 
 def _answered(quote: str, call: dict) -> bool:
@@ -307,7 +303,7 @@ def analyse(
     notes: str = "",
 ) -> Insights:
     raw = None
-    if model is not None and _caller_texts(call):
+    if model is not None and said_by(call, "caller"):
         try:
             raw = model.generate(call, areas, max_tokens, yield_to)
         except Preempted:

@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
+from ceoline.trust.guardrails import luhn_valid
+
 
 class DigitRun(Protocol):
     digits: str
@@ -41,14 +43,6 @@ _GIRO_CUE = re.compile(
 # How far after a cue the number may run, and where a sentence ends.
 _AFTER_CUE = 80
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for n, ch in enumerate(reversed(digits)):
-        value = int(ch) * (2 if n % 2 else 1)
-        total += value // 10 + value % 10
-    return bool(digits) and total % 10 == 0
 
 
 def personnummer_valid(digits: str) -> bool:

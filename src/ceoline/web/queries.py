@@ -422,6 +422,8 @@ def split_theme(store: Store, theme_id: int, item_ids: list[int], title: str, us
     with store.writing() as db:
         if not _live_theme(db, theme_id):
             return 0
+        if not item_ids:
+            return 0
         row = db.execute(
             "SELECT product_area, type, harm FROM themes WHERE id = ?", [theme_id]
         ).fetchone()
@@ -432,7 +434,7 @@ def split_theme(store: Store, theme_id: int, item_ids: list[int], title: str, us
                 f"SELECT id FROM feedback_items WHERE theme_id = ? AND id IN ({marks})",
                 [theme_id, *item_ids],
             ).fetchall()
-        ] if item_ids else []  # fmt: skip
+        ]
         if not owned:
             return 0
         now = utc_now()
