@@ -103,7 +103,10 @@ def make_config(tmp_path: Path, **sections: dict) -> Path:
         "metrics": {"enabled": False},
         "store": {"data_dir": str(tmp_path / "data")},
     }
+    arrays = {name: values for name, values in sections.items() if isinstance(values, list)}
     for name, values in sections.items():
+        if name in arrays:
+            continue
         table = tables.setdefault(name, {})
         for key, value in values.items():
             if isinstance(value, dict) and isinstance(table.get(key), dict):
@@ -113,6 +116,9 @@ def make_config(tmp_path: Path, **sections: dict) -> Path:
     lines = []
     for name, values in tables.items():
         lines += _toml_table(name, values)
+    for name, entries in arrays.items():  # [[name]] arrays of tables
+        for entry in entries:
+            lines += [f"[[{name}]]", *(f"{k} = {json.dumps(v)}" for k, v in entry.items())]
     path = tmp_path / "ceoline.toml"
     path.write_text("\n".join(lines) + "\n")
     return path

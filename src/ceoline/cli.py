@@ -134,11 +134,15 @@ def call(
     data = result.as_json()
     if cfg.insights.enabled and result.call_id:
         from ceoline.insights.worker import InsightsWorker
+        from ceoline.webhooks import events as webhook_events
+        from ceoline.webhooks.deliverer import Deliverer
 
         store = Store.open(cfg.data_dir)
         try:
-            InsightsWorker(cfg, store).run_pending()
+            InsightsWorker(cfg, store, outbox=webhook_events.for_insights(cfg)).run_pending()
             stored = store.get_call(result.call_id) or {}
+            if cfg.webhooks:
+                Deliverer(cfg, store).deliver_due()
         finally:
             store.close()
         data["summary"] = stored.get("summary")
@@ -668,6 +672,9 @@ def models_join(config: ConfigOption = None) -> None:
     typer.echo(f"Whisper base: {join_whisper_base(cfg.models_dir)}")
 
 
+from ceoline.webhooks.commands import app as webhooks_app  # noqa: E402
+
+app.add_typer(webhooks_app, name="webhooks")
 insights_app = typer.Typer(help="Call summaries and feedback items.", no_args_is_help=True)
 app.add_typer(insights_app, name="insights")
 
@@ -681,8 +688,10 @@ def insights_run(config: ConfigOption = None) -> None:
     cfg = _config(config)
     store = Store.open(cfg.data_dir)
     try:
+        from ceoline.webhooks import events as webhook_events
+
         store.requeue_running_jobs()
-        done = InsightsWorker(cfg, store).run_pending()
+        done = InsightsWorker(cfg, store, outbox=webhook_events.for_insights(cfg)).run_pending()
         counts = store.insight_job_counts()
     finally:
         store.close()

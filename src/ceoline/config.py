@@ -178,6 +178,24 @@ class InsightsConfig:
 
 
 @dataclass(frozen=True)
+class WebhookConfig:
+    """One destination for events: where, how signed, in which format, and what it gets."""
+
+    name: str = _opt("")
+    url: str = _opt("")
+    # One line: whsec_<base64>, as Standard Webhooks defines; never the secret itself here.
+    secret_file: str = _opt("")
+    events: tuple[str, ...] = _opt(("item.created",))
+    format: str = _opt("standard", choices=("standard", "chat", "gitlab"))
+    min_urgency: str = _opt("low", choices=("low", "normal", "high"))
+    types: tuple[str, ...] = _opt(())
+    areas: tuple[str, ...] = _opt(())
+    timeout_s: float = _opt(5.0, lo=0.5, hi=60.0)
+    # For format = "gitlab": the project's issues API takes a token, read from this file.
+    token_file: str = _opt("")
+
+
+@dataclass(frozen=True)
 class DashboardConfig:
     enabled: bool = _opt(True)
     host: str = _opt("127.0.0.1")
@@ -310,6 +328,7 @@ class Config:
     handoff: HandoffConfig = field(default_factory=HandoffConfig)
     insights: InsightsConfig = field(default_factory=InsightsConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    webhooks: tuple[WebhookConfig, ...] = field(default_factory=tuple)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
@@ -406,7 +425,14 @@ def _build(cls: type, table: dict, source: str, prefix: str) -> Any:
         if key not in fields:
             raise _unknown_key(source, dotted, list(fields))
         tp = hints[key]
-        if dataclasses.is_dataclass(tp):
+        args = typing.get_args(tp)
+        if typing.get_origin(tp) is tuple and args and dataclasses.is_dataclass(args[0]):
+            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                raise ConfigError(f"{source}: [[{dotted}]] must be a list of tables")
+            kwargs[key] = tuple(
+                _build(args[0], v, source, f"{dotted}[{n}].") for n, v in enumerate(value)
+            )
+        elif dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: [{dotted}] must be a table (a [section])")
             kwargs[key] = _build(tp, value, source, f"{dotted}.")
@@ -455,7 +481,38 @@ def parse_config_file(path: Path) -> Config:
     _check_sip(config.sip, source)
     _check_cluster(config, source)
     _check_adapter(config.models, source)
+    _check_webhooks(config.webhooks, source)
     return dataclasses.replace(config, base_dir=path.resolve().parent, source=source)
+
+
+WEBHOOK_EVENTS = ("item.created", "call.summarised", "item.overdue", "theme.rising")
+
+
+def _check_webhooks(hooks: tuple[WebhookConfig, ...], source: str) -> None:
+    from urllib.parse import urlsplit
+
+    names = set()
+    for n, hook in enumerate(hooks):
+        where = f"{source}: [[webhooks]] {n + 1}"
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,40}", hook.name):
+            raise ConfigError(f'{where} needs name = "..." (lowercase letters, digits, - and _)')
+        if hook.name in names:
+            raise ConfigError(f"{where}: the name {hook.name!r} is used twice")
+        names.add(hook.name)
+        parts = urlsplit(hook.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{where} ({hook.name}): url must be an http(s) URL with a host")
+        if hook.format == "standard" and not hook.secret_file:
+            raise ConfigError(
+                f'{where} ({hook.name}): format "standard" needs secret_file = "..." (one line: '
+                "whsec_<base64>)"
+            )
+        bad = [e for e in hook.events if e not in WEBHOOK_EVENTS]
+        if bad or not hook.events:
+            raise ConfigError(
+                f"{where} ({hook.name}): events {bad or '[]'} not allowed; choose from "
+                f"{', '.join(WEBHOOK_EVENTS)}"
+            )
 
 
 def _check_cluster(config: Config, source: str) -> None:

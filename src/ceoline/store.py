@@ -268,6 +268,31 @@ def _v8_themes(db: sqlite_utils.Database) -> None:
     db["feedback_items"].create_index(["theme_id"])
 
 
+def _v9_webhook_outbox(db: sqlite_utils.Database) -> None:
+    # One row per event and destination, written in the transaction that makes the event
+    # true; `msg_id` stays the same on every attempt so a receiver can drop duplicates.
+    db["webhook_outbox"].create(
+        {
+            "id": int,
+            "webhook": str,
+            "event_type": str,
+            "msg_id": str,
+            "body": str,
+            "status": str,  # pending, delivered, dead
+            "attempts": int,
+            "next_attempt_at": str,
+            "last_status": int,
+            "last_error": str,
+            "created_at": str,
+            "delivered_at": str,
+        },
+        pk="id",
+        not_null={"webhook", "event_type", "msg_id", "body", "status", "created_at"},
+    )
+    db["webhook_outbox"].create_index(["status", "next_attempt_at"])
+    db["webhook_outbox"].create_index(["msg_id", "webhook"], unique=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_calls_and_turns", _v1_calls_and_turns),
     ("0002_sip_calls_and_events", _v2_sip_calls_and_events),
@@ -277,6 +302,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0006_owners_and_audit_detail", _v6_owners_and_audit_detail),
     ("0007_understood_turns", _v7_understood_turns),
     ("0008_themes", _v8_themes),
+    ("0009_webhook_outbox", _v9_webhook_outbox),
 ]
 
 CRASHED = "crashed"
@@ -572,8 +598,15 @@ class Store:
                 [error[:500], utc_now(), call_id],
             )
 
-    def save_insights(self, call_id: str, insights: dict) -> None:
-        """Summary and items replace any earlier ones, and the job is done, atomically."""
+    def save_insights(
+        self, call_id: str, insights: dict, outbox: Callable[[dict], list[dict]] | None = None
+    ) -> None:
+        """Summary and items replace any earlier ones, and the job is done, atomically.
+
+        ``outbox`` turns the stored insights (redacted, items with their ids) into webhook
+        deliveries (``webhook``, ``event_type``, ``msg_id``, ``body``), written in the same
+        transaction: an event is sent if and only if what it reports was stored.
+        """
         insights = redact_json(insights)
         with self._lock, self._transaction():
             now = utc_now()
@@ -606,6 +639,99 @@ class Store:
                 "UPDATE insight_jobs SET status = 'done', error = '', updated_at = ? "
                 "WHERE call_id = ?",
                 [now, call_id],
+            )
+            if outbox is not None:
+                ids = [
+                    r[0]
+                    for r in self.db.execute(
+                        "SELECT id FROM feedback_items WHERE call_id = ? ORDER BY seq", [call_id]
+                    ).fetchall()
+                ]
+                stored = {
+                    **insights,
+                    "call_id": call_id,
+                    "items": [
+                        {**item, "id": item_id}
+                        for item, item_id in zip(insights["items"], ids, strict=True)
+                    ],
+                }
+                for row in outbox(stored):
+                    self._add_delivery(row, now)
+
+    def _add_delivery(self, row: dict, now: str) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO webhook_outbox (webhook, event_type, msg_id, body, status, "
+            "attempts, next_attempt_at, last_error, created_at) "
+            "VALUES (?, ?, ?, ?, 'pending', 0, ?, '', ?)",
+            [row["webhook"], row["event_type"], row["msg_id"], row["body"], now, now],
+        )
+
+    def add_deliveries(self, rows: list[dict]) -> None:
+        with self._lock, self._transaction():
+            now = utc_now()
+            for row in rows:
+                self._add_delivery(row, now)
+
+    def due_deliveries(self, now: str, limit: int = 20, ignore_clock: bool = False) -> list[dict]:
+        with self._lock:
+            clock = "" if ignore_clock else "AND next_attempt_at <= ? "
+            params = [] if ignore_clock else [now]
+            return list(
+                self.db.query(
+                    "SELECT * FROM webhook_outbox WHERE status = 'pending' "
+                    f"{clock}ORDER BY next_attempt_at, id LIMIT ?",
+                    [*params, limit],
+                )
+            )
+
+    def delivery_done(self, delivery_id: int, status: int) -> None:
+        with self._lock, self._transaction():
+            self.db.execute(
+                "UPDATE webhook_outbox SET status = 'delivered', attempts = attempts + 1, "
+                "last_status = ?, last_error = '', delivered_at = ? WHERE id = ?",
+                [status, utc_now(), delivery_id],
+            )
+
+    def delivery_failed(
+        self, delivery_id: int, status: int | None, error: str, next_at: str | None
+    ) -> None:
+        """Another attempt at NEXT_AT, or (None) a dead letter, with the reason; no payload."""
+        with self._lock, self._transaction():
+            self.db.execute(
+                "UPDATE webhook_outbox SET attempts = attempts + 1, last_status = ?, "
+                "last_error = ?, status = ?, next_attempt_at = COALESCE(?, next_attempt_at) "
+                "WHERE id = ?",
+                [status, error[:300], "pending" if next_at else "dead", next_at, delivery_id],
+            )
+            if next_at is None:
+                row = self.db.execute(
+                    "SELECT webhook, event_type FROM webhook_outbox WHERE id = ?", [delivery_id]
+                ).fetchone()
+                self.db.execute(
+                    "INSERT INTO audit_log (at, user_name, action, target, ip, detail) "
+                    "VALUES (?, NULL, 'webhook.dead', ?, '', ?)",
+                    [utc_now(), f"delivery {delivery_id} to {row[0]}", f"{row[1]}: {error[:200]}"],
+                )
+
+    def retry_delivery(self, delivery_id: int) -> bool:
+        with self._lock, self._transaction():
+            cursor = self.db.execute(
+                "UPDATE webhook_outbox SET status = 'pending', next_attempt_at = ? "
+                "WHERE id = ? AND status IN ('pending', 'dead')",
+                [utc_now(), delivery_id],
+            )
+            return cursor.rowcount > 0
+
+    def deliveries(self, limit: int = 100, status: str = "") -> list[dict]:
+        with self._lock:
+            where = "WHERE status = ? " if status else ""
+            return list(
+                self.db.query(
+                    "SELECT id, webhook, event_type, msg_id, status, attempts, next_attempt_at, "
+                    f"last_status, last_error, created_at, delivered_at FROM webhook_outbox {where}"
+                    "ORDER BY id DESC LIMIT ?",
+                    [status, limit] if status else [limit],
+                )
             )
 
     def insight_job_counts(self) -> dict[str, int]:

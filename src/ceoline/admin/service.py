@@ -2,28 +2,54 @@
 
 The unit is the compliance team's proof that no byte of a call leaves the box: systemd
 itself drops every packet to or from an address that is not loopback, the trunk (``[sip]
-allow``) or the registrar (``IPAddressDeny=any`` with ``IPAddressAllow``), whatever the
-code does. The rest is the usual hardening for a network daemon: its own user, a read-only
-system with only the data directory writable, no new privileges, no capabilities, a system
-call filter. Two protections are left off on purpose, each for a stated reason below.
+allow``), the registrar or a configured webhook destination (``IPAddressDeny=any`` with
+``IPAddressAllow``), whatever the code does. The rest is the usual hardening for a network
+daemon: its own user, a read-only system with only the data directory writable, no new
+privileges, no capabilities, a system call filter. Two protections are left off on purpose,
+each for a stated reason below.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ceoline.config import Config
+from ceoline.errors import ConfigError
 
 # systemd's name for 127.0.0.0/8 and ::1.
 LOOPBACK = "localhost"
 
 
+def _resolved(host: str) -> list[str]:
+    """HOST's addresses: itself when it is one, else what the resolver says now."""
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    try:
+        return sorted({info[4][0] for info in socket.getaddrinfo(host, None)})
+    except OSError:
+        return []
+
+
 def allowed_addresses(config: Config, extra: tuple[str, ...] = ()) -> list[str]:
-    """Loopback, the trunk's sources, the registrar when it is an address, and ``extra``
-    (media servers on other addresses, a remote Prometheus), each checked as a CIDR."""
+    """Loopback, the trunk's sources, the registrar when it is an address, each webhook
+    destination's addresses, and ``extra`` (media servers on other addresses, a remote
+    Prometheus), each checked as a CIDR."""
     allowed = [LOOPBACK]
+    hooks = []
+    for hook in config.webhooks:
+        addresses = _resolved(urlsplit(hook.url).hostname or "")
+        if not addresses:
+            raise ConfigError(
+                f"webhook {hook.name}: cannot resolve {urlsplit(hook.url).hostname!r}; the unit "
+                "must name the destination's address (use an address, or fix the name)"
+            )
+        hooks += [f"{a}/{32 if ':' not in a else 128}" for a in addresses]
+    extra = (*extra, *hooks)
     for entry in (*config.sip.allow, *extra):
         network = str(ipaddress.ip_network(entry, strict=False))
         if not ipaddress.ip_network(network).is_loopback and network not in allowed:

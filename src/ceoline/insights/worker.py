@@ -45,6 +45,7 @@ class InsightsWorker:
         store: Store,
         busy: Callable[[], bool] = lambda: False,
         model_factory: Callable[[Config], InsightsModel | None] = model_for,
+        outbox: Callable[[dict], list[dict]] | None = None,
     ):
         self.config = config
         self.store = store
@@ -52,6 +53,8 @@ class InsightsWorker:
         self.areas = load_taxonomy(config.path(config.insights.taxonomy))
         self.notes = read_notes(config.knowledge_dir)
         self._model_factory = model_factory
+        # Webhook deliveries for a call's insights, stored in the same transaction.
+        self.outbox = outbox
         self._model: InsightsModel | None = None
         self._model_loaded = False
         self._stop = threading.Event()
@@ -119,7 +122,7 @@ class InsightsWorker:
                 data["items"], assign(self.store, insights.items, since), strict=True
             ):
                 item["theme_id"] = theme_id
-            self.store.save_insights(call_id, data)
+            self.store.save_insights(call_id, data, self.outbox)
         except Exception as exc:
             log.exception("insights for call %s failed; queued again", call_id)
             self.store.fail_insight_job(call_id, str(exc))

@@ -47,6 +47,8 @@ from ceoline.sip.session import CallSession, IncomingCall
 from ceoline.sip.transactions import terminate_unacknowledged
 from ceoline.store import Store
 from ceoline.voice.conversation import Stages
+from ceoline.webhooks import events as webhook_events
+from ceoline.webhooks.deliverer import Deliverer
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,7 @@ class Server:
         self.account: HotlineAccount | None = None
         self.guard: RequestGuard | None = None
         self.insights: InsightsWorker | None = None
+        self.deliverer: Deliverer | None = None
         self.retention: DailyPurge | None = None
         self.metrics = None
         self._refused = {403: 0, 503: 0}
@@ -183,9 +186,16 @@ class Server:
             self.retention.start()
         if self.config.insights.enabled:
             self.insights = InsightsWorker(
-                self.config, self.store, busy=lambda: self.live_calls > 0
+                self.config,
+                self.store,
+                busy=lambda: self.live_calls > 0,
+                outbox=webhook_events.for_insights(self.config),
             )
             self.insights.start()
+        # One deliverer per box, in the process that runs the insights queue.
+        if self.config.webhooks and self.insights is not None:
+            self.deliverer = Deliverer(self.config, self.store)
+            self.deliverer.start()
         rtp = f"{self.sip.rtp_address} ports {self.sip.rtp_port}-"
         rtp += str(self.sip.rtp_port + self.sip.rtp_port_range - 1)
         listening = Listening(tuple(transports), rtp, uri)
@@ -511,6 +521,9 @@ class Server:
         if self.insights is not None:
             # A job cut short here is queued again at the next start.
             self.insights.stop(timeout=10)
+        if self.deliverer is not None:
+            # A delivery cut short is still pending, and goes again with the same id.
+            self.deliverer.stop()
         self._destroy()
         log_event("server.stopped", calls=self.completed)
 

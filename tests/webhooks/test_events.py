@@ -1,0 +1,45 @@
+"""Which destinations get which events; the stored body; the formats."""
+
+import json
+
+from ceoline.config import WebhookConfig
+from ceoline.webhooks import events, formats
+
+ITEM = {
+    "id": 7,
+    "type": "complaint",
+    "product_area": "payments",
+    "sentiment": "negative",
+    "urgency": "high",
+    "needs_followup": True,
+    "quote": "Your app charged my customer twice.",
+    "method": "rules",
+}
+
+
+def test_filters_by_event_urgency_type_and_area():
+    hook = WebhookConfig(name="t", url="http://127.0.0.1/", events=("item.created",),
+                         min_urgency="normal", areas=("payments",))  # fmt: skip
+    assert events.wanted(hook, "item.created", ITEM)
+    assert not events.wanted(hook, "item.created", {**ITEM, "urgency": "low"})
+    assert not events.wanted(hook, "item.created", {**ITEM, "product_area": "books"})
+    assert not events.wanted(hook, "call.summarised")
+
+
+def test_the_same_event_is_the_same_message():
+    assert events.message_id("item.created", "item:7") == events.message_id(
+        "item.created", "item:7"
+    )
+    assert events.message_id("item.created", "item:7") != events.message_id(
+        "item.created", "item:8"
+    )
+
+
+def test_chat_and_gitlab_render_from_the_stored_event():
+    body = events.body("item.created", {"call_id": "c1", "link": "http://x/calls/c1", "item": ITEM})
+    assert json.loads(body)["type"] == "item.created"
+    chat = json.loads(formats.render("chat", body))
+    assert "urgent" in chat["text"] and "charged my customer twice" in chat["text"]
+    issue = json.loads(formats.render("gitlab", body))
+    assert issue["title"].startswith("[high] complaint") and "urgency::high" in issue["labels"]
+    assert formats.render("standard", body) == body.encode()
