@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from ceoline.admin.service import allowed_addresses, serve_unit
 from ceoline.cli import app
 from ceoline.config import load_config
+from ceoline.errors import ConfigError
 
 from ..conftest import ROOT, make_config
 
@@ -113,3 +114,28 @@ def test_allowed_addresses_are_loopback_the_trunk_and_the_registrar(tmp_path):
         app, ["service", "unit", "--config", str(make_config(tmp_path)), "--allow", "nope"]
     )
     assert result.exit_code != 0 and "--allow" in str(result.exception)
+
+
+def test_the_unit_allows_exactly_the_webhook_destinations(tmp_path, monkeypatch):
+    hooks = [
+        {"name": "tracker", "url": "https://10.30.0.7/api/v4/projects/3/issues",
+         "format": "gitlab", "events": ["item.created"]},
+        {"name": "chat", "url": "http://127.0.0.1:8065/hooks/abc", "format": "chat",
+         "events": ["call.summarised"]},
+    ]  # fmt: skip
+    config = load_config(make_config(tmp_path, webhooks=hooks))
+    allow = allowed_addresses(config)
+    assert "10.30.0.7/32" in allow and allow.count("localhost") == 1
+    unit = serve_unit(config, tmp_path / "ceoline.toml")
+    assert "10.30.0.7/32" in keys(unit)["IPAddressAllow"][0]
+    named = load_config(
+        make_config(tmp_path, webhooks=[{**hooks[1], "url": "http://chat.internal/hooks/abc"}])
+    )
+
+    def unknown(*args, **kwargs):
+        raise OSError("no such name")
+
+    # A name that does not resolve is a clear error, never a unit that allows nothing.
+    monkeypatch.setattr("socket.getaddrinfo", unknown)
+    with pytest.raises(ConfigError, match=r"cannot resolve 'chat\.internal'"):
+        allowed_addresses(named)
