@@ -658,19 +658,20 @@ class Store:
                 for row in outbox(stored):
                     self._add_delivery(row, now)
 
-    def _add_delivery(self, row: dict, now: str) -> None:
-        self.db.execute(
+    def _add_delivery(self, row: dict, now: str) -> int:
+        return self.db.execute(
             "INSERT OR IGNORE INTO webhook_outbox (webhook, event_type, msg_id, body, status, "
             "attempts, next_attempt_at, last_error, created_at) "
             "VALUES (?, ?, ?, ?, 'pending', 0, ?, '', ?)",
             [row["webhook"], row["event_type"], row["msg_id"], row["body"], now, now],
-        )
+        ).rowcount
 
-    def add_deliveries(self, rows: list[dict]) -> None:
+    def add_deliveries(self, rows: list[dict]) -> int:
+        """Queue deliveries; one already queued (same message, same destination) is skipped.
+        Returns how many were new."""
         with self._lock, self._transaction():
             now = utc_now()
-            for row in rows:
-                self._add_delivery(row, now)
+            return sum(self._add_delivery(row, now) for row in rows)
 
     def due_deliveries(self, now: str, limit: int = 20, ignore_clock: bool = False) -> list[dict]:
         with self._lock:

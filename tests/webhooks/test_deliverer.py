@@ -144,3 +144,17 @@ def test_backoff_doubles_with_jitter_and_is_capped():
     assert backoff_s(3, lambda: 0.5) == 20.0
     assert backoff_s(30, lambda: 0.5) == 3600.0
     assert 2.5 <= backoff_s(1) <= 7.5
+
+
+def test_an_overdue_item_is_announced_once(tmp_path, receiver):
+    config = config_for(tmp_path, receiver.url, events=["item.overdue"])
+    store = Store.open(config.data_dir)
+    a_summarised_call(config, store)
+    assert not store.deliveries()  # item.created is not among this destination's events
+    tomorrow = datetime.now(UTC) + timedelta(hours=25)
+    deliverer = Deliverer(config, store, now=lambda: tomorrow)
+    assert deliverer.scan() == 1 and deliverer.scan() == 0
+    assert Deliverer(config, store).deliver_due(ignore_clock=True) == (1, 0)
+    (event,) = receiver.accepted.values()
+    assert event["type"] == "item.overdue" and event["data"]["item"]["urgency"] == "high"
+    store.close()

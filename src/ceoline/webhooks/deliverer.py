@@ -23,7 +23,7 @@ from pathlib import Path
 from ceoline.config import Config, WebhookConfig
 from ceoline.errors import ConfigError
 from ceoline.store import Store
-from ceoline.webhooks import formats, signing
+from ceoline.webhooks import events, formats, signing
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ FIRST_RETRY_S = 5.0
 LONGEST_WAIT_S = 3600.0
 GIVE_UP_AFTER = timedelta(hours=24)
 POLL_S = 1.0
+# How often overdue items and rising themes are looked for.
+SCAN_S = 60.0
 # Straight to the destination, never through a proxy from the environment: the unit's
 # IPAddressAllow names the destinations themselves, and nothing else may see a payload.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -117,9 +119,17 @@ class Deliverer:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def scan(self) -> int:
+        """Queue the periodic events (overdue items, rising themes); how many were new."""
+        return self.store.add_deliveries(events.periodic_rows(self.config, self.store, self._now()))
+
     def _run(self) -> None:
+        scanned = 0.0
         while not self._stop.is_set():
             try:
+                if time.monotonic() - scanned >= SCAN_S:
+                    scanned = time.monotonic()
+                    self.scan()
                 sent, failed = self.deliver_due()
             except Exception:
                 log.exception("webhooks: delivery round failed")

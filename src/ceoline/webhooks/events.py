@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from ceoline.config import Config, WebhookConfig
+from ceoline.store import Store
 
 _URGENCY = {"low": 0, "normal": 1, "high": 2}
 
@@ -88,3 +89,60 @@ def _row(hook: WebhookConfig, event_type: str, subject: str, data: dict) -> dict
         "msg_id": message_id(event_type, subject),
         "body": body(event_type, data),
     }
+
+
+OVERDUE_AFTER = timedelta(hours=24)
+RISING_MIN_ITEMS = 3
+
+
+def periodic_rows(config: Config, store: Store, now: datetime | None = None) -> list[dict]:
+    """Events no single write makes true: an item unreviewed for 24 hours (``item.overdue``),
+    a theme with at least 3 items this week and more than twice last week's
+    (``theme.rising``). Their ids name the item, or the theme and week, so a scan that runs
+    again queues nothing twice."""
+    hooks = [h for h in config.webhooks if {"item.overdue", "theme.rising"} & set(h.events)]
+    if not hooks:
+        return []
+    now = now or datetime.now(UTC)
+    due = (now - OVERDUE_AFTER).isoformat(timespec="milliseconds")
+    week, before = now - timedelta(days=7), now - timedelta(days=14)
+    with store.reading() as db:
+        overdue = list(
+            db.query(
+                "SELECT id, call_id, type, product_area, sentiment, urgency, needs_followup, "
+                "quote, created_at FROM feedback_items WHERE reviewed_at IS NULL "
+                "AND created_at < ? ORDER BY id LIMIT 500",
+                [due],
+            )
+        )
+        rising = list(
+            db.query(
+                "SELECT t.id, t.product_area, t.type, t.title, "
+                "SUM(fi.created_at >= :week) AS count, "
+                "SUM(fi.created_at >= :before AND fi.created_at < :week) AS previous, "
+                "MAX(fi.quote) AS quote "
+                "FROM themes t JOIN feedback_items fi ON fi.theme_id = t.id "
+                "WHERE t.merged_into IS NULL GROUP BY t.id "
+                "HAVING count >= :least AND count > 2 * previous",
+                {"week": week.isoformat(), "before": before.isoformat(),
+                 "least": RISING_MIN_ITEMS},
+            )
+        )  # fmt: skip
+    stamp = now.strftime("%G-W%V")
+    rows = []
+    for hook in hooks:
+        for item in overdue:
+            item = {**item, "needs_followup": bool(item["needs_followup"])}
+            if wanted(hook, "item.overdue", item):
+                data = {"call_id": item["call_id"], "link": dashboard_link(config, item["call_id"]),
+                        "item": {k: item[k] for k in ("id", "type", "product_area", "sentiment",
+                                                      "urgency", "needs_followup", "quote")},
+                        "created_at": item["created_at"]}  # fmt: skip
+                rows.append(_row(hook, "item.overdue", f"item:{item['id']}", data))
+        for theme in rising:
+            if "theme.rising" in hook.events and (not hook.areas or theme["product_area"] in
+                                                   hook.areas):  # fmt: skip
+                data = {"theme": {k: theme[k] for k in ("id", "product_area", "type", "title",
+                                                        "count", "previous", "quote")}}  # fmt: skip
+                rows.append(_row(hook, "theme.rising", f"theme:{theme['id']}:{stamp}", data))
+    return rows
