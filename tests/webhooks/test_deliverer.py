@@ -158,3 +158,18 @@ def test_an_overdue_item_is_announced_once(tmp_path, receiver):
     (event,) = receiver.accepted.values()
     assert event["type"] == "item.overdue" and event["data"]["item"]["urgency"] == "high"
     store.close()
+
+
+def test_a_change_of_destinations_is_audited_without_secrets(tmp_path, receiver, secret):
+    config = config_for(tmp_path, receiver.url)
+    store = Store.open(config.data_dir)
+    assert Deliverer(config, store).record_destinations()
+    assert not Deliverer(config, store).record_destinations()  # unchanged
+    changed = config_for(tmp_path, receiver.url, min_urgency="high")
+    assert Deliverer(changed, store).record_destinations()
+    audit = list(
+        store.db.query("SELECT detail FROM audit_log WHERE action = 'webhooks.destinations'")
+    )
+    assert len(audit) == 2 and "min_urgency=high" in audit[1]["detail"]
+    assert secret.removeprefix("whsec_") not in str(audit)
+    store.close()

@@ -110,7 +110,30 @@ class Deliverer:
         done = sum(self.send(row) for row in rows)
         return done, len(rows) - done
 
+    def record_destinations(self) -> bool:
+        """Put the destinations in the audit log when they differ from the last ones there:
+        names, formats, URLs, events and filters, never a secret. True when they changed."""
+        listed = "; ".join(
+            f"{h.name} {h.format} {h.url} events={','.join(h.events)} "
+            f"min_urgency={h.min_urgency} types={','.join(h.types)} areas={','.join(h.areas)}"
+            for h in self.config.webhooks
+        )
+        with self.store.writing() as db:
+            last = db.execute(
+                "SELECT detail FROM audit_log WHERE action = 'webhooks.destinations' "
+                "ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            if (last[0] if last else "") == listed:
+                return False
+            db.execute(
+                "INSERT INTO audit_log (at, user_name, action, target, ip, detail) "
+                "VALUES (?, NULL, 'webhooks.destinations', ?, '', ?)",
+                [_iso(self._now()), f"{len(self.config.webhooks)} destinations", listed],
+            )
+        return True
+
     def start(self) -> None:
+        self.record_destinations()
         self._thread = threading.Thread(target=self._run, name="ceoline-webhooks", daemon=True)
         self._thread.start()
 
