@@ -22,7 +22,7 @@ from tests.web_support import (
     seed_calls,
 )
 
-PAGES = ["/", "/calls", "/calls/{call}", "/review", "/themes", "/latency", "/audit"]
+PAGES = ["/", "/calls", "/calls/{call}", "/review", "/themes", "/latency", "/deliveries", "/audit"]
 EXPORTS = ["/export/calls.csv", "/export/calls.json", "/export/items.csv", "/export/items.json"]
 POSTS = ["/logout", "/review/1/reviewed", "/review/1/assign", "/review/1/note"]
 
@@ -228,6 +228,7 @@ def test_fts_index_backfills_turns_written_before_the_migration(tmp_path):
         db.execute(f"DELETE FROM migrations WHERE name IN ({','.join('?' * len(later))})", later)
         db.execute("DROP INDEX idx_calls_ended_at")
         db.execute("DROP TABLE themes")
+        db.execute("DROP TABLE webhook_outbox")
         db.execute("DROP INDEX idx_feedback_items_theme_id")
     before.db["feedback_items"].transform(
         drop={"reviewed_by", "assigned_team", "assigned_by", "assigned_at", "theme_id"}
@@ -371,3 +372,17 @@ def test_a_call_page_shows_what_was_heard_and_what_it_was_understood_as(client, 
     detail = client.get(f"/calls/{call_id}").text
     assert "Why did you start Wilfern?" in detail
     assert "understood as: Why did you start &lt;b&gt;Quillfern&lt;/b&gt;?" in detail
+
+
+def test_failed_and_dead_deliveries_are_on_the_dashboard(client, store):
+    store.add_deliveries(
+        [{"webhook": "tracker", "event_type": "item.created", "msg_id": f"msg_{n}", "body": "{}"}
+         for n in range(3)]
+    )  # fmt: skip
+    first, second, _ = sorted(r["id"] for r in store.deliveries())
+    store.delivery_failed(first, 503, "HTTP 503", "2999-01-01T00:00:00.000+00:00")
+    store.delivery_failed(second, None, "connection refused", None)
+    logged_in(client)
+    page = client.get("/deliveries").text
+    assert "HTTP 503" in page and "connection refused" in page and ">dead<" in page
+    assert "0 delivered, 2 pending, 1 dead." in page

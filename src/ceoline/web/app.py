@@ -403,6 +403,16 @@ def create_app(config: Config, *, store: Store | None = None) -> FastAPI:
             lambda s, f: queries.split_theme(store, theme_id, chosen, f.get("title", ""), s.user),
         )
 
+    @app.get("/deliveries", response_class=HTMLResponse)
+    def deliveries(request: Request, session: Viewer) -> Response:
+        return render(
+            request,
+            "deliveries.html",
+            session,
+            failing=queries.failing_deliveries(store),
+            counts=queries.delivery_counts(store),
+        )
+
     @app.get("/latency", response_class=HTMLResponse)
     def latency(request: Request, session: Viewer, calls: int = 50) -> Response:
         calls = max(1, min(calls, 10_000))

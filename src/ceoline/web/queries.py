@@ -449,3 +449,24 @@ def split_theme(store: Store, theme_id: int, item_ids: list[int], title: str, us
             f"UPDATE feedback_items SET theme_id = ? WHERE id IN ({marks})", [new_id, *owned]
         )
     return int(new_id)
+
+
+def failing_deliveries(store: Store, limit: int = MAX_ROWS) -> list[dict]:
+    """Webhook deliveries that failed at least once and are not delivered: the dead first."""
+    with store.reading() as db:
+        return list(
+            db.query(
+                "SELECT id, webhook, event_type, status, attempts, last_status, last_error, "
+                "next_attempt_at, created_at FROM webhook_outbox WHERE status = 'dead' OR "
+                "(status = 'pending' AND attempts > 0) ORDER BY status = 'dead' DESC, id DESC "
+                "LIMIT ?",
+                [limit],
+            )
+        )
+
+
+def delivery_counts(store: Store) -> dict[str, int]:
+    with store.reading() as db:
+        return dict(
+            db.execute("SELECT status, COUNT(*) FROM webhook_outbox GROUP BY status").fetchall()
+        )
