@@ -33,3 +33,17 @@ def test_test_list_deliver_and_retry(tmp_path, receiver):
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
     unknown = ceoline("webhooks", "test", "nope", "--config", config)
     assert unknown.returncode == 1 and "tracker" in unknown.stderr
+
+
+def test_ceoline_call_delivers_its_items_before_it_exits(tmp_path, receiver):
+    hook = {"name": "tracker", "url": receiver.url, "secret_file": str(tmp_path / "tracker.key"),
+            "events": ["item.created", "call.summarised"]}  # fmt: skip
+    config = str(make_config(tmp_path, webhooks=[hook], insights={"use_model": False}))
+    done = ceoline("call", str(ROOT / "tests/data/question-mission.wav"), "--json",
+                   "--config", config)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    call_id = json.loads(done.stdout)["call_id"]
+    kinds = sorted(e["type"] for e in receiver.accepted.values())
+    assert kinds[-1] == "item.created" and "call.summarised" in kinds
+    assert all(e["data"]["call_id"] == call_id for e in receiver.accepted.values())
+    assert receiver.rejected == 0

@@ -173,3 +173,28 @@ def test_a_change_of_destinations_is_audited_without_secrets(tmp_path, receiver,
     assert len(audit) == 2 and "min_urgency=high" in audit[1]["detail"]
     assert secret.removeprefix("whsec_") not in str(audit)
     store.close()
+
+
+def test_chat_and_gitlab_destinations_get_their_own_formats(tmp_path):
+    chat, gitlab = Receiver(None), Receiver(None)
+    (tmp_path / "gitlab.token").write_text("glpat-secret\n")
+    hooks = [
+        {"name": "chat", "url": chat.url, "format": "chat", "events": ["call.summarised"]},
+        {"name": "gitlab", "url": gitlab.url, "format": "gitlab", "events": ["item.created"],
+         "min_urgency": "high", "token_file": str(tmp_path / "gitlab.token")},
+    ]  # fmt: skip
+    config = parse_config_file(make_config(tmp_path, webhooks=hooks))
+    store = Store.open(config.data_dir)
+    try:
+        a_summarised_call(config, store)
+        assert Deliverer(config, store).deliver_due() == (2, 0)
+        (message,) = chat.accepted.values()
+        assert set(message) == {"text"} and "1 urgent" in message["text"]
+        (issue,) = gitlab.accepted.values()
+        assert issue["title"].startswith("[high] complaint") and "[PHONE]" in issue["description"]
+        assert gitlab.received[0]["headers"]["private-token"] == "glpat-secret"
+        assert "webhook-signature" not in chat.received[0]["headers"]
+    finally:
+        chat.close()
+        gitlab.close()
+        store.close()
