@@ -57,6 +57,7 @@ def run_checks(config: Config, pin: bool = False, engines: bool = True) -> list[
         checks.append(Check("kamailio", ok, detail))
     checks.append(_knowledge_check(config))
     checks.append(_taxonomy_check(config))
+    checks += [_webhook_check(config, hook) for hook in config.webhooks]
     return checks
 
 
@@ -109,6 +110,24 @@ def _taxonomy_check(config: Config) -> Check:
     except CeolineError as exc:
         return Check("taxonomy", False, str(exc))
     return Check("taxonomy", True, f"{path}: {len(areas)} product areas")
+
+
+def _webhook_check(config: Config, hook) -> Check:
+    """A destination's secret (or token) is there and well formed; nothing is sent."""
+    from ceoline.webhooks.signing import read_secret
+
+    name = f"webhook {hook.name}"
+    try:
+        if hook.format == "standard":
+            read_secret(config.path(hook.secret_file))
+        elif hook.format == "gitlab" and hook.token_file:
+            if not config.path(hook.token_file).read_text("utf-8").strip():
+                return Check(name, False, f"{hook.token_file}: the token file is empty")
+    except CeolineError as exc:
+        return Check(name, False, str(exc))
+    except OSError as exc:
+        return Check(name, False, f"{hook.token_file}: cannot read the token ({exc.strerror})")
+    return Check(name, True, f"{hook.format} -> {hook.url} ({', '.join(hook.events)})")
 
 
 def _sip_check(config: Config) -> Check:
