@@ -120,9 +120,12 @@ def _webhook_check(config: Config, hook) -> Check:
     try:
         if hook.format == "standard":
             read_secret(config.path(hook.secret_file))
-        elif hook.format == "gitlab" and hook.token_file:
-            if not config.path(hook.token_file).read_text("utf-8").strip():
-                return Check(name, False, f"{hook.token_file}: the token file is empty")
+        elif (
+            hook.format == "gitlab"
+            and hook.token_file
+            and not config.path(hook.token_file).read_text("utf-8").strip()
+        ):
+            return Check(name, False, f"{hook.token_file}: the token file is empty")
     except CeolineError as exc:
         return Check(name, False, str(exc))
     except OSError as exc:
