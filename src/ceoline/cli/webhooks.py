@@ -4,38 +4,30 @@ from __future__ import annotations
 
 import json
 import secrets
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ceoline.config import Config
+from ceoline.cli.common import ConfigOption, JsonOption, config_of
 from ceoline.errors import CeolineError
 from ceoline.store import Store
 from ceoline.webhooks import events
 from ceoline.webhooks.deliverer import Deliverer
 
 app = typer.Typer(help="Webhook destinations and their deliveries.", no_args_is_help=True)
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="Config file.")]
-
-
-def _load(config: Path | None) -> Config:
-    from ceoline.config import load_config
-
-    return load_config(config)
 
 
 @app.command("list")
 def list_deliveries(
     status: Annotated[str, typer.Option(help="Only pending, delivered or dead deliveries.")] = "",
     limit: Annotated[int, typer.Option(min=1, max=10000, help="Most recent N.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """The destinations, then the most recent deliveries: status, attempts, last error."""
     if status not in ("", "pending", "delivered", "dead"):
         raise CeolineError(f"--status {status}: choose pending, delivered or dead")
-    cfg = _load(config)
+    cfg = config_of(config)
     store = Store.open(cfg.data_dir)
     try:
         rows = store.deliveries(limit, status)
@@ -64,7 +56,7 @@ def deliver(
     config: ConfigOption = None,
 ) -> None:
     """Send the deliveries that are due (`ceoline serve` does this in the background)."""
-    cfg = _load(config)
+    cfg = config_of(config)
     store = Store.open(cfg.data_dir)
     try:
         done, failed = Deliverer(cfg, store).deliver_due(ignore_clock=everything, limit=10_000)
@@ -81,7 +73,7 @@ def retry(
     config: ConfigOption = None,
 ) -> None:
     """Queue a dead or waiting delivery to go now, with the same message id."""
-    cfg = _load(config)
+    cfg = config_of(config)
     store = Store.open(cfg.data_dir)
     try:
         if not store.retry_delivery(delivery_id):
@@ -98,7 +90,7 @@ def test(
     config: ConfigOption = None,
 ) -> None:
     """Send a test event to one destination now, signed as real ones are."""
-    cfg = _load(config)
+    cfg = config_of(config)
     hook = next((h for h in cfg.webhooks if h.name == name), None)
     if hook is None:
         known = ", ".join(h.name for h in cfg.webhooks) or "none configured"

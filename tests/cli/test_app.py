@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from ceoline.cli import app
 from ceoline.voice.audio import SAMPLE_RATE, write_wav
 
-from .conftest import ROOT, make_config
+from ..conftest import ROOT, make_config
 
 
 def walk(command, path=()):

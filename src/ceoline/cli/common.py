@@ -1,0 +1,71 @@
+"""What every command shares: the --config and --json options, the config the root
+--config named, and safe display of stored text."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ceoline.config import Config, load_config
+from ceoline.errors import CeolineError
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config TOML (default: $CEOLINE_CONFIG, then ./configs/ceoline.toml).",
+        show_default=False,
+    ),
+]
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+class _State:
+    config_path: Path | None = None
+    log_level_given = False
+
+
+state = _State()
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def safe(text: object) -> str:
+    """Stored text came from callers and the wire: show control characters, never obey them."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def config_of(override: Path | None) -> Config:
+    return load_config(override or state.config_path)
+
+
+def engines_for(config: Config):
+    from ceoline.engines import Engines
+    from ceoline.persona.profile import load_persona
+
+    return Engines.load(config, load_persona(config.persona_file))
+
+
+def actor(by: str | None) -> str:
+    import getpass
+
+    who = by or getpass.getuser()
+    return f"{who} (cli)"[:64]
+
+
+def pick(option: str, value: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """The comma-separated choices of ``option``, each one of ``allowed``."""
+    chosen = tuple(x.strip() for x in value.split(",") if x.strip())
+    bad = [x for x in chosen if x not in allowed]
+    if bad or not chosen:
+        raise CeolineError(
+            f"{option} {','.join(bad) or '(none)'}: choose from {', '.join(allowed)}"
+        )
+    return chosen

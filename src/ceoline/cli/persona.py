@@ -1,0 +1,152 @@
+"""Training and evaluating the persona adapter."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ceoline.cli.common import (
+    ConfigOption,
+    JsonOption,
+    config_of,
+    safe,
+)
+from ceoline.errors import CeolineError
+
+persona_app = typer.Typer(help="Train and evaluate the persona LoRA adapter.", no_args_is_help=True)
+
+
+@persona_app.command("train")
+def persona_train(
+    corpus: Annotated[
+        Path | None,
+        typer.Option(help="JSON lines: topic, prompt, reply (default: [persona.train] corpus)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Adapter GGUF to write (default: [persona.train] out)."),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Passes over the corpus (default: from config).")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many steps (a quick trial).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Train a LoRA on the base LLM from the CEO's past remarks; export a llama.cpp adapter.
+
+    Needs the train extra (`make persona` installs it). Prints the adapter's sha256 and its
+    base's, for [models] adapter_base_sha256 and the manifest (`ceoline doctor --pin`).
+    """
+    import dataclasses
+
+    from ceoline.engines import HASH_CACHE_NAME
+    from ceoline.locator import HashCache, locate, write_manifest
+    from ceoline.persona.profile import load_persona
+    from ceoline.persona.training import train
+
+    cfg = config_of(config)
+    settings = cfg.persona.train
+    if epochs is not None:
+        settings = dataclasses.replace(settings, epochs=epochs)
+    report = train(
+        cfg,
+        load_persona(cfg.persona_file),
+        corpus or cfg.path(settings.corpus),
+        out or cfg.path(settings.out),
+        settings=settings,
+        max_steps=max_steps,
+    )
+    typer.echo(
+        f"wrote {report.out}: {report.examples} examples, {report.steps} steps in "
+        f"{report.seconds / 60:.1f} min, loss {report.first_loss:.3f} -> {report.last_loss:.3f}"
+    )
+    typer.echo(f"adapter sha256 {report.sha256}")
+    typer.echo(f"base sha256    {report.base_sha256}")
+    in_use = None
+    if cfg.models.adapter:
+        with contextlib.suppress(CeolineError):
+            in_use = locate("adapter", cfg.models.adapter, cfg.models_dir)
+    if in_use is not None and in_use.path.resolve() == report.out.resolve():
+        # The admin retrained the adapter in use: pin the new file, or the next start refuses it.
+        cache = HashCache(cfg.data_dir / HASH_CACHE_NAME)
+        write_manifest(cfg.path(cfg.models.manifest), [in_use], cache)
+        typer.echo(f"pinned in {cfg.path(cfg.models.manifest)}")
+    if report.base_sha256 != cfg.models.adapter_base_sha256:
+        typer.echo(f'note: set [models] adapter_base_sha256 = "{report.base_sha256}" to serve it')
+
+
+@persona_app.command("eval")
+def persona_eval(
+    heldout: Annotated[
+        Path | None,
+        typer.Option(help="Held-out JSON lines (default: [persona.train] heldout)."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Score only the first N held-out lines.")
+    ] = None,
+    guardrails: Annotated[
+        Path | None,
+        typer.Option("--guardrails", help="Guardrail set to run with and without the adapter."),
+    ] = Path("tests/data/guardrails.jsonl"),
+    skip_guardrails: Annotated[
+        bool, typer.Option("--skip-guardrails", help="Do not run the guardrail set.")
+    ] = False,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Base vs base + adapter on the held-out prompts: NLL, style, guardrail pass rate.
+
+    Exits 1 when the adapter does not lower held-out NLL or lowers the guardrail pass rate.
+    """
+    from ceoline.engines import HASH_CACHE_NAME, fitting_adapter, locate_all
+    from ceoline.locator import HashCache
+    from ceoline.persona.corpus import load_examples
+    from ceoline.persona.evaluation import compare
+    from ceoline.persona.profile import load_persona
+    from ceoline.trust.guardrail_eval import load_cases
+    from ceoline.trust.knowledge import open_knowledge
+
+    cfg = config_of(config)
+    if not cfg.models.adapter:
+        raise CeolineError('[models] adapter = "": there is no adapter to evaluate; set one')
+    examples = load_examples(heldout or cfg.path(cfg.persona.train.heldout))[:limit]
+    cases = None if skip_guardrails or guardrails is None else load_cases(guardrails)
+    models = locate_all(cfg)
+    adapter = fitting_adapter(cfg, models, HashCache(cfg.data_dir / HASH_CACHE_NAME))
+    report = compare(
+        cfg,
+        load_persona(cfg.persona_file),
+        models["llm"],
+        adapter,
+        examples,
+        cases,
+        open_knowledge(cfg),
+    )
+    data = report.as_json()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        b, a = data["base"], data["adapter"]
+        typer.echo(f"{report.examples} held-out prompts, {b['reference_tokens']} reference tokens")
+        typer.echo(f"{'':22}{'base':>10}{'adapter':>10}")
+        typer.echo(f"{'NLL per token':22}{b['nll']:>10.3f}{a['nll']:>10.3f}")
+        typer.echo(f"{'perplexity':22}{b['perplexity']:>10.2f}{a['perplexity']:>10.2f}")
+        for trait in a["style"]:
+            typer.echo(f"{'style ' + trait:22}{b['style'][trait]:>10.2f}{a['style'][trait]:>10.2f}")
+        if cases:
+            typer.echo(
+                f"{'guardrail pass rate':22}{b['guardrail_pass_rate']:>10.1%}"
+                f"{a['guardrail_pass_rate']:>10.1%}"
+            )
+        for sample in data["samples"]:
+            typer.echo(f"\ncaller:  {safe(sample['prompt'])}")
+            typer.echo(f"base:    {safe(sample['base'])}")
+            typer.echo(f"adapter: {safe(sample['adapter'])}")
+    if not (report.nll_improved and report.guardrails_held):
+        raise typer.Exit(1)
