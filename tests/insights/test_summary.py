@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from ceoline.config import parse_config_file
@@ -288,30 +289,35 @@ def test_a_live_call_stops_the_model_and_the_rules_file_the_call_at_once(engines
 
 @pytest.mark.models
 @pytest.mark.parametrize(
-    ("said", "phone", "expected"),
+    ("said", "phone", "wait_s", "expected"),
     [
         (
             "This is ridiculous. Your app charged my customer twice and nobody answers my "
             "emails. I want my money back now.",
             True,
+            0,  # over the greeting
             {"type": "complaint", "urgency": "high", "needs_followup": True},
         ),
-        # Over 8 kHz µ-law tiny.en hears this one as noise ("We'll turn it out and did"), so
-        # it is asked on a wideband line: what is scored is the insight, not the hearing.
+        # Asked after the greeting on a wideband line: what is scored is the insight, not
+        # the hearing. Over the greeting or through 8 kHz µ-law, what tiny.en hears of this
+        # short question depends on the CPU's kernels ("Wentworth Quillfern Founded" and
+        # "When what we'll turn on this" with CTranslate2's AVX-512 ones).
         (
             "When was Quillfern founded, and by whom?",
             False,
+            7,
             {"type": "question", "needs_followup": False},
         ),
     ],
     ids=["double-charge-phone-line", "answered-question"],
 )
-def test_an_unseen_voice_through_ceoline_call(tmp_path, said, phone, expected):
+def test_an_unseen_voice_through_ceoline_call(tmp_path, said, phone, wait_s, expected):
     from ceoline.voice import espeak
-    from ceoline.voice.audio import through_phone_line, write_wav
+    from ceoline.voice.audio import SAMPLE_RATE, through_phone_line, write_wav
 
     wav = tmp_path / "caller.wav"
     speech = espeak.speak(said)
+    speech = np.concatenate([np.zeros(wait_s * SAMPLE_RATE, dtype=speech.dtype), speech])
     write_wav(wav, through_phone_line(speech) if phone else speech)
     done = subprocess.run(
         [sys.executable, "-m", "ceoline", "call", str(wav), "--json",

@@ -249,6 +249,7 @@ def test_a_guessed_turn_is_asked_again_unless_a_rule_or_the_notes_took_it(notes_
     ("heard", "fact"),
     [
         ("One was Quillfern founded?", "2016"),  # tiny
+        ("Wendwuss Quillfern Founded", "2016"),  # tiny, AVX-512 kernels
         ("Wounded Quillfern Payments Launch", "2019"),  # tiny
         ("Wendet Quillfern Payments Launch", "2019"),  # base
         ("Wendell Quillfern Books Launch", "2021"),  # base

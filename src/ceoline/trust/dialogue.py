@@ -169,9 +169,10 @@ def _is_fact_question(text: str, words: str) -> bool:
     return asked and not _COMPLAINT.search(words)
 
 
-# Whisper hears a quick "When was…" as "One was…" and "When did…" or "When will…" as one
-# word (tiny: "Wendid", "Winded", "Wounded"; base: "Wendet", "Wendell", "Wenwick"); no
-# caller opens a sentence that way.
+# Whisper hears a quick "When was…" as "One was…" or one word (tiny on CTranslate2's AVX-512
+# kernels: "Wendwuss"), and "When did…" or "When will…" as one word (tiny: "Wendid",
+# "Winded", "Wounded"; base: "Wendet", "Wendell", "Wenwick"); no caller opens a sentence
+# that way.
 _LEAD_IN = r"^(\W*(?:so|um|uh|and)?\W*)"
 _REPAIRS = (
     (re.compile(_LEAD_IN + r"one (was|did|is|were|will|does|do)\b", re.I), r"\1When \2"),
@@ -180,6 +181,7 @@ _REPAIRS = (
         r"\1When did",
     ),
     (re.compile(_LEAD_IN + r"(?:wenwick|wenwell)\b", re.I), r"\1When will"),
+    (re.compile(_LEAD_IN + r"(?:wendwuss|wenwuss|wendwas)\b", re.I), r"\1When was"),
 )
 
 
