@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -25,8 +26,26 @@ def _words(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = start_server(tmp_path_factory.mktemp("serve"))
+def hanging_receiver():
+    """A webhook receiver that takes the connection and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/hooks/ceoline"
+    listener.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, hanging_receiver):
+    from ceoline.webhooks.signing import new_secret
+
+    where = tmp_path_factory.mktemp("serve")
+    (where / "tracker.key").write_text(new_secret() + "\n")
+    # Every call in this module is made while the only webhook destination hangs: the
+    # latency bounds below hold with the deliverer stuck on it.
+    hook = {"name": "tracker", "url": hanging_receiver, "secret_file": str(where / "tracker.key"),
+            "events": ["item.created", "call.summarised"], "timeout_s": 2.0}  # fmt: skip
+    srv = start_server(where, webhooks=[hook])
     yield srv
     assert srv.stop() == 0, srv.log()
 
@@ -296,3 +315,21 @@ def test_a_line_echoing_the_bot_is_heard_and_its_echo_never_barges_in(server, vo
     assert len(callers) == 1 and "mission" in _words(callers[0]["text"]), callers
     assert [e for e in call["events"] if e["kind"] == "barge_in"] == []
     assert len(bots) >= 2 and not any(b["interrupted"] for b in bots), bots
+
+
+def test_a_hanging_webhook_receiver_is_cut_by_its_timeout_and_nothing_is_lost(server):
+    from ceoline.store import Store
+
+    store = Store.open(server.data_dir)
+    try:
+        for _ in range(100):
+            tried = [d for d in store.deliveries(1000) if d["attempts"]]
+            if tried:
+                break
+            time.sleep(0.2)
+        rows = store.deliveries(1000)
+    finally:
+        store.close()
+    assert tried, f"no delivery was tried: {rows}"
+    assert all(d["status"] == "pending" for d in rows), rows  # kept for the next try
+    assert all("timed out" in (d["last_error"] or "timed out") for d in rows), rows
