@@ -16,8 +16,8 @@ from ceoline.admin.answer_eval import (
 from ceoline.errors import CeolineError
 from ceoline.trust.dialogue import DONT_KNOW
 
+from ..cli_support import one_line_error, run_cli
 from ..conftest import DATA
-from ..test_cli import one_line_error, run_cli
 
 
 def test_word_errors_count_edits_and_read_numbers_alike():

@@ -7,8 +7,8 @@ import pytest
 
 from ceoline.admin.smoke import CRASH_ENV, judge, run_smoke
 
+from ..cli_support import run_cli
 from ..conftest import REPO_CONFIG
-from ..test_cli import run_cli
 
 
 def test_a_child_killed_by_a_signal_becomes_one_line():

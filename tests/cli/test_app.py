@@ -1,10 +1,7 @@
 """The CLI as an admin meets it: help everywhere, one-line errors, nothing half-written."""
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +11,7 @@ from typer.testing import CliRunner
 from ceoline.cli import app
 from ceoline.voice.audio import SAMPLE_RATE, write_wav
 
+from ..cli_support import one_line_error, run_cli
 from ..conftest import ROOT, make_config
 
 
@@ -34,30 +32,12 @@ def test_every_command_has_help():
         assert command.help, f"{' '.join(path)} has no help text"
 
 
-def run_cli(*args, config=None, env=None):
-    full_env = {**os.environ, **(env or {})}
-    cmd = [sys.executable, "-m", "ceoline"]
-    if config is not None:
-        cmd += ["--config", str(config)]
-    return subprocess.run(
-        [*cmd, *map(str, args)], capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=300
-    )
-
-
 def stored_calls(tmp_path) -> int:
     db = tmp_path / "data" / "ceoline.db"
     if not db.exists():
         return 0
     with sqlite3.connect(db) as conn:
         return conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
-
-
-def one_line_error(result, pattern: str, code: int) -> None:
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert pattern in lines[0], lines[0]
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import pytest
 
 from ceoline.persona.evaluation import style_scores
 
+from ..cli_support import run_cli
 from ..conftest import DATA, ROOT, make_config
-from ..test_cli import run_cli
 
 
 def test_style_counts_signature_phrases_first_person_length_and_plain_speech(persona):

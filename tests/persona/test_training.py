@@ -15,8 +15,8 @@ from ceoline.errors import ModelError
 from ceoline.locator import HashCache, locate
 from ceoline.persona.lora_gguf import read_adapter
 
+from ..cli_support import one_line_error, run_cli
 from ..conftest import DATA, ROOT, make_config
-from ..test_cli import one_line_error, run_cli
 
 pytest.importorskip("peft")
 pytestmark = pytest.mark.models

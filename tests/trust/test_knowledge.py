@@ -20,8 +20,8 @@ from ceoline.trust.knowledge import (
     split_markdown,
 )
 
+from ..cli_support import one_line_error, run_cli
 from ..conftest import ROOT, make_config
-from ..test_cli import one_line_error, run_cli
 
 NOTES = ROOT / "configs" / "knowledge"
 
