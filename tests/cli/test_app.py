@@ -119,7 +119,7 @@ def test_say_and_transcribe_round_trip(tmp_path):
 
 
 def test_doctor_passes_on_the_shipped_setup(tmp_path):
-    from .sip_support import free_port
+    from ..sip_support import free_port
 
     # A free port: a `make run` on this machine must not fail the test.
     result = run_cli("doctor", config=make_config(tmp_path, sip={"port": free_port()}))
