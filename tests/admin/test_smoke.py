@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from ceoline.admin.smoke import CRASH_ENV, judge, run_smoke
+from ceoline.admin.smoke import CRASH_ENV, ctranslate2_kernels, judge, run_smoke
 
 from ..cli_support import run_cli
 from ..conftest import REPO_CONFIG
@@ -33,6 +33,27 @@ def test_each_engine_runs_on_this_cpu(engine):
     if engine == "llm":
         assert "persona-lora.gguf" in result.detail
         assert "AVX" in result.info["system_info"]
+    if engine == "stt":
+        assert "CTranslate2 " in result.detail  # the kernels it chose on this CPU
+
+
+def test_the_whisper_kernels_are_read_from_ctranslate2s_log():
+    intel = (
+        "[info] CPU: GenuineIntel (SSE4.1=true, AVX=true, AVX2=true, AVX512=true)\n"
+        "[info]  - Selected ISA: AVX512\n[info]  - Use Intel MKL: true\n"
+    )
+    assert ctranslate2_kernels(intel) == "CTranslate2 AVX512, MKL"
+    amd = "[info]  - Selected ISA: AVX2\n[info]  - Use Intel MKL: false\n"
+    assert ctranslate2_kernels(amd) == "CTranslate2 AVX2, oneDNN"
+    assert ctranslate2_kernels("") == ""
+
+
+@pytest.mark.models
+def test_kernels_chosen_by_hand_are_the_ones_named(monkeypatch):
+    # How a box reproduces another CPU's hearing: CTranslate2's own switch.
+    monkeypatch.setenv("CT2_FORCE_CPU_ISA", "GENERIC")
+    result = run_smoke("stt", REPO_CONFIG)
+    assert result.ok and result.info["kernels"].startswith("CTranslate2 GENERIC"), result
 
 
 @pytest.mark.models

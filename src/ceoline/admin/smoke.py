@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -85,7 +86,22 @@ def judge(engine: str, returncode: int, stdout: str, stderr: str) -> SmokeResult
         info = json.loads(stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         return SmokeResult(engine, False, f"{WHAT[engine]} printed no result; {FIX[engine]}", {})
-    return SmokeResult(engine, True, info.get("detail", ""), info)
+    detail = info.get("detail", "")
+    if engine == "stt" and (kernels := ctranslate2_kernels(stderr)):
+        info["kernels"] = kernels
+        detail = f"{detail} ({kernels})"
+    return SmokeResult(engine, True, detail, info)
+
+
+def ctranslate2_kernels(log: str) -> str:
+    """The kernels CTranslate2 chose, from its own start-up log: it takes AVX-512 and Intel
+    MKL only on Intel CPUs, AVX2 and oneDNN elsewhere, so the same audio can be heard as
+    different words on two boxes (CT2_FORCE_CPU_ISA and CT2_USE_MKL choose them by hand)."""
+    isa = re.search(r"Selected ISA: (\w+)", log)
+    mkl = re.search(r"Use Intel MKL: (\w+)", log)
+    if not isa:
+        return ""
+    return f"CTranslate2 {isa.group(1)}, {'MKL' if mkl and mkl.group(1) == 'true' else 'oneDNN'}"
 
 
 def _crash_if_asked(engine: str) -> None:
@@ -123,6 +139,12 @@ def _stt(config) -> dict:
     from ceoline.voice.stt import Transcriber
 
     model = locate("stt", config.models.stt, config.models_dir)
+    if config.runtime.device == "cpu":
+        import logging
+
+        import ctranslate2
+
+        ctranslate2.set_log_level(logging.INFO)  # its start-up lines name the kernels it chose
     transcriber = Transcriber(model, config.stt, config.runtime)
     _crash_if_asked("stt")
     # A quiet tone, not silence: the encoder and decoder both run.
