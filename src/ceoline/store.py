@@ -708,10 +708,11 @@ class Store:
                 row = self.db.execute(
                     "SELECT webhook, event_type FROM webhook_outbox WHERE id = ?", [delivery_id]
                 ).fetchone()
-                self.db.execute(
-                    "INSERT INTO audit_log (at, user_name, action, target, ip, detail) "
-                    "VALUES (?, NULL, 'webhook.dead', ?, '', ?)",
-                    [utc_now(), f"delivery {delivery_id} to {row[0]}", f"{row[1]}: {error[:200]}"],
+                audit_system(
+                    self.db,
+                    "webhook.dead",
+                    f"delivery {delivery_id} to {row[0]}",
+                    f"{row[1]}: {error[:200]}",
                 )
 
     def retry_delivery(self, delivery_id: int) -> bool:
@@ -894,3 +895,13 @@ class _Transaction:
         else:
             self.conn.execute("ROLLBACK")
         return False
+
+
+def audit_system(db, action: str, target: str, detail: str, at: str | None = None) -> None:
+    """An audit row written by the system itself (no user, no address), inside the caller's
+    transaction."""
+    db.execute(
+        "INSERT INTO audit_log (at, user_name, action, target, ip, detail) "
+        "VALUES (?, NULL, ?, ?, '', ?)",
+        [at or utc_now(), action, target, detail],
+    )

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ceoline.config import Config, WebhookConfig
 from ceoline.errors import ConfigError
-from ceoline.store import Store
+from ceoline.store import Store, audit_system
 from ceoline.webhooks import events, formats, signing
 
 log = logging.getLogger(__name__)
@@ -125,10 +125,12 @@ class Deliverer:
             ).fetchone()
             if (last[0] if last else "") == listed:
                 return False
-            db.execute(
-                "INSERT INTO audit_log (at, user_name, action, target, ip, detail) "
-                "VALUES (?, NULL, 'webhooks.destinations', ?, '', ?)",
-                [_iso(self._now()), f"{len(self.config.webhooks)} destinations", listed],
+            audit_system(
+                db,
+                "webhooks.destinations",
+                f"{len(self.config.webhooks)} destinations",
+                listed,
+                at=_iso(self._now()),
             )
         return True
 
