@@ -97,12 +97,18 @@ def persona_eval(
     skip_guardrails: Annotated[
         bool, typer.Option("--skip-guardrails", help="Do not run the guardrail set.")
     ] = False,
+    merged: Annotated[
+        Path | None,
+        typer.Option(help="Score this merged model too (`ceoline persona merge` writes one)."),
+    ] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """Base vs base + adapter on the held-out prompts: NLL, style, guardrail pass rate.
+    """Base vs base + adapter on the held-out prompts: NLL, style, guardrail pass rate;
+    with --merged, the merged model beside them.
 
-    Exits 1 when the adapter does not lower held-out NLL or lowers the guardrail pass rate.
+    Exits 1 when the adapter does not lower held-out NLL or lowers the guardrail pass rate,
+    or the merged model is not the adapter's persona.
     """
     from ceoline.engines import HASH_CACHE_NAME, fitting_adapter, locate_all
     from ceoline.locator import HashCache
@@ -127,6 +133,7 @@ def persona_eval(
         examples,
         cases,
         open_knowledge(cfg),
+        merged=merged_files(merged) if merged else None,
     )
     data = report.as_json()
     if as_json:
@@ -144,9 +151,59 @@ def persona_eval(
                 f"{'guardrail pass rate':22}{b['guardrail_pass_rate']:>10.1%}"
                 f"{a['guardrail_pass_rate']:>10.1%}"
             )
+        if report.merged is not None:
+            m = data["merged"]
+            typer.echo(
+                f"merged {merged}: NLL {m['nll']:.3f} ({data['merged_nll_gap']:+.3f} against the "
+                f"adapter), guardrails {m['guardrail_pass_rate'] or 0:.1%}, style "
+                + ", ".join(f"{k} {v:.2f}" for k, v in m["style"].items())
+                + ("" if report.merged_same_persona else "  NOT the adapter's persona")
+            )
         for sample in data["samples"]:
             typer.echo(f"\ncaller:  {safe(sample['prompt'])}")
             typer.echo(f"base:    {safe(sample['base'])}")
             typer.echo(f"adapter: {safe(sample['adapter'])}")
     if not (report.nll_improved and report.guardrails_held):
         raise typer.Exit(1)
+    if report.merged_same_persona is False:
+        raise typer.Exit(1)
+
+
+def merged_files(path: Path):
+    from ceoline.locator import ModelFiles
+
+    if not path.is_file():
+        raise CeolineError(f"--merged {path}: no such file; write one with `ceoline persona merge`")
+    return ModelFiles("llm", str(path), path, path.parent, (path,))
+
+
+@persona_app.command("merge")
+def persona_merge(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Where to write it (default: [models] dir/persona-merged.gguf)."),
+    ] = None,
+    scale: Annotated[
+        float, typer.Option(min=0.0, max=4.0, help="The adapter's weight, as adapter_scale.")
+    ] = 1.0,
+    weight_type: Annotated[
+        str, typer.Option("--type", help="Type of the adapted weights: Q8_0 or F16.")
+    ] = "Q8_0",
+    config: ConfigOption = None,
+) -> None:
+    """Fold the persona adapter into the base model's weights: one GGUF that needs no adapter
+    at run time. The same inputs give the same bytes on every CPU."""
+    from ceoline.engines import locate_all
+    from ceoline.persona.merge import merge_adapter
+
+    cfg = config_of(config)
+    if not cfg.models.adapter:
+        raise CeolineError('[models] adapter = "": there is no adapter to merge; set one')
+    models = locate_all(cfg)
+    target = out or cfg.models_dir / "persona-merged.gguf"
+    report = merge_adapter(models["llm"].path, models["adapter"].path, target, scale, weight_type)
+    typer.echo(
+        f"wrote {report.path}: {report.merged} weights merged as {report.weight_type}, "
+        f"{report.copied} copied; largest change {report.largest_change:.4f}; "
+        f"sha256 {report.sha256}"
+    )

@@ -27,6 +27,11 @@ from ceoline.voice.llm import LanguageModel, spoken_reply
 
 # A spoken answer on the phone: long enough to say something, short enough to listen to.
 SPOKEN_WORDS = (8, 60)
+# The merged model is the runtime adapter's persona when its held-out NLL per token is within
+# this of the adapter's (the adapter moves it ~0.5 from the base) and it passes the guardrail
+# set as often, give or take one line in a hundred.
+MERGE_NLL_NOISE = 0.02
+MERGE_GUARDRAIL_NOISE = 0.01
 _FIRST_PERSON = re.compile(r"\b(i|i'm|i'd|i'll|i've|me|my|we|we're|we've|our|us)\b", re.I)
 _MARKUP = re.compile(r"(^\s*([-*#]|\d+[.)])\s)|[*_#`]|[\U0001F300-\U0001FAFF]", re.M)
 
@@ -60,6 +65,21 @@ class PersonaEvalReport:
     base: VariantScore
     adapter: VariantScore
     prompts: list[str] = field(default_factory=list)
+    merged: VariantScore | None = None  # the persona folded into the weights, when asked
+
+    @property
+    def merged_same_persona(self) -> bool | None:
+        """Is the merged model the adapter's persona: held-out NLL within ``MERGE_NLL_NOISE``
+        of the runtime adapter's, and the guardrails passed as often?"""
+        if self.merged is None:
+            return None
+        a, m = self.adapter, self.merged
+        same_rate = (
+            a.guardrail_pass_rate is None
+            or m.guardrail_pass_rate is None
+            or m.guardrail_pass_rate >= a.guardrail_pass_rate - MERGE_GUARDRAIL_NOISE
+        )
+        return abs(m.nll - a.nll) <= MERGE_NLL_NOISE and same_rate
 
     @property
     def nll_improved(self) -> bool:
@@ -78,6 +98,15 @@ class PersonaEvalReport:
             "nll_change": round(self.adapter.nll - self.base.nll, 4),
             "nll_improved": self.nll_improved,
             "guardrails_held": self.guardrails_held,
+            **(
+                {
+                    "merged": self.merged.as_json(),
+                    "merged_nll_gap": round(self.merged.nll - self.adapter.nll, 4),
+                    "merged_same_persona": self.merged_same_persona,
+                }
+                if self.merged
+                else {}
+            ),
             "samples": [
                 {"prompt": p, "base": b, "adapter": a}
                 for p, b, a in list(
@@ -227,13 +256,24 @@ def compare(
     examples: list[Example],
     guardrail_cases: list[Case] | None = None,
     knowledge=None,
+    merged: ModelFiles | None = None,
 ) -> PersonaEvalReport:
-    """Score the base alone, then with the adapter, on the same examples and cases."""
+    """Score the base alone, then with the adapter, then (if given) the merged model, on the
+    same examples and cases."""
+    variants = [("base", base, None), ("adapter", base, adapter)]
+    if merged is not None:
+        variants.append(("merged", merged, None))
     scores = []
-    for name, extra in (("base", None), ("adapter", adapter)):
-        lm = LanguageModel(base, config.llm, config.runtime, adapter=extra, logits_all=True)
+    for name, model, extra in variants:
+        lm = LanguageModel(model, config.llm, config.runtime, adapter=extra, logits_all=True)
         scores.append(
             score_variant(name, lm, config, persona, examples, guardrail_cases, knowledge)
         )
         del lm
-    return PersonaEvalReport(len(examples), *scores, prompts=[e.prompt for e in examples])
+    return PersonaEvalReport(
+        len(examples),
+        scores[0],
+        scores[1],
+        prompts=[e.prompt for e in examples],
+        merged=scores[2] if merged is not None else None,
+    )

@@ -171,7 +171,7 @@ def _scan_header(buf: mmap.mmap) -> tuple[dict[str, Any], dict[str, tuple[int, .
     return meta, tensors
 
 
-def _read_header(
+def read_header(
     path: Path, what: str, fix: str
 ) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
     try:
@@ -188,7 +188,7 @@ def _read_header(
 
 def _read_base(path: Path) -> _Base:
     fix = "point it at the llama.cpp GGUF model the adapter is for"
-    meta, tensors = _read_header(path, "base model", fix)
+    meta, tensors = read_header(path, "base model", fix)
     arch = meta.get(gguf.Keys.General.ARCHITECTURE)
     if not isinstance(arch, str):
         raise ModelError(f"base model {path} has no general.architecture; {fix}")
@@ -366,7 +366,7 @@ def _add_scalar(writer: gguf.GGUFWriter, key: str, value: Scalar) -> None:
 def read_adapter(path: Path) -> AdapterInfo:
     """The metadata and tensor shapes of a llama.cpp LoRA adapter GGUF (header only)."""
     path = Path(path)
-    meta, tensors = _read_header(path, "LoRA adapter", RETRAIN_HINT)
+    meta, tensors = read_header(path, "LoRA adapter", RETRAIN_HINT)
     general_type = meta.get(gguf.Keys.General.TYPE)
     adapter_type = meta.get(gguf.Keys.Adapter.TYPE)
     if general_type != "adapter" or adapter_type != "lora":
