@@ -155,7 +155,7 @@ def persona_eval(
             m = data["merged"]
             typer.echo(
                 f"merged {merged}: NLL {m['nll']:.3f} ({data['merged_nll_gap']:+.3f} against the "
-                f"adapter), guardrails {m['guardrail_pass_rate'] or 0:.1%}, style "
+                f"adapter), guardrails {_rate(m['guardrail_pass_rate'])}, style "
                 + ", ".join(f"{k} {v:.2f}" for k, v in m["style"].items())
                 + ("" if report.merged_same_persona else "  NOT the adapter's persona")
             )
@@ -167,6 +167,10 @@ def persona_eval(
         raise typer.Exit(1)
     if report.merged_same_persona is False:
         raise typer.Exit(1)
+
+
+def _rate(value: float | None) -> str:
+    return "not run" if value is None else f"{value:.1%}"
 
 
 def merged_files(path: Path):
