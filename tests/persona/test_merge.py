@@ -48,7 +48,8 @@ def test_the_adapters_change_is_in_the_weights(models, merged):
     # Within half a Q8_0 step of base + scale·BA, and moved from the base by the adapter.
     step = np.abs(expected).reshape(-1, 32).max(axis=1) / 127
     error = np.abs(weights - expected).reshape(-1, 32).max(axis=1)
-    assert (error <= step / 2 * 1.01 + 1e-6).all()  # d is stored as float16
+    # Half a step, plus what d stored as float16 (11 bits) moves the largest value.
+    assert (error <= step * (0.5 + 127 * 2.0**-11) + 1e-7).all()
     assert np.abs(weights - base).max() > 0.5 * np.abs(expected - base).max()
     # What the adapter does not touch is copied as it was.
     kind, norm = _weights(merged.path, "blk.3.attn_norm.weight")
