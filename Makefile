@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TRAIN_STAMP := $(VENV)/.installed-train
 SAMPLE := tests/data/demo-call.wav
+# The persona adapter folded into the reply model, what calls load ([models] merged).
+MERGED := models/persona-merged.gguf
 # llama-cpp-python compiles llama.cpp from source; use both cores.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 # A portable llama.cpp build: GGML_NATIVE=OFF and the instruction sets this CPU reports, never
@@ -28,7 +30,7 @@ NETNS := $(shell unshare -n true 2>/dev/null && command -v ip >/dev/null && echo
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-install: sysdeps $(STAMP) ## Create .venv with every dependency (builds llama-cpp-python, several minutes)
+install: sysdeps $(STAMP) $(MERGED) ## Create .venv with every dependency (builds llama-cpp-python, several minutes)
 
 # System packages: compilers for llama-cpp-python's build, SIPp for the SIP interop tests,
 # chromium for the dashboard's browser test, espeak-ng for a caller voice the bot never uses,
@@ -75,6 +77,11 @@ $(STAMP): pyproject.toml $(LLAMA_STAMP)
 	$(BIN)/pip install -q --no-deps "pipecat-ai==$(PIPECAT_VERSION)"
 	$(BIN)/ceoline models join
 	@touch $(STAMP)
+
+# Deterministic (the same bytes on every CPU, pinned in models/manifest.toml); the command
+# leaves a file already made from the same base, adapter and scale as it is.
+$(MERGED): models/persona-lora.gguf $(STAMP)
+	$(BIN)/ceoline persona merge
 
 # The persona trainer's extra (CPU torch, transformers, peft): the tests train a small
 # adapter, `make persona` the real one; serving never needs it.
@@ -129,9 +136,10 @@ eval: install ## Guardrails, company answers, turn-taking, over-talk and echo (t
 	$(BIN)/ceoline eval insights
 	$(BIN)/python scripts/bargein_eval.py
 
-persona: train-deps ## Retrain the shipped persona adapter (about 11 min), pin it, evaluate it
+persona: train-deps ## Retrain the shipped persona adapter (about 11 min), pin it, merge it, evaluate both
 	$(BIN)/ceoline persona train
-	$(BIN)/ceoline persona eval
+	$(BIN)/ceoline persona merge
+	$(BIN)/ceoline persona eval --merged $(MERGED)
 
 bench-persona: install ## What the persona adapter costs per turn (first token, reply), vs base
 	$(BIN)/python scripts/persona_bench.py

@@ -119,3 +119,10 @@ def test_the_shipped_adapter_is_pinned():
     manifest = read_manifest(ROOT / "models" / "manifest.toml")
     pinned = manifest["adapter"]["persona-lora.gguf"]["persona-lora.gguf"]
     assert pinned == sha256_file(adapter.path)
+
+
+def test_the_merged_persona_model_is_built_and_pinned():
+    merged = locate("merged", "persona-merged.gguf", ROOT / "models")
+    manifest = read_manifest(ROOT / "models" / "manifest.toml")
+    pinned = manifest["merged"]["persona-merged.gguf"]["persona-merged.gguf"]
+    assert pinned == sha256_file(merged.path)

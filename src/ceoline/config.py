@@ -83,6 +83,9 @@ class ModelsConfig:
     # The persona LoRA and the sha256 of the one base GGUF it was trained on.
     adapter: str = _opt("persona-lora.gguf")
     adapter_base_sha256: str = _opt(EMBEDDED_LLM_SHA256)
+    # The adapter folded into the base's weights (`make install` builds it): what calls load
+    # when an adapter is set. "" applies the adapter at run time instead.
+    merged: str = _opt("persona-merged.gguf")
 
 
 @dataclass(frozen=True)

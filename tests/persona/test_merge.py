@@ -87,3 +87,70 @@ def test_a_base_for_an_adapter_is_refused_with_one_line(models, tmp_path):
         (tmp_path / "junk.gguf").write_bytes(b"GGUF" + b"\0" * 8)
         merge_adapter(models["llm"].path, tmp_path / "junk.gguf", tmp_path / "x.gguf")
     assert not (tmp_path / "x.gguf").exists()
+
+
+def _doctor_on(tmp_path, adapter_bytes: bytes, merged_at: float = 1.0, scale: float = 1.0):
+    """Doctor's merge checks with a copy of the shipped adapter (``adapter_bytes`` appended:
+    another file, still a valid GGUF) and a merge of the shipped one at ``merged_at``."""
+    from ceoline.admin.doctor import _model_checks
+    from ceoline.config import parse_config_file
+
+    from ..conftest import ROOT, make_config
+
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    shipped = ROOT / "models" / "persona-lora.gguf"
+    (models_dir / "persona-lora.gguf").write_bytes(shipped.read_bytes() + adapter_bytes)
+    base = locate_all(parse_config_file(REPO_CONFIG))["llm"].path
+    merge_adapter(base, shipped, models_dir / "persona-merged.gguf", scale=merged_at)
+    config = parse_config_file(
+        make_config(
+            tmp_path,
+            models={"dir": str(models_dir), "verify": "doctor-only"},
+            llm={"adapter_scale": scale},
+        )
+    )
+    return {c.name: c for c in _model_checks(config, pin=False)}["merged fit"]
+
+
+def test_doctor_says_the_merge_is_current(tmp_path):
+    check = _doctor_on(tmp_path, b"")
+    assert check.ok and "calls load it" in check.detail
+
+
+def test_a_retrained_adapter_makes_doctor_say_rebuild(tmp_path):
+    check = _doctor_on(tmp_path, b"\0" * 32)
+    assert not check.ok
+    assert "merged from another adapter" in check.detail
+    assert "ceoline persona merge" in check.detail and "make install" in check.detail
+
+
+def test_a_merge_at_another_scale_is_refused_with_the_fix(tmp_path):
+    from ceoline.engines import Engines
+    from ceoline.persona.profile import load_persona
+
+    check = _doctor_on(tmp_path, b"", merged_at=0.5)
+    assert not check.ok and "merged at scale 0.5 but [llm] adapter_scale is 1" in check.detail
+    config = parse_config_file(tmp_path / "ceoline.toml")
+    with pytest.raises(ModelError, match=r"merged at scale 0\.5"):
+        Engines.load(config, load_persona(config.persona_file), warm=False)
+
+
+def test_calls_load_the_merged_model_not_the_adapter(engines):
+    assert engines.llm.model_files.path.name == "persona-merged.gguf"
+    assert engines.llm.adapter is None
+
+
+def test_merge_leaves_a_current_file_alone(tmp_path):
+    import shutil
+
+    from ..cli_support import run_cli
+    from ..conftest import ROOT, make_config
+
+    config = make_config(tmp_path, models={"dir": str(tmp_path)})
+    shutil.copy(ROOT / "models" / "persona-lora.gguf", tmp_path)
+    first = run_cli("persona", "merge", config=config)
+    assert first.returncode == 0 and "wrote" in first.stdout, first.stderr
+    again = run_cli("persona", "merge", config=config)
+    assert again.returncode == 0 and "up to date" in again.stdout, again.stderr
+    assert (tmp_path / "persona-merged.gguf").stat().st_mode & 0o777 == 0o644

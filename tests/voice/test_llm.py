@@ -11,15 +11,16 @@ pytestmark = pytest.mark.models
 
 @pytest.fixture(scope="module")
 def greedy(engines):
-    """The reply model and adapter as calls load them, sampling greedily to compare replies."""
-    from ceoline.engines import fitting_adapter, locate_all
+    """The reply model as calls load it, sampling greedily to compare replies."""
+    from ceoline.engines import locate_all, reply_model
     from ceoline.locator import HashCache
 
     config = engines.config
-    models = locate_all(config)
-    adapter = fitting_adapter(config, models, HashCache(config.data_dir / ".hashes.json"))
+    model, adapter = reply_model(
+        config, locate_all(config), HashCache(config.data_dir / ".hashes.json")
+    )
     llm_config = dataclasses.replace(config.llm, temperature=0.0)
-    return LanguageModel(models["llm"], llm_config, config.runtime, adapter=adapter)
+    return LanguageModel(model, llm_config, config.runtime, adapter=adapter)
 
 
 def test_a_finished_question_reads_as_an_end_and_a_hanging_clause_does_not(engines):

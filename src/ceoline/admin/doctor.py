@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ceoline.admin.smoke import ENGINES, SmokeResult, run_smoke
 from ceoline.config import Config
-from ceoline.engines import HASH_CACHE_NAME, fitting_adapter, locate_all
+from ceoline.engines import HASH_CACHE_NAME, fitting_adapter, fitting_merged, locate_all
 from ceoline.errors import CeolineError
 from ceoline.locator import HashCache, check_model, read_manifest, write_manifest
 from ceoline.native_build import BUILD_RECORD, built_features, judge_build, this_cpu
@@ -45,7 +45,7 @@ def run_checks(config: Config, pin: bool = False, engines: bool = True) -> list[
         )
     )
     checks.extend(_model_checks(config, pin))
-    if engines and all(c.ok for c in checks if c.name.startswith(("model", "adapter"))):
+    if engines and all(c.ok for c in checks if c.name.startswith(("model", "adapter", "merged"))):
         checks.extend(engine_checks(config))
     checks.append(_data_dir_check(config.data_dir))
     checks.extend(_store_health(config))
@@ -209,6 +209,21 @@ def _model_checks(config: Config, pin: bool) -> list[Check]:
                     True,
                     f"{info.path.name} belongs to {models['llm'].path.name} "
                     f"(scale {config.llm.adapter_scale})",
+                )
+            )
+    if "merged" in models:
+        try:
+            merged = fitting_merged(config, models, cache)
+        except CeolineError as exc:
+            checks.append(Check("merged fit", False, str(exc)))
+        else:
+            checks.append(
+                Check(
+                    "merged fit",
+                    True,
+                    f"{merged.path.name} = {models['llm'].path.name} + "
+                    f"{models['adapter'].path.name} at scale {config.llm.adapter_scale}: "
+                    "calls load it",
                 )
             )
     return checks

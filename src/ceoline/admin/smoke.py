@@ -112,13 +112,13 @@ def _crash_if_asked(engine: str) -> None:
 def _llm(config) -> dict:
     from llama_cpp import llama_cpp
 
-    from ceoline.engines import fitting_adapter, locate_all
+    from ceoline.engines import locate_all, reply_model
     from ceoline.locator import HashCache
     from ceoline.voice.llm import LanguageModel, Message
 
     models = locate_all(config)
-    adapter = fitting_adapter(config, models, HashCache(None))
-    llm = LanguageModel(models["llm"], config.llm, config.runtime, adapter=adapter)
+    model, adapter = reply_model(config, models, HashCache(None))
+    llm = LanguageModel(model, config.llm, config.runtime, adapter=adapter)
     _crash_if_asked("llm")
     started = time.perf_counter()
     text = "".join(llm.stream([Message("user", "Say hello.")], max_tokens=4))
@@ -126,7 +126,7 @@ def _llm(config) -> dict:
     system_info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
     with_adapter = f" with {adapter.path.name}" if adapter else ""
     return {
-        "detail": f"{models['llm'].path.name}{with_adapter}: {text.strip()!r} in {elapsed:.0f} ms",
+        "detail": f"{model.path.name}{with_adapter}: {text.strip()!r} in {elapsed:.0f} ms",
         "system_info": system_info,
     }
 

@@ -193,18 +193,29 @@ def persona_merge(
     weight_type: Annotated[
         str, typer.Option("--type", help="Type of the adapted weights: Q8_0 or F16.")
     ] = "Q8_0",
+    force: Annotated[
+        bool, typer.Option(help="Merge again even when the file was made from these inputs.")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Fold the persona adapter into the base model's weights: one GGUF that needs no adapter
-    at run time. The same inputs give the same bytes on every CPU."""
+    at run time ([models] merged, what calls load). The same inputs give the same bytes on
+    every CPU; a file already made from the same inputs is left as it is."""
     from ceoline.engines import locate_all
-    from ceoline.persona.merge import merge_adapter
+    from ceoline.locator import sha256_file
+    from ceoline.persona.merge import merge_adapter, merged_from
 
     cfg = config_of(config)
     if not cfg.models.adapter:
         raise CeolineError('[models] adapter = "": there is no adapter to merge; set one')
-    models = locate_all(cfg)
-    target = out or cfg.models_dir / "persona-merged.gguf"
+    models = locate_all(cfg, merged=False)
+    target = out or cfg.models_dir / (cfg.models.merged or "persona-merged.gguf")
+    made = merged_from(target) if target.is_file() and not force else None
+    if made is not None and made.is_from(
+        sha256_file(models["llm"].path), sha256_file(models["adapter"].path), scale, weight_type
+    ):
+        typer.echo(f"{target} is up to date (same base, adapter, scale and type)")
+        return
     report = merge_adapter(models["llm"].path, models["adapter"].path, target, scale, weight_type)
     typer.echo(
         f"wrote {report.path}: {report.merged} weights merged as {report.weight_type}, "

@@ -37,6 +37,7 @@ from ceoline.locator import sha256_file
 KEY_ADAPTER_SHA256 = "ceoline.merged.adapter.sha256"
 KEY_BASE_SHA256 = "ceoline.merged.base.sha256"
 KEY_SCALE = "ceoline.merged.scale"
+KEY_TYPE = "ceoline.merged.type"
 MERGED_TYPES = {"Q8_0": gguf.GGMLQuantizationType.Q8_0, "F16": gguf.GGMLQuantizationType.F16}
 
 
@@ -59,6 +60,15 @@ class MergedFrom:
     base_sha256: str
     adapter_sha256: str
     scale: float
+    weight_type: str
+
+    def is_from(self, base_sha256: str, adapter_sha256: str, scale: float, kind: str) -> bool:
+        # The scale is stored as float32: 0.7 reads back as 0.69999999.
+        return (self.base_sha256, self.adapter_sha256, self.weight_type) == (
+            base_sha256,
+            adapter_sha256,
+            kind,
+        ) and abs(self.scale - scale) < 1e-6
 
 
 def merge_adapter(
@@ -84,6 +94,7 @@ def merge_adapter(
     writer.add_string(KEY_BASE_SHA256, sha256_file(base))
     writer.add_string(KEY_ADAPTER_SHA256, sha256_file(adapter))
     writer.add_float32(KEY_SCALE, scale)
+    writer.add_string(KEY_TYPE, weight_type)
     largest = 0.0
     for tensor in base_reader.tensors:
         if tensor.name not in pairs:
@@ -107,6 +118,7 @@ def merge_adapter(
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the model from the service's user
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -129,7 +141,10 @@ def merged_from(path: Path) -> MergedFrom | None:
     if KEY_ADAPTER_SHA256 not in meta:
         return None
     return MergedFrom(
-        str(meta[KEY_BASE_SHA256]), str(meta[KEY_ADAPTER_SHA256]), float(meta[KEY_SCALE])
+        str(meta[KEY_BASE_SHA256]),
+        str(meta[KEY_ADAPTER_SHA256]),
+        float(meta[KEY_SCALE]),
+        str(meta.get(KEY_TYPE, "")),
     )
 
 

@@ -66,6 +66,7 @@ class LanguageModel:
         from llama_cpp import Llama
 
         self.config = config
+        self.model_files = model
         self.adapter = adapter
         try:
             self._llama = Llama(
