@@ -16,11 +16,15 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 # box, rebuilds instead of reusing a build made for another CPU.
 LLAMA_VERSION := $(shell sed -n 's/^ *"llama-cpp-python==\([^"]*\)".*/\1/p' pyproject.toml)
 LLAMA_EXTRA ?=
+# The shared inference service ([inference] mode = "shared"): llama.cpp's llama-server from
+# the same pinned source and flags, built into .venv/bin (about 6 minutes on 2 cores).
+LLAMA_SDIST_SHA256 := 832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 # `make bench-sip WORKERS=2` ramps callers through Kamailio to two workers.
 WORKERS ?= 1
 CPUINFO ?= /proc/cpuinfo
 LLAMA_CMAKE_ARGS := $(strip $(shell $(PYTHON) src/ceoline/native_build.py --cpuinfo $(CPUINFO)) $(LLAMA_EXTRA))
 LLAMA_STAMP := $(VENV)/.llama-$(shell echo '$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
+SERVER_STAMP := $(VENV)/.llama-server-$(shell echo '$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 # The test run gets its own network namespace with only loopback, when the kernel allows it,
 # so no test can reach beyond this machine.
 NETNS := $(shell unshare -n true 2>/dev/null && command -v ip >/dev/null && echo yes)
@@ -30,7 +34,7 @@ NETNS := $(shell unshare -n true 2>/dev/null && command -v ip >/dev/null && echo
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-install: sysdeps $(STAMP) $(MERGED) ## Create .venv with every dependency (builds llama-cpp-python, several minutes)
+install: sysdeps $(STAMP) $(MERGED) $(SERVER_STAMP) ## Create .venv with every dependency (builds llama-cpp-python, several minutes)
 
 # System packages: compilers for llama-cpp-python's build, SIPp for the SIP interop tests,
 # chromium for the dashboard's browser test, espeak-ng for a caller voice the bot never uses,
@@ -65,6 +69,14 @@ $(LLAMA_STAMP): | $(BIN)/python
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --no-cache-dir --force-reinstall \
 		--no-binary llama-cpp-python "llama-cpp-python==$(LLAMA_VERSION)"
 	@echo "$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)" > $(VENV)/llama-cpp-build.txt
+	@touch $@
+
+$(SERVER_STAMP): | $(BIN)/python
+	@echo "building llama-server $(LLAMA_VERSION): $(LLAMA_CMAKE_ARGS)"
+	rm -f $(VENV)/.llama-server-*
+	scripts/build_llama_server.sh "$(LLAMA_VERSION)" "$(LLAMA_SDIST_SHA256)" \
+		"$(LLAMA_CMAKE_ARGS)" $(BIN)/llama-server
+	@echo "$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)" > $(VENV)/llama-server-build.txt
 	@touch $@
 
 # Smart Turn v3.2 (the turn model) and its numpy feature code ship inside pipecat-ai. Its

@@ -42,7 +42,9 @@ CEOLINE = [sys.executable, "-m", "ceoline"]
 LIMIT_MS = 2000
 
 
-def start_server(workdir: Path, port: int, max_calls: int, workers: int = 1) -> subprocess.Popen:
+def start_server(
+    workdir: Path, port: int, max_calls: int, workers: int = 1, inference: str = "local"
+) -> subprocess.Popen:
     config = workdir / "ceoline.toml"
     config.write_text(
         f'[models]\ndir = "{ROOT / "models"}"\nmanifest = "{ROOT / "models/manifest.toml"}"\n'
@@ -54,6 +56,7 @@ def start_server(workdir: Path, port: int, max_calls: int, workers: int = 1) -> 
         "[call]\nsilence_prompt_s = 0\nsilence_timeout_s = 60\n"
         "[dashboard]\nenabled = false\n[metrics]\nenabled = false\n"
         f"[cluster]\nworkers = {workers}\n"
+        f'[inference]\nmode = "{inference}"\nparallel = {max(4, max_calls)}\n'
     )
     log = (workdir / "server.log").open("w")
     proc = subprocess.Popen(
@@ -134,6 +137,12 @@ def main() -> None:
         help="worker processes behind Kamailio (levels default to 1 … workers × 4)",
     )
     parser.add_argument("--max-calls", type=int, default=4, help="calls per worker with --workers")
+    parser.add_argument(
+        "--inference",
+        choices=("local", "shared", "both"),
+        default="local",
+        help="where the reply model runs; both: the sweep in each mode, in the same run",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.levels:
@@ -143,10 +152,42 @@ def main() -> None:
     else:
         levels = [1, 2, 3, 4]
     per_worker = args.max_calls if args.workers > 1 else max(levels)
-    report = {"workers": args.workers, "levels": []}
+    modes = ["local", "shared"] if args.inference == "both" else [args.inference]
+    reports = {mode: sweep(args, levels, per_worker, mode) for mode in modes}
+    if len(modes) == 2:
+        shared, local = reports["shared"], reports["local"]
+        for mine, theirs in zip(shared["levels"], local["levels"], strict=True):
+            if mine["heard_p50"] and theirs["heard_p50"]:
+                mine["heard_p50_vs_local"] = round(mine["heard_p50"] / theirs["heard_p50"], 2)
+    if args.json:
+        print(json.dumps(reports if len(modes) == 2 else reports[modes[0]], indent=2))
+        return
+    for mode, report in reports.items():
+        if len(modes) == 2:
+            print(f"\n[inference] mode = {mode}")
+        show(report)
+
+
+def resident_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def service_pids() -> list[int]:
+    found = subprocess.run(["pgrep", "-f", "bin/llama-server "], capture_output=True, text=True)
+    return [int(x) for x in found.stdout.split()]
+
+
+def sweep(args, levels: list[int], per_worker: int, mode: str) -> dict:
+    report = {"workers": args.workers, "inference": mode, "levels": []}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        server = start_server(workdir, args.port, per_worker, args.workers)
+        server = start_server(workdir, args.port, per_worker, args.workers, mode)
         uri = f"sip:hotline@127.0.0.1:{args.port}"
         try:
             for n in levels:
@@ -154,7 +195,7 @@ def main() -> None:
                 heard: list[float] = []
                 failed = 0
                 for w in range(args.waves):
-                    print(f"level {n}: wave {w + 1}/{args.waves}", file=sys.stderr)
+                    print(f"{mode}, level {n}: wave {w + 1}/{args.waves}", file=sys.stderr)
                     for result in wave(uri, n):
                         if not result.get("connected"):
                             failed += 1
@@ -173,6 +214,12 @@ def main() -> None:
                         "server_p95": percentile(served, 95),
                     }
                 )
+            # What each process holds after the sweep: the worker (one process here) and,
+            # in shared mode, the service beside it.
+            report["worker_rss_mib"] = resident_mib(server.pid)
+            report["service_rss_mib"] = (
+                sum(filter(None, map(resident_mib, service_pids()))) if mode == "shared" else None
+            )
             delays = insights_delays(workdir / "data")
             report["insights_after_hangup_s"] = {
                 "calls": len(delays),
@@ -197,13 +244,14 @@ def main() -> None:
     # The knee: the first level whose heard p95 is more than 1.5 times the single call's.
     knee = [lv["callers"] for lv in report["levels"] if (lv.get("p95_vs_1") or 0) > 1.5]
     report["knee"] = knee[0] if knee else None
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return
+    return report
 
-    def ms(value: float | None) -> str:
-        return "-" if value is None else f"{value:.0f}"
 
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def show(report: dict) -> None:
     print("callers  turns  heard p50   p95  server p50   p95  p50 vs 1  p95 vs 1  failed")
     for lv in report["levels"]:
         print(
@@ -212,6 +260,16 @@ def main() -> None:
             f"{lv['p50_vs_1']:>7.2f}x {lv['p95_vs_1']:>8.2f}x  {lv['failed']:>6}"
         )
     print(f"simultaneous calls with response p95 < 2 s: {report['max_callers_p95_under_2s']}")
+    rss = [f"worker {report['worker_rss_mib']:.0f} MiB"] if report["worker_rss_mib"] else []
+    if report["service_rss_mib"]:
+        rss.append(f"inference service {report['service_rss_mib']:.0f} MiB")
+    if rss:
+        print("resident memory: " + ", ".join(rss))
+    for lv in report["levels"]:
+        if "heard_p50_vs_local" in lv:
+            print(
+                f"{lv['callers']} callers: heard p50 {lv['heard_p50_vs_local']:.2f}x local mode's"
+            )
     after = report["insights_after_hangup_s"]
     if after["calls"]:
         print(

@@ -17,6 +17,7 @@ from .conftest import ROOT
 SRC = ROOT / "src" / "ceoline"
 PACKAGES = (
     "voice", "trust", "insights", "persona", "sip", "web", "admin", "cluster", "webhooks",
+    "inference",
 )  # fmt: skip
 EVERYTHING = {*PACKAGES, "core", "cli"}
 
@@ -32,6 +33,17 @@ FORBIDDEN: dict[str, set[str]] = {
     "admin": {"cli"},
     "cluster": {"voice", "trust", "persona", "sip", "insights", "admin", "cli", "webhooks"},
     "webhooks": {"voice", "trust", "persona", "sip", "web", "insights", "admin", "cli"},
+    "inference": {
+        "trust",
+        "persona",
+        "sip",
+        "web",
+        "insights",
+        "admin",
+        "cluster",
+        "webhooks",
+        "cli",
+    },
     "cli": set(),
 }
 # The few named crossings, each for a reason stated in the importing package's docstring.
@@ -41,10 +53,12 @@ ALLOWED: dict[str, set[str]] = {
     "trust": {"ceoline.persona.profile"},
     # The dashboard charts the voice loop's stage names.
     "web": {"ceoline.voice.timings"},
+    # The shared service's client renders and reads prompts by the local model's own rules.
+    "inference": {"ceoline.voice.llm"},
 }
 # Core modules that compose the parts: the model loader and the redacting store.
 CORE_ALLOWED: dict[str, set[str]] = {
-    "ceoline.engines": {"voice", "trust", "persona"},
+    "ceoline.engines": {"voice", "trust", "persona", "inference"},
     "ceoline.store": {"ceoline.trust.redaction"},
 }
 

@@ -229,6 +229,17 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class InferenceConfig:
+    mode: str = _opt("local", choices=("local", "shared"))
+    server: str = _opt("llama-server")
+    port: int = _opt(8091, lo=1025, hi=65000)
+    parallel: int = _opt(4, lo=1, hi=256)
+    connect_timeout_ms: int = _opt(300, lo=20, hi=10000)
+    start_timeout_s: int = _opt(120, lo=5, hi=3600)
+    restart_backoff_max_s: int = _opt(30, lo=1, hi=600)
+
+
+@dataclass(frozen=True)
 class ChunkerConfig:
     first_chunk_min_words: int = _opt(3, lo=1, hi=50)
     min_words: int = _opt(6, lo=1, hi=100)
@@ -335,6 +346,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
     chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
     call: CallConfig = field(default_factory=CallConfig)
     store: StoreConfig = field(default_factory=StoreConfig)

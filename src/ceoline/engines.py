@@ -11,6 +11,8 @@ import numpy as np
 
 from ceoline.config import Config
 from ceoline.errors import ModelError
+from ceoline.inference.client import SharedLanguageModel
+from ceoline.inference.service import InferenceService
 from ceoline.locator import HashCache, ModelFiles, locate, verify_models
 from ceoline.persona.profile import Persona
 from ceoline.trust.answers import company_answers
@@ -110,6 +112,20 @@ def reply_model(
     return models["llm"], adapter
 
 
+def start_inference(config: Config) -> InferenceService:
+    """Start the shared inference service with the model calls would load, once it is known
+    to be the right one (pins, merge and adapter checked as for a local load)."""
+    models = locate_all(config)
+    cache = HashCache(config.data_dir / HASH_CACHE_NAME)
+    if config.models.verify == "on-load":
+        llm_kinds = [m for k, m in models.items() if k in ("llm", "adapter", "merged")]
+        verify_models(llm_kinds, config.path(config.models.manifest), cache)
+    model, adapter = reply_model(config, models, cache)
+    service = InferenceService(config, model, adapter)
+    service.start()
+    return service
+
+
 def hotwords_for(config: Config, persona: Persona, passages: list[str]) -> str | None:
     """What Whisper is told to expect: with "auto", the persona, the company and the names in
     the notes, which a small Whisper otherwise hears as ordinary words ("Quilford")."""
@@ -118,6 +134,14 @@ def hotwords_for(config: Config, persona: Persona, passages: list[str]) -> str |
         return setting or None
     names = [persona.name, persona.company, *proper_names([persona.name, *passages])]
     return " ".join(dict.fromkeys(w for n in names for w in n.split()))
+
+
+def model_less_lines(config: Config) -> list[str]:
+    """What a reply says when the model could not write one; with a shared service that may
+    be down, said often enough to synthesize ahead."""
+    from ceoline.voice.reply_writer import FALLBACK_REPLY, NOTED_REPLY
+
+    return [FALLBACK_REPLY, NOTED_REPLY] if config.inference.mode == "shared" else []
 
 
 # About 25 MB of audio at most: the fixed lines and every sentence of modest notes.
@@ -149,7 +173,12 @@ class Engines:
         transcriber = Transcriber(models["stt"], config.stt, config.runtime)
         load_ms["stt"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
-        llm = LanguageModel(reply_files, config.llm, config.runtime, adapter=adapter)
+        llm: LanguageModel | SharedLanguageModel
+        if config.inference.mode == "shared":
+            # The service loads the model (see start_inference); a worker keeps its vocabulary.
+            llm = SharedLanguageModel(reply_files, config.llm, config.inference)
+        else:
+            llm = LanguageModel(reply_files, config.llm, config.runtime, adapter=adapter)
         load_ms["llm"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
         synthesizer = Synthesizer(models["tts"], config.tts, config.runtime)
@@ -168,7 +197,7 @@ class Engines:
         if warm:
             started = time.perf_counter()
             llm.warm(persona.system_prompt())
-            for line in [*fixed_lines(persona), *fixed_replies(persona)]:
+            for line in [*fixed_lines(persona), *fixed_replies(persona), *model_less_lines(config)]:
                 engines.cached_speech(line)
             load_ms["warm"] = (time.perf_counter() - started) * 1000
         log.info("models loaded %s", {k: round(v) for k, v in load_ms.items()})

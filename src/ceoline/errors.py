@@ -19,6 +19,13 @@ class ModelError(CeolineError):
     exit_code = 3
 
 
+class ModelUnavailable(CeolineError):
+    """A model served elsewhere (the shared inference service) did not answer; the call goes
+    on without it."""
+
+    exit_code = 3
+
+
 class AudioInputError(CeolineError):
     exit_code = 4
 

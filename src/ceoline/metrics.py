@@ -123,10 +123,12 @@ class LiveCollector:
         store: Store,
         live_calls: Callable[[], int],
         refusals: Callable[[], dict[str, int]],
+        inference_up: Callable[[], bool] | None = None,
     ):
         self.store = store
         self.live_calls = live_calls
         self.refusals = refusals
+        self.inference_up = inference_up
 
     def collect(self):
         yield GaugeMetricFamily("ceoline_active_calls", "Calls in progress.", self.live_calls())
@@ -143,6 +145,13 @@ class LiveCollector:
         yield GaugeMetricFamily(
             "ceoline_insights_queue_depth", "Insights jobs pending or running.", depth
         )
+        if self.inference_up is not None:
+            yield GaugeMetricFamily(
+                "ceoline_inference_up",
+                "1 while this worker's last request to the shared inference service was "
+                "answered, 0 while it is unreachable (calls go on with fixed lines).",
+                1.0 if self.inference_up() else 0.0,
+            )
         yield GaugeMetricFamily(
             "ceoline_insights_oldest_job_age_seconds",
             "Age of the oldest insights job not done (0 when the queue is empty); product "
@@ -174,8 +183,13 @@ class Metrics:
         self._server = None
         store.observer = self.observer
 
-    def watch(self, live_calls: Callable[[], int], refusals: Callable[[], dict[str, int]]):
-        self.registry.register(LiveCollector(self.store, live_calls, refusals))
+    def watch(
+        self,
+        live_calls: Callable[[], int],
+        refusals: Callable[[], dict[str, int]],
+        inference_up: Callable[[], bool] | None = None,
+    ):
+        self.registry.register(LiveCollector(self.store, live_calls, refusals, inference_up))
 
     def serve(self, host: str, port: int) -> bool:
         """Serve /metrics in a thread; a taken port costs the metrics, never the calls."""

@@ -55,6 +55,8 @@ def run_checks(config: Config, pin: bool = False, engines: bool = True) -> list[
 
         ok, detail = check_config(config)
         checks.append(Check("kamailio", ok, detail))
+    if config.inference.mode == "shared":
+        checks.append(_inference_check(config))
     checks.append(_knowledge_check(config))
     checks.append(_taxonomy_check(config))
     checks += [_webhook_check(config, hook) for hook in config.webhooks]
@@ -83,6 +85,51 @@ def _llama_build_check(llm: SmokeResult) -> Check:
     features = built_features(llm.info.get("system_info", ""))
     verdict = judge_build(features, this_cpu(), record)
     return Check("llama build", verdict.ok, verdict.detail)
+
+
+SERVER_RECORD = "llama-server-build.txt"
+
+
+def _inference_check(config: Config) -> Check:
+    """The shared service's llama-server: present, runs on this CPU, built like the binding."""
+    import subprocess
+
+    from ceoline.inference.service import base_url, health, server_binary
+
+    try:
+        binary = server_binary(config)
+    except CeolineError as exc:
+        return Check("inference", False, str(exc))
+    try:
+        run = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check("inference", False, f"{binary} does not run ({exc}); rebuild: make install")
+    if run.returncode != 0:
+        return Check(
+            "inference",
+            False,
+            f"{binary} --version exited {run.returncode} on this CPU; rebuild: make clean install",
+        )
+    version = next((x for x in run.stderr.splitlines() if x.startswith("version")), "")
+    records = [Path(sys.prefix) / name for name in (SERVER_RECORD, BUILD_RECORD)]
+    try:
+        server_flags, binding_flags = (r.read_text().strip() for r in records)
+    except OSError:
+        server_flags = binding_flags = ""
+    if server_flags != binding_flags:
+        return Check(
+            "inference",
+            False,
+            f"{binary} was built with other flags than llama-cpp-python "
+            f"({server_flags or 'no record'}); rebuild both: make install",
+        )
+    running = "running" if health(config, timeout=0.3) else "started by `ceoline serve`"
+    return Check(
+        "inference",
+        True,
+        f"shared: {binary.name} {version.removeprefix('version: ')} on {base_url(config)} "
+        f"({running}), {config.inference.parallel} slots",
+    )
 
 
 def _knowledge_check(config: Config) -> Check:

@@ -46,10 +46,18 @@ def config_of(override: Path | None) -> Config:
     return load_config(override or state.config_path)
 
 
-def engines_for(config: Config):
-    from ceoline.engines import Engines
+def engines_for(config: Config, start_service: bool = True):
+    """The loaded models. In shared inference mode the service is started first, unless one
+    already answers on its port or ``start_service`` is false (a cluster's worker: the
+    supervisor runs it); it is stopped when this process exits."""
+    from ceoline.engines import Engines, start_inference
+    from ceoline.inference.service import health
     from ceoline.persona.profile import load_persona
 
+    if config.inference.mode == "shared" and start_service and not health(config, timeout=0.3):
+        import atexit
+
+        atexit.register(start_inference(config).stop)
     return Engines.load(config, load_persona(config.persona_file))
 
 

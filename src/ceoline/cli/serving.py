@@ -104,7 +104,7 @@ def serve(
             )
         cfg = worker_config(cfg, worker)
         name = f"worker-{worker}"
-    engines = engines_for(cfg)
+    engines = engines_for(cfg, start_service=worker is None)
     store = Store.open(cfg.data_dir, worker=name, box=cfg.cluster.box)
     server = Server(cfg, engines, store)
     try:

@@ -1,7 +1,9 @@
 """``ceoline serve`` with ``[cluster] workers > 1``: Kamailio in front, N workers behind.
 
 The supervisor loads no model and touches no call. It closes calls a crash left open, starts
-Kamailio, starts each worker as ``ceoline serve --worker I`` and forwards its log lines,
+the shared inference service when ``[inference] mode = "shared"`` (it restarts itself; see
+``ceoline.inference.service``), starts Kamailio, starts each worker as ``ceoline serve
+--worker I`` and forwards its log lines,
 restarts a worker that dies (after 1, 2, 4 … s, at most ``restart_backoff_max_s``; the count
 starts again once a worker has run a minute), and serves the dashboard and the daily purge
 for the box. On SIGTERM it drains: the workers stop taking calls (Kamailio answers 503 once
@@ -68,6 +70,7 @@ class Supervisor:
         self._dashboard = None
         self._retention: DailyPurge | None = None
         self.store: Store | None = None
+        self.inference = None  # the shared inference service, with [inference] mode = "shared"
 
     def request_stop(self, *_: object) -> None:
         self._stop_requested += 1
@@ -81,6 +84,11 @@ class Supervisor:
         crashed = self.store.close_crashed_calls()
         if crashed:
             log_event("store.recovered", logging.WARNING, crashed_calls=len(crashed))
+        if self.config.inference.mode == "shared":
+            # One reply model for every worker: up before them, so their first calls use it.
+            from ceoline.engines import start_inference
+
+            self.inference = start_inference(self.config)
         for wp in self.workers:
             self._spawn(wp)
         deadline = time.monotonic() + ready_timeout
@@ -227,6 +235,8 @@ class Supervisor:
                 wp.proc.kill()
                 wp.proc.wait()
         self.kamailio.stop()
+        if self.inference is not None:
+            self.inference.stop()
         if self._retention is not None:
             self._retention.stop()
         if self._dashboard is not None:

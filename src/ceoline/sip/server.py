@@ -213,7 +213,13 @@ class Server:
 
         metrics = self.config.metrics
         self.metrics = Metrics(self.store)
-        self.metrics.watch(lambda: self.live_calls, self.refusals)
+        llm = self.stages.llm
+        shared = self.config.inference.mode == "shared" and hasattr(llm, "available")
+        self.metrics.watch(
+            lambda: self.live_calls,
+            self.refusals,
+            (lambda: llm.available) if shared else None,
+        )
         if self.metrics.serve(metrics.host, metrics.port):
             log_event("metrics.listening", url=f"http://{metrics.host}:{metrics.port}/metrics")
 

@@ -48,6 +48,44 @@ def llama_options(
     return options
 
 
+def chat_template(llama):
+    """The chat template create_chat_completion renders, the token that closes a caller's
+    message in it, and the tokens of the marks a sentence may close with; None when the
+    GGUF carries no template (then the model cannot judge a turn's end). ``llama`` may be a
+    vocabulary-only load: nothing here evaluates."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        return None
+    render = Jinja2ChatFormatter(template, eos_token="", bos_token="")
+    shown = render(messages=[{"role": "user", "content": _WORDS}]).prompt
+    after = shown[shown.index(_WORDS) + len(_WORDS) :]
+    closing = llama.tokenize(after.encode(), add_bos=False, special=True)
+    if not closing:
+        return None
+    closers = [llama.tokenize(c.encode(), add_bos=False)[0] for c in ".?!"]
+    return render, closing[0], closers
+
+
+def prompt_head(template, context: list[Message]) -> str | None:
+    """The prompt text before the caller's next words, as the chat template renders it."""
+    if template is None:
+        return None
+    messages = [{"role": m.role, "content": m.content} for m in context]
+    shown = template[0](messages=[*messages, {"role": "user", "content": _WORDS}])
+    return shown.prompt[: shown.prompt.index(_WORDS)]
+
+
+def is_quote_mark(text: str) -> bool:
+    return bool(text.strip()) and set(text.strip()) <= _QUOTES
+
+
+def closing_words(words: str) -> str:
+    """The caller's words without the marks and space they trail off with."""
+    return _CLOSING.sub("", words.strip())
+
+
 class LanguageModel:
     """One shared llama.cpp context.
 
@@ -82,22 +120,7 @@ class LanguageModel:
         self._template = self._chat_template()
 
     def _chat_template(self):
-        """The chat template create_chat_completion renders, the token that closes a caller's
-        message in it, and the tokens of the marks a sentence may close with; None when the
-        GGUF carries no template (then the model cannot judge a turn's end)."""
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        template = self._llama.metadata.get("tokenizer.chat_template")
-        if not template:
-            return None
-        render = Jinja2ChatFormatter(template, eos_token="", bos_token="")
-        shown = render(messages=[{"role": "user", "content": _WORDS}]).prompt
-        after = shown[shown.index(_WORDS) + len(_WORDS) :]
-        closing = self._llama.tokenize(after.encode(), add_bos=False, special=True)
-        if not closing:
-            return None
-        closers = [self._llama.tokenize(c.encode(), add_bos=False)[0] for c in ".?!"]
-        return render, closing[0], closers
+        return chat_template(self._llama)
 
     @property
     def llama(self):
@@ -112,12 +135,7 @@ class LanguageModel:
             pass
 
     def _head(self, context: list[Message]) -> str | None:
-        """The prompt text before the caller's next words, as the chat template renders it."""
-        if self._template is None:
-            return None
-        messages = [{"role": m.role, "content": m.content} for m in context]
-        shown = self._template[0](messages=[*messages, {"role": "user", "content": _WORDS}])
-        return shown.prompt[: shown.prompt.index(_WORDS)]
+        return prompt_head(self._template, context)
 
     def _evaluate(self, tokens: list[int]) -> None:
         """Evaluate ``tokens`` from the longest prefix already in the KV cache (lock held)."""
@@ -153,7 +171,7 @@ class LanguageModel:
         if head is None:
             return None
         _, turn_end, closers = self._template
-        words = _CLOSING.sub("", words.strip())
+        words = closing_words(words)
         if not words:
             return 0.0
         llama = self._llama
@@ -238,7 +256,7 @@ class LanguageModel:
         self._evaluate(llama.tokenize(prompt.encode(), add_bos=True, special=True))
         first = int(np.argmax(self._next_token_probs()))
         mark = llama.detokenize([first]).decode("utf-8", errors="ignore")
-        if mark.strip() and set(mark.strip()) <= _QUOTES:
+        if is_quote_mark(mark):
             prompt += mark
         stop = llama.detokenize([turn_end], special=True).decode("utf-8", errors="ignore")
         return llama.create_completion(

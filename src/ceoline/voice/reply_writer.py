@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ceoline.errors import ModelUnavailable
 from ceoline.trust import guardrails
 from ceoline.trust.answers import may_follow
 from ceoline.trust.dialogue import Action, Decision
@@ -29,6 +30,9 @@ from ceoline.voice.utterance import Utterance
 log = logging.getLogger(__name__)
 
 FALLBACK_REPLY = "Sorry, I lost my train of thought there. Could you say that again?"
+# When the reply model cannot be reached at all, asking the caller to repeat would not help:
+# what they said is kept, and they are told so.
+NOTED_REPLY = "Thank you, I've noted that, and the team will see it. What else is on your mind?"
 
 
 class ReplyWriter:
@@ -82,8 +86,9 @@ class ReplyWriter:
         else:
             await self._generate_sequential(reply, timings, self._messages(history))
         if not reply.text:
-            pcm = await asyncio.to_thread(self.stages.cached_speech, FALLBACK_REPLY)
-            reply.add(FALLBACK_REPLY, pcm)
+            line = NOTED_REPLY if timings.model_unavailable else FALLBACK_REPLY
+            pcm = await asyncio.to_thread(self.stages.cached_speech, line)
+            reply.add(line, pcm)
 
     async def _generate_grounded(
         self,
@@ -223,6 +228,8 @@ class ReplyWriter:
                     timings.reply_tokens += 1
                     loop.call_soon_threadsafe(queue.put_nowait, delta)
             except Exception as exc:  # surfaced to the consumer, which logs it
+                if isinstance(exc, ModelUnavailable):
+                    timings.model_unavailable = True
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
             finally:
                 done = self._clock()

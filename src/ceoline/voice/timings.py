@@ -24,6 +24,8 @@ class TurnTimings:
     stt_prefetched: bool = False
     llm_total: float | None = None
     reply_tokens: int = 0
+    # The reply model could not be reached (the shared service down): fixed lines only.
+    model_unavailable: bool = False
     # Model sentences of a grounded answer that the notes did not back: never spoken.
     dropped_sentences: int = 0
     # When the model finished, in ms after the end of caller speech: a reply whose
