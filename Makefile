@@ -137,8 +137,8 @@ bench: install ## Benchmark the streaming loop against the naive baseline
 bench-sip: install ## Response times over real SIP calls (WORKERS=2: through Kamailio, ramped)
 	$(BIN)/python scripts/sip_bench.py --workers $(WORKERS)
 
-bench-llama: install ## Prefill and decode tokens/s of this llama.cpp build, base and adapter
-	$(BIN)/python scripts/llama_bench.py
+bench-llama: install ## Prefill and decode tokens/s of this llama.cpp build: base, adapter, merged
+	$(BIN)/python scripts/llama_bench.py --merged $(MERGED)
 
 eval: install ## Guardrails, company answers, turn-taking, over-talk and echo (two voices, µ-law), barge-in, call insights; real models
 	$(BIN)/ceoline guardrails eval

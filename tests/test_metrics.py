@@ -96,3 +96,21 @@ def test_served_over_http_on_loopback(metrics):
     assert {"ceoline_active_calls", "ceoline_calls", "ceoline_turn_stage_seconds"} <= names
     # A taken port costs the metrics, not the process.
     assert not Metrics(metrics.store).serve("127.0.0.1", port)
+
+
+def test_a_worker_on_the_shared_service_shows_whether_it_answers(tmp_path):
+    store = Store.open(tmp_path)
+    metrics = Metrics(store)
+    up = {"now": True}
+    metrics.watch(lambda: 0, dict, lambda: up["now"])
+    try:
+        assert samples(metrics)[("ceoline_inference_up", ())] == 1
+        up["now"] = False
+        assert samples(metrics)[("ceoline_inference_up", ())] == 0
+    finally:
+        metrics.close()
+        store.close()
+
+
+def test_a_local_model_exports_no_service_gauge(metrics):
+    assert not any(name == "ceoline_inference_up" for name, _ in samples(metrics))

@@ -130,6 +130,25 @@ def test_doctor_passes_on_the_shipped_setup(tmp_path):
         assert f"ok   {name}" in result.stdout, result.stdout
 
 
+def test_doctor_checks_the_shared_service_and_the_merge(tmp_path):
+    from ..sip_support import free_port
+
+    config = make_config(
+        tmp_path, sip={"port": free_port()}, inference={"mode": "shared", "port": free_port()}
+    )
+    result = run_cli("doctor", "--no-engines", config=config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok   merged fit    persona-merged.gguf = " in result.stdout, result.stdout
+    assert "ok   inference     shared: llama-server" in result.stdout, result.stdout
+    (tmp_path / "missing").mkdir()
+    missing = make_config(
+        tmp_path / "missing", inference={"mode": "shared", "server": "no-such-server"}
+    )
+    result = run_cli("doctor", "--no-engines", config=missing)
+    assert result.returncode != 0
+    assert "FAIL inference" in result.stdout and "make install" in result.stdout
+
+
 def test_doctor_catches_a_tampered_model(tmp_path):
     import shutil
 

@@ -93,11 +93,42 @@ def cluster_status(as_json: JsonOption = False, config: ConfigOption = None) -> 
                 "max_calls": cfg.sip.max_calls,
             }
         )
+    if cfg.inference.mode == "shared":
+        rows.append(_inference_row(cfg))
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
+        if row["worker"] == "inference":
+            typer.echo(
+                f"{'inference':<10} {row['uri']:<22} {row['state']:<9} "
+                f"{row['busy_slots']}/{row['slots']} slots writing"
+            )
+            continue
         typer.echo(
             f"{row['worker']:<10} {row['uri']:<22} {row['state']:<9} "
             f"{row['live_calls']}/{row['max_calls']} calls"
         )
+
+
+def _inference_row(cfg) -> dict:
+    """The shared inference service as the workers reach it: up or down, its busy slots."""
+    import urllib.request
+
+    from ceoline.inference.service import base_url, health
+
+    url = base_url(cfg)
+    busy = None
+    if health(cfg, timeout=0.5):
+        try:
+            with urllib.request.urlopen(f"{url}/slots", timeout=1) as response:
+                busy = sum(1 for s in json.loads(response.read()) if s.get("is_processing"))
+        except (OSError, ValueError):
+            busy = None
+    return {
+        "worker": "inference",
+        "uri": url.removeprefix("http://"),
+        "state": "up" if busy is not None else "down",
+        "busy_slots": busy if busy is not None else 0,
+        "slots": cfg.inference.parallel,
+    }
