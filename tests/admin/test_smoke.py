@@ -31,7 +31,7 @@ def test_each_engine_runs_on_this_cpu(engine):
     result = run_smoke(engine, REPO_CONFIG)
     assert result.ok, result.detail
     if engine == "llm":
-        assert "persona-lora.gguf" in result.detail
+        assert "persona-merged.gguf" in result.detail  # what calls load
         assert "AVX" in result.info["system_info"]
     if engine == "stt":
         assert "CTranslate2 " in result.detail  # the kernels it chose on this CPU

@@ -7,7 +7,7 @@ import pytest
 from ceoline.persona.evaluation import style_scores
 
 from ..cli_support import run_cli
-from ..conftest import DATA, ROOT, make_config
+from ..conftest import DATA, make_config
 
 
 def test_style_counts_signature_phrases_first_person_length_and_plain_speech(persona):
@@ -23,11 +23,6 @@ def test_style_counts_signature_phrases_first_person_length_and_plain_speech(per
     assert style["spoken_length"] == 0.5
     assert style["plain"] == 0.75
     assert style["score"] == pytest.approx((0.25 + 0.25 + 0.5 + 0.75) / 4)
-
-
-def test_calls_use_the_shipped_adapter_by_default(engines):
-    assert engines.llm.adapter is not None
-    assert engines.llm.adapter.path == ROOT / "models" / "persona-lora.gguf"
 
 
 def test_doctor_pins_and_fits_the_shipped_adapter(tmp_path):

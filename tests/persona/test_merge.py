@@ -154,3 +154,15 @@ def test_merge_leaves_a_current_file_alone(tmp_path):
     again = run_cli("persona", "merge", config=config)
     assert again.returncode == 0 and "up to date" in again.stdout, again.stderr
     assert (tmp_path / "persona-merged.gguf").stat().st_mode & 0o777 == 0o644
+
+
+def test_an_empty_merged_setting_applies_the_adapter_at_run_time(tmp_path):
+    from ceoline.engines import reply_model
+    from ceoline.locator import HashCache
+
+    from ..conftest import ROOT, make_config
+
+    config = parse_config_file(make_config(tmp_path, models={"merged": ""}))
+    model, adapter = reply_model(config, locate_all(config), HashCache(None))
+    assert model.path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert adapter.path == ROOT / "models" / "persona-lora.gguf"
