@@ -70,6 +70,7 @@ class SharedLanguageModel:
         self._state_lock = threading.Lock()
         self.requests = 0
         self.failures = 0
+        self._writing = 0  # this worker's replies being streamed now
 
     # -- availability -----------------------------------------------------------------------
 
@@ -147,9 +148,11 @@ class SharedLanguageModel:
 
     def prefill(self, context: list[Message]) -> bool:
         """Have a slot evaluate the prompt up to the caller's next words while the caller
-        still talks; False when it could not."""
+        still talks; False when it could not. Skipped while one of this worker's replies is
+        being written, as the local model skips it: the service would batch it with the
+        reply and slow the reply's tokens."""
         head = prompt_head(self._template, context)
-        if head is None:
+        if head is None or self._writing:
             return False
         try:
             self._post({"prompt": self._tokens(head), "n_predict": 1, "temperature": -1})
@@ -219,6 +222,8 @@ class SharedLanguageModel:
 
     def _stream(self, body: dict, cancelled: Callable[[], bool]) -> Iterator[str]:
         conn = None
+        with self._state_lock:
+            self._writing += 1
         try:
             try:
                 conn = self._connect()
@@ -250,5 +255,7 @@ class SharedLanguageModel:
                 if event.get("stop") or cancelled():
                     return
         finally:
+            with self._state_lock:
+                self._writing -= 1
             if conn is not None:
                 conn.close()  # a cut reply: llama-server sees the closed stream and stops

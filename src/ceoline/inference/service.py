@@ -90,6 +90,8 @@ def server_command(
         # Each slot gets the context one local call has.
         "--ctx-size", str(llm.context_tokens * inference.parallel),
         "--threads", str(config.runtime.stage_threads),
+        # As llama-cpp-python does locally: prompts are evaluated on every core.
+        "--threads-batch", str(config.runtime.all_threads),
         "--seed", str(llm.seed),
         "--metrics",
         "--no-webui",
