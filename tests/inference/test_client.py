@@ -58,6 +58,18 @@ def test_the_service_runs_the_merged_model_on_loopback(service):
     assert props["total_slots"] == 2
 
 
+def test_warming_caches_the_persona_prompt_in_every_slot(shared, engines, service):
+    from ceoline.voice.llm import prompt_head
+
+    shared.warm(engines.persona.system_prompt())
+    head = prompt_head(shared._template, _system(engines))
+    for slot in range(service.config.inference.parallel):
+        again = shared._post(
+            {"prompt": shared._tokens(head), "n_predict": 1, "temperature": -1, "id_slot": slot}
+        )
+        assert again["timings"]["prompt_n"] <= 1, (slot, again["timings"])
+
+
 def test_a_streamed_reply_comes_token_by_token(shared, engines):
     messages = [*_system(engines), Message("user", "I love the new invoice reminders!")]
     deltas = list(shared.stream(messages))

@@ -137,14 +137,17 @@ class SharedLanguageModel:
     # -- what a call asks of its reply model --------------------------------------------------
 
     def warm(self, system_prompt: str) -> None:
-        """Evaluate the persona prompt once, so the service's slots have it cached."""
+        """Have every slot evaluate the persona prompt once, so no caller's first turn waits
+        for it whichever slot takes the turn."""
+        head = prompt_head(self._template, [Message("system", system_prompt)])
+        if head is None:
+            return
+        tokens = self._tokens(head)
         try:
-            for _ in self.stream(
-                [Message("system", system_prompt), Message("user", "Hi")], max_tokens=1
-            ):
-                pass
+            for slot in range(self.inference.parallel):
+                self._post({"prompt": tokens, "n_predict": 1, "temperature": -1, "id_slot": slot})
         except ServiceUnavailable:
-            pass  # logged; the first call's first reply evaluates it instead
+            pass  # logged; the first turns evaluate it instead
 
     def prefill(self, context: list[Message]) -> bool:
         """Have a slot evaluate the prompt up to the caller's next words while the caller
