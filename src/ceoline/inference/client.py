@@ -44,7 +44,7 @@ CLOSER_FLOOR = 1e-3
 # the 32nd's probability, which no turn threshold is near.
 N_PROBS = 32
 # Waiting for the next token of a reply while other slots batch with it.
-READ_TIMEOUT_S = 30
+READ_TIMEOUT_S = 10
 
 
 class ServiceUnavailable(ModelUnavailable):
