@@ -110,7 +110,12 @@ def test_a_cut_reply_stops_generating_at_once(shared, engines, service):
 def test_the_end_of_turn_reading_equals_the_local_one(shared, engines, words):
     local = engines.llm.end_of_turn(_system(engines), words)
     remote = shared.end_of_turn(_system(engines), words)
-    assert remote == pytest.approx(local, abs=0.02), (words, local, remote)
+    # llama.cpp's logits move slightly with how a prompt is split into batches (a slot's
+    # cached prefix): the same reading within that, and the same side of the turn threshold.
+    assert remote == pytest.approx(local, abs=0.05), (words, local, remote)
+    threshold = engines.config.turn.text_threshold
+    if abs(local - threshold) > 0.05:
+        assert (remote >= threshold) == (local >= threshold), (words, local, remote)
 
 
 def test_a_killed_service_fails_fast_then_answers_again_after_its_restart(
@@ -140,3 +145,13 @@ def test_a_killed_service_fails_fast_then_answers_again_after_its_restart(
     for event in ("inference.unreachable", "inference.died", "inference.restarted"):
         assert event in caplog.text, caplog.text
     assert "inference.back" in caplog.text
+
+
+def test_a_refused_request_is_an_error_of_the_request_not_an_outage(shared, engines):
+    from ceoline.errors import ModelError
+
+    too_long = [*_system(engines), Message("user", "invoice " * 6000)]
+    with pytest.raises(ModelError, match="refused the request") as raised:
+        list(shared.stream(too_long))
+    assert not isinstance(raised.value, ServiceUnavailable)
+    assert shared.available

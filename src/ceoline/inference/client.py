@@ -43,6 +43,8 @@ CLOSER_FLOOR = 1e-3
 # Probabilities returned per token: the end-of-message token outside the top 32 is below
 # the 32nd's probability, which no turn threshold is near.
 N_PROBS = 32
+# What llama-server answers while it loads its model (after a restart): an outage still.
+LOADING = 503
 # Waiting for the next token of a reply while other slots batch with it.
 READ_TIMEOUT_S = 10
 
@@ -120,16 +122,15 @@ class SharedLanguageModel:
             )
             response = conn.getresponse()
             data = response.read()
-            if response.status != 200:
-                raise http.client.HTTPException(f"HTTP {response.status}")
-            answer = json.loads(data)
-        except (OSError, http.client.HTTPException, ValueError) as exc:
+            if response.status == LOADING:
+                raise http.client.HTTPException("the service is loading its model")
+        except (OSError, http.client.HTTPException) as exc:
             raise self._failed(exc) from None
         finally:
             if conn is not None:
                 conn.close()
         self._answered()
-        return answer
+        return _answer(response.status, data)
 
     def _tokens(self, text: str) -> list[int]:
         return self._vocab.tokenize(text.encode(), add_bos=True, special=True)
@@ -234,11 +235,13 @@ class SharedLanguageModel:
                     "POST", "/completion", json.dumps(body), {"Content-Type": "application/json"}
                 )
                 response = conn.getresponse()
-                if response.status != 200:
-                    raise http.client.HTTPException(f"HTTP {response.status}")
+                if response.status == LOADING:
+                    raise http.client.HTTPException("the service is loading its model")
             except (OSError, http.client.HTTPException) as exc:
                 raise self._failed(exc) from None
             self._answered()
+            if response.status != 200:
+                _answer(response.status, response.read())
             while True:
                 try:
                     line = response.readline()
@@ -262,3 +265,17 @@ class SharedLanguageModel:
                 self._writing -= 1
             if conn is not None:
                 conn.close()  # a cut reply: llama-server sees the closed stream and stops
+
+
+def _answer(status: int, data: bytes) -> dict:
+    """The service's JSON answer. A refusal (a prompt past the slot's context, a bad request)
+    is the request's fault, not an outage: a ModelError, and the service stays up."""
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        answer = None
+    if status != 200 or not isinstance(answer, dict):
+        error = answer.get("error", {}) if isinstance(answer, dict) else {}
+        detail = error.get("message") if isinstance(error, dict) else None
+        raise ModelError(f"inference service refused the request (HTTP {status}): {detail}")
+    return answer
