@@ -113,7 +113,9 @@ class SharedLanguageModel:
         conn.sock.settimeout(READ_TIMEOUT_S)
         return conn
 
-    def _post(self, body: dict) -> dict:
+    def _open(self, body: dict) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """POST ``body`` to /completion: the open connection and its response's head, or
+        ServiceUnavailable (the connection closed) when the service did not answer."""
         conn = None
         try:
             conn = self._connect()
@@ -121,15 +123,23 @@ class SharedLanguageModel:
                 "POST", "/completion", json.dumps(body), {"Content-Type": "application/json"}
             )
             response = conn.getresponse()
-            data = response.read()
             if response.status == LOADING:
                 raise http.client.HTTPException("the service is loading its model")
         except (OSError, http.client.HTTPException) as exc:
-            raise self._failed(exc) from None
-        finally:
             if conn is not None:
                 conn.close()
+            raise self._failed(exc) from None
         self._answered()
+        return conn, response
+
+    def _post(self, body: dict) -> dict:
+        conn, response = self._open(body)
+        try:
+            data = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._failed(exc) from None
+        finally:
+            conn.close()
         return _answer(response.status, data)
 
     def _tokens(self, text: str) -> list[int]:
@@ -229,17 +239,7 @@ class SharedLanguageModel:
         with self._state_lock:
             self._writing += 1
         try:
-            try:
-                conn = self._connect()
-                conn.request(
-                    "POST", "/completion", json.dumps(body), {"Content-Type": "application/json"}
-                )
-                response = conn.getresponse()
-                if response.status == LOADING:
-                    raise http.client.HTTPException("the service is loading its model")
-            except (OSError, http.client.HTTPException) as exc:
-                raise self._failed(exc) from None
-            self._answered()
+            conn, response = self._open(body)
             if response.status != 200:
                 _answer(response.status, response.read())
             while True:
