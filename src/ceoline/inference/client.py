@@ -28,6 +28,9 @@ from ceoline.config import InferenceConfig, LlmConfig
 from ceoline.errors import ModelError, ModelUnavailable
 from ceoline.locator import ModelFiles
 from ceoline.voice.llm import (
+    CLOSER_FLOOR,
+    TOP_TOKENS,
+    EndReading,
     Message,
     chat_template,
     closing_words,
@@ -38,11 +41,9 @@ from ceoline.voice.llm import (
 log = logging.getLogger("ceoline.inference")
 
 HOST = "127.0.0.1"
-# A closing mark less likely than this cannot move the reading by more than it: not asked.
-CLOSER_FLOOR = 1e-3
 # Probabilities returned per token: the end-of-message token outside the top 32 is below
 # the 32nd's probability, which no turn threshold is near.
-N_PROBS = 32
+N_PROBS = TOP_TOKENS
 # What llama-server answers while it loads its model (after a restart): an outage still.
 LOADING = 503
 # Waiting for the next token of a reply while other slots batch with it.
@@ -147,6 +148,15 @@ class SharedLanguageModel:
 
     # -- what a call asks of its reply model --------------------------------------------------
 
+    def single_token(self, text: str) -> int | None:
+        """The id of ``text`` when the vocabulary holds it as one token, else None."""
+        ids = self._vocab.tokenize(text.encode(), add_bos=False, special=False)
+        return ids[0] if len(ids) == 1 else None
+
+    def token_piece(self, token: int) -> str:
+        """The text of one token."""
+        return self._vocab.detokenize([token]).decode("utf-8", errors="replace")
+
     def warm(self, system_prompt: str) -> None:
         """Have every slot evaluate the persona prompt once, so no caller's first turn waits
         for it whichever slot takes the turn."""
@@ -176,21 +186,26 @@ class SharedLanguageModel:
 
     def end_of_turn(self, context: list[Message], words: str) -> float | None:
         """P(the caller's message ends after ``words``), read as the local model reads it."""
+        reading = self.read_end(context, words)
+        return None if reading is None else reading.p_end
+
+    def read_end(self, context: list[Message], words: str) -> EndReading | None:
+        """The next-token distribution after ``words``, as ``LanguageModel.read_end``."""
         head = prompt_head(self._template, context)
         if head is None:
             return None
         _, turn_end, closers = self._template
         words = closing_words(words)
         if not words:
-            return 0.0
+            return EndReading(turn_end, {}, {})
         tokens = self._tokens(head + words)
-        probs = self._next_token_probs(tokens)
-        total = probs.get(turn_end, 0.0)
-        for closer in closers:
-            p = probs.get(closer, 0.0)
-            if p >= CLOSER_FLOOR:
-                total += p * self._next_token_probs([*tokens, closer]).get(turn_end, 0.0)
-        return total
+        top = self._next_token_probs(tokens)
+        after_closers = {
+            closer: self._next_token_probs([*tokens, closer]).get(turn_end, 0.0)
+            for closer in closers
+            if top.get(closer, 0.0) >= CLOSER_FLOOR
+        }
+        return EndReading(turn_end, top, after_closers)
 
     def _next_token_probs(self, tokens: list[int]) -> dict[int, float]:
         answer = self._post(

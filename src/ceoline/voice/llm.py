@@ -25,6 +25,36 @@ class Message:
 _WORDS = "\x00words\x00"
 _CLOSING = re.compile(r"[.?!,;:\s]+$")
 _QUOTES = set("\"'“”‘’«»")
+# How many of the most likely next tokens a reading keeps: what the shared service returns
+# (its n_probs), so a local reading and a shared one see the same tokens.
+TOP_TOKENS = 32
+# A closing mark less likely than this next adds nothing a threshold could see; skipping it
+# saves an evaluation.
+CLOSER_FLOOR = 1e-3
+
+
+@dataclass(frozen=True)
+class EndReading:
+    """The reply model's next-token distribution after a caller's words: its ``TOP_TOKENS``
+    most likely tokens (id → probability), and P(end of message) after each closing mark
+    among them with at least ``CLOSER_FLOOR``."""
+
+    turn_end: int
+    after_words: dict[int, float]
+    after_closers: dict[int, float]
+
+    @property
+    def p_end(self) -> float:
+        """P(the message ends here): the end token next, or a closing mark and then it."""
+        total = self.after_words.get(self.turn_end, 0.0)
+        for closer, end in self.after_closers.items():
+            total += self.after_words.get(closer, 0.0) * end
+        return total
+
+
+def top_tokens(probs: np.ndarray) -> dict[int, float]:
+    top = np.argpartition(probs, -TOP_TOKENS)[-TOP_TOKENS:]
+    return {int(t): float(probs[t]) for t in top}
 
 
 def llama_options(
@@ -127,6 +157,15 @@ class LanguageModel:
         """The llama.cpp handle, for scoring text (see :mod:`ceoline.persona.evaluation`)."""
         return self._llama
 
+    def single_token(self, text: str) -> int | None:
+        """The id of ``text`` when the vocabulary holds it as one token, else None."""
+        ids = self._llama.tokenize(text.encode(), add_bos=False, special=False)
+        return ids[0] if len(ids) == 1 else None
+
+    def token_piece(self, token: int) -> str:
+        """The text of one token."""
+        return self._llama.detokenize([token]).decode("utf-8", errors="replace")
+
     def warm(self, system_prompt: str) -> None:
         """Evaluate the system prompt once so the first caller's first token comes quickly."""
         for _ in self.stream(
@@ -167,13 +206,19 @@ class LanguageModel:
         the sound of the turn does (scripts/turn_signals.py: ROC AUC 0.94 against Smart
         Turn's 0.66 at the first pause). None when the model has no chat template.
         """
+        reading = self.read_end(context, words)
+        return None if reading is None else reading.p_end
+
+    def read_end(self, context: list[Message], words: str) -> EndReading | None:
+        """The distribution :meth:`end_of_turn` is read from, for the turn reader
+        (:mod:`ceoline.voice.turn_reader`). None when the model has no chat template."""
         head = self._head(context)
         if head is None:
             return None
         _, turn_end, closers = self._template
         words = closing_words(words)
         if not words:
-            return 0.0
+            return EndReading(turn_end, {}, {})
         llama = self._llama
         # As create_chat_completion tokenizes its prompt, so the two share their prefix.
         tokens = llama.tokenize((head + words).encode(), add_bos=True, special=True)
@@ -182,14 +227,15 @@ class LanguageModel:
             # context's last row is read instead.
             self._evaluate(tokens)
             after_words = llama.n_tokens
-            probs = self._next_token_probs()
-            total = float(probs[turn_end])
+            top = top_tokens(self._next_token_probs())
+            after_closers = {}
             for closer in closers:
-                llama.n_tokens = after_words
-                llama.eval([closer])
-                total += float(probs[closer]) * float(self._next_token_probs()[turn_end])
+                if top.get(closer, 0.0) >= CLOSER_FLOOR:
+                    llama.n_tokens = after_words
+                    llama.eval([closer])
+                    after_closers[closer] = float(self._next_token_probs()[turn_end])
             llama.n_tokens = after_words  # the reply that follows starts from the words
-        return total
+        return EndReading(turn_end, top, after_closers)
 
     def _next_token_probs(self) -> np.ndarray:
         llama = self._llama
