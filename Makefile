@@ -29,7 +29,7 @@ SERVER_STAMP := $(VENV)/.llama-server-$(shell echo '$(LLAMA_VERSION) $(LLAMA_CMA
 # so no test can reach beyond this machine.
 NETNS := $(shell unshare -n true 2>/dev/null && command -v ip >/dev/null && echo yes)
 
-.PHONY: help install sysdeps train-deps run call demo test lint fmt bench bench-sip bench-llama eval persona bench-persona doctor clean
+.PHONY: help install sysdeps train-deps run call demo test lint fmt bench bench-sip bench-llama eval persona turn-reader bench-persona doctor clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -143,15 +143,20 @@ bench-llama: install ## Prefill and decode tokens/s of this llama.cpp build: bas
 eval: install ## Guardrails, company answers, turn-taking, over-talk and echo (two voices, µ-law), barge-in, call insights; real models
 	$(BIN)/ceoline guardrails eval
 	$(BIN)/ceoline eval answers
+	$(BIN)/ceoline turn train --check
 	$(BIN)/ceoline eval turns
 	$(BIN)/ceoline eval overtalk
 	$(BIN)/ceoline eval insights
 	$(BIN)/python scripts/bargein_eval.py
 
-persona: train-deps ## Retrain the shipped persona adapter (about 11 min), pin it, merge it, evaluate both
+persona: train-deps ## Retrain the shipped persona adapter (about 11 min), pin it, merge it, evaluate both, retrain the turn reader
 	$(BIN)/ceoline persona train
 	$(BIN)/ceoline persona merge
 	$(BIN)/ceoline persona eval --merged $(MERGED)
+	$(BIN)/ceoline turn train
+
+turn-reader: install ## Retrain the turn reader on the caller turns as the merged model reads them (about 3 min), pin it
+	$(BIN)/ceoline turn train
 
 bench-persona: install ## What the persona adapter costs per turn (first token, reply), vs base
 	$(BIN)/python scripts/persona_bench.py

@@ -86,6 +86,9 @@ class ModelsConfig:
     # The adapter folded into the base's weights (`make install` builds it): what calls load
     # when an adapter is set. "" applies the adapter at run time instead.
     merged: str = _opt("persona-merged.gguf")
+    # The trained end-of-turn reader over the reply model's reading of the words (`ceoline
+    # turn train`), for the model it was trained on. "" leaves statements to Smart Turn.
+    turn_reader: str = _opt("turn-reader.json")
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,9 @@ class TurnConfig:
     recheck_ms: int = _opt(300, lo=60, hi=5000)
     fallback_ms: int = _opt(1200, lo=200, hi=10000)
     text_threshold: float = _opt(0.005, lo=0.0, hi=1.0)
+    reader_threshold: float = _opt(0.3, lo=0.0, hi=1.0)
+    reader_verdict: float = _opt(0.5, lo=0.0, hi=1.0)
+    reader_floor: float = _opt(0.05, lo=0.0, hi=1.0)
     speculative: bool = _opt(True)
 
 

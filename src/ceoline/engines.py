@@ -25,6 +25,7 @@ from ceoline.voice.llm import LanguageModel, spoken_reply
 from ceoline.voice.stt import Transcriber
 from ceoline.voice.tts import Synthesizer
 from ceoline.voice.turn_model import TurnModel
+from ceoline.voice.turn_reader import TurnReader
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ def locate_all(config: Config, merged: bool = True) -> dict[str, ModelFiles]:
         kinds.append("adapter")
         if merged and config.models.merged:
             kinds.append("merged")
+    if uses_turn_reader(config):
+        kinds.append("turn_reader")
     return {kind: locate(kind, getattr(config.models, kind), config.models_dir) for kind in kinds}
 
 
@@ -112,6 +115,23 @@ def reply_model(
     return models["llm"], adapter
 
 
+def uses_turn_reader(config: Config) -> bool:
+    """The reader weighs the reply model's reading beside the turn model's verdicts: it is
+    loaded only where both are in use."""
+    return bool(
+        config.models.turn_reader
+        and config.turn.detector == "smart-turn"
+        and config.turn.text_threshold > 0
+    )
+
+
+def fitting_reader(
+    reader: ModelFiles, reply_files: ModelFiles, llm, cache: HashCache
+) -> TurnReader:
+    """The turn reader, once it is known to be trained on the reply model in use."""
+    return TurnReader.load(reader.path, llm, cache.sha256(reply_files.path))
+
+
 def start_inference(config: Config) -> InferenceService:
     """Start the shared inference service with the model calls would load, once it is known
     to be the right one (pins, merge and adapter checked as for a local load)."""
@@ -158,6 +178,7 @@ class Engines:
     load_ms: dict[str, float]
     knowledge: KnowledgeBase | None = None
     turn_model: TurnModel | None = None
+    turn_reader: TurnReader | None = None
     _speech_cache: dict[str, np.ndarray] = field(default_factory=dict)
     _cache_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -188,6 +209,8 @@ class Engines:
             started = time.perf_counter()
             engines.turn_model = TurnModel(models["turn"], config.runtime)
             load_ms["turn"] = (time.perf_counter() - started) * 1000
+        if "turn_reader" in models:
+            engines.turn_reader = fitting_reader(models["turn_reader"], reply_files, llm, cache)
         # The notes are re-indexed here when they changed since the last start.
         engines.knowledge = open_knowledge(config)
         # Built here once, so the first company question of a call does no indexing work.

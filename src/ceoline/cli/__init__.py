@@ -21,6 +21,7 @@ from ceoline.cli import (
     serving,
     setup,
     tryout,
+    turns,
     users,
     webhooks,
 )
@@ -44,6 +45,7 @@ for group, name in (
     (evals.eval_app, "eval"),
     (evals.guardrails_app, "guardrails"),
     (persona.persona_app, "persona"),
+    (turns.turn_app, "turn"),
     (users.users_app, "users"),
     (cluster.cluster_app, "cluster"),
     (serving.service_app, "service"),

@@ -1,0 +1,238 @@
+"""Train the turn reader (:mod:`ceoline.voice.turn_reader`) and score it on held-out turns.
+
+The examples are caller turns from the project's labelled sets, each cut after every word:
+the whole turn is finished, every cut inside it is not. Cuts the word rules already hold
+("I think that", "the invoice and") never reach the reader on a call, so they are left out
+here too; a cut right after a sentence's closing mark inside a turn ("It crashed. | Then…")
+is left out of training, because nothing in the words can tell it from a finished turn (the
+sound and the silence decide there), and scored apart. Every example is read by the reply
+model exactly as a call reads it (``read_end``, the persona's system prompt before the words).
+
+Each set keeps its own split: the reader is fitted on the tune turns only, and the report
+gives ROC AUC on both parts, over all cuts and over statements (not questions) alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ceoline.errors import CeolineError
+from ceoline.trust.dialogue import repair_question
+from ceoline.voice.llm import Message, closing_words
+from ceoline.voice.turn_reader import FORMAT, FeatureTokens, feature_names, features
+from ceoline.voice.word_rules import is_question, looks_unfinished
+
+WORD = re.compile(r"\S+")
+# The regularisation chosen on the tune part alone (cross-validated by turn, see fit()).
+C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+
+
+@dataclass(frozen=True)
+class SourceSet:
+    """A labelled set that holds caller turns: where it is and how to read them."""
+
+    name: str
+    path: str  # relative to the project root
+
+
+SOURCES = (
+    SourceSet("insights calls", "tests/data/insights/calls.jsonl"),
+    SourceSet("persona corpus", "configs/persona/corpus.jsonl"),
+    SourceSet("persona held-out", "configs/persona/heldout.jsonl"),
+    SourceSet("company questions", "tests/data/company_questions.jsonl"),
+    SourceSet("pause set", "tests/data/turns/turns.jsonl"),
+    SourceSet("caller turns", "configs/turns/caller_turns.jsonl"),
+)
+
+
+@dataclass(frozen=True)
+class CallerTurn:
+    text: str
+    split: str  # "tune" | "heldout"
+    source: str
+
+
+@dataclass(frozen=True)
+class Cut:
+    words: str
+    finished: bool
+    at_mark: bool  # right after a closing mark inside the turn
+
+
+def _rows(path: Path):
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CeolineError(f"{path}:{n}: not JSON ({exc.msg}); fix the line") from None
+
+
+def caller_turns(root: Path) -> list[CallerTurn]:
+    """Every caller turn of the labelled sets once, with its set's split."""
+    found: list[CallerTurn] = []
+    for source in SOURCES:
+        path = root / source.path
+        if not path.is_file():
+            raise CeolineError(f"{path} not found; the turn reader trains on the project's sets")
+        for row in _rows(path):
+            if "turns" in row:  # a call: its caller's turns
+                found += [
+                    CallerTurn(t["text"], row["split"], source.name)
+                    for t in row["turns"]
+                    if t["role"] == "caller"
+                ]
+            elif "prompt" in row:  # the persona's sets: the split is the file
+                split = "heldout" if source.name == "persona held-out" else "tune"
+                found.append(CallerTurn(row["prompt"], split, source.name))
+            elif "question" in row:
+                found.append(CallerTurn(row["question"], row.get("split") or "tune", source.name))
+            else:
+                found.append(CallerTurn(row["text"], row.get("split") or "tune", source.name))
+    seen: dict[str, CallerTurn] = {}
+    for turn in found:
+        text = " ".join(turn.text.split())
+        if len(WORD.findall(text)) < 2:
+            continue
+        # A text in both parts counts as held out: it must never be tuned on.
+        if text not in seen or turn.split == "heldout":
+            seen[text] = CallerTurn(text, turn.split, turn.source)
+    return list(seen.values())
+
+
+def cuts(text: str) -> list[Cut]:
+    """A cut after every word whose words the word rules leave to the reader."""
+    ends = [m.end() for m in WORD.finditer(text)]
+    out = []
+    for i, end in enumerate(ends):
+        words = closing_words(text[:end])
+        if not words or looks_unfinished(words):
+            continue
+        last = i == len(ends) - 1
+        out.append(Cut(words, last, not last and text[:end].rstrip()[-1] in ".?!"))
+    return out
+
+
+@dataclass
+class Examples:
+    x: np.ndarray
+    finished: np.ndarray
+    question: np.ndarray
+    at_mark: np.ndarray
+    heldout: np.ndarray
+    turn: np.ndarray  # index of the turn each cut came from
+    words: list[str]
+    seconds: float
+
+
+def read_examples(llm, system_prompt: str, turns: list[CallerTurn]) -> Examples:
+    """Every cut of every turn, read by the reply model ``llm`` after ``system_prompt``."""
+    context = [Message("system", system_prompt)]
+    tokens = FeatureTokens.resolve(llm)
+    rows, meta, words = [], [], []
+    started = time.perf_counter()
+    for k, turn in enumerate(turns):
+        question = is_question(repair_question(turn.text))
+        for cut in cuts(turn.text):
+            reading = llm.read_end(context, cut.words)
+            if reading is None:
+                raise CeolineError("the reply model has no chat template; it cannot read turns")
+            rows.append(features(reading, cut.words, tokens))
+            meta.append((cut.finished, question, cut.at_mark, turn.split == "heldout", k))
+            words.append(cut.words)
+    m = np.array(meta, dtype=np.int64).reshape(-1, 5)
+    return Examples(
+        np.stack(rows),
+        m[:, 0].astype(bool),
+        m[:, 1].astype(bool),
+        m[:, 2].astype(bool),
+        m[:, 3].astype(bool),
+        m[:, 4],
+        words,
+        time.perf_counter() - started,
+    )
+
+
+def fit(examples: Examples) -> tuple[dict, float]:
+    """Fit on the tune cuts (not those after a closing mark), C chosen by 5-fold
+    cross-validation grouped by turn. Returns the weights and the chosen C."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    use = ~examples.heldout & ~examples.at_mark
+    x, y, groups = examples.x[use], examples.finished[use], examples.turn[use]
+
+    def model(c: float):
+        return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
+
+    scores = {
+        c: cross_val_score(
+            model(c), x, y, groups=groups, cv=GroupKFold(5), scoring="roc_auc"
+        ).mean()
+        for c in C_GRID
+    }
+    c = max(scores, key=scores.get)
+    pipeline = model(c).fit(x, y)
+    scaler, regression = pipeline[0], pipeline[1]
+    weights = {
+        "mean": scaler.mean_.tolist(),
+        "scale": scaler.scale_.tolist(),
+        "coef": regression.coef_[0].tolist(),
+        "intercept": float(regression.intercept_[0]),
+    }
+    return weights, c
+
+
+def score(examples: Examples, p: np.ndarray) -> dict:
+    """ROC AUC on each part: all cuts the reader sees on a call, statements alone, and
+    with the cuts after a closing mark inside a turn (which words cannot tell)."""
+    from sklearn.metrics import roc_auc_score
+
+    def auc(mask) -> float | None:
+        y = examples.finished[mask]
+        return round(float(roc_auc_score(y, p[mask])), 4) if 0 < y.sum() < len(y) else None
+
+    out = {}
+    for part, mask in (("tune", ~examples.heldout), ("heldout", examples.heldout)):
+        plain = mask & ~examples.at_mark
+        out[part] = {
+            "turns": len(np.unique(examples.turn[mask])),
+            "cuts": int(mask.sum()),
+            "auc": auc(plain),
+            "statements_auc": auc(plain & ~examples.question),
+            "questions_auc": auc(plain & examples.question),
+            "auc_with_cuts_after_a_mark": auc(mask),
+        }
+    return out
+
+
+def reading_auc(examples: Examples) -> dict:
+    """The same report for today's reading alone: P(end of message) (the first feature)."""
+    return score(examples, examples.x[:, 0])
+
+
+def write_reader(path: Path, weights: dict, model_sha256: str, report: dict) -> None:
+    """Written whole to a temporary file first, so a failed run leaves the old reader."""
+    data = {
+        "format": FORMAT,
+        "model_sha256": model_sha256,
+        "features": feature_names(),
+        **weights,
+        "report": report,
+    }
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
