@@ -5,6 +5,7 @@ import asyncio
 
 from ceoline.config import TurnConfig
 from ceoline.voice.endpointing import TurnCheck
+from ceoline.voice.llm import EndReading
 from ceoline.voice.turn_judge import TurnJudge, ends_turn
 from ceoline.voice.turn_model import TurnVerdict
 
@@ -96,6 +97,24 @@ def test_the_reply_models_reading_of_the_words_ends_a_turn_at_once():
     assert not ends_turn("Who started the company with you", [], off, words_end=0.9)
 
 
+def test_a_statement_the_reader_is_sure_of_ends_on_one_verdict_without_the_wait():
+    said = "The invoice screen is too slow"
+    sure, unsure = CONFIG.reader_threshold + 0.05, CONFIG.reader_threshold - 0.05
+    one = verdicts((200, CONFIG.reader_verdict))
+    assert ends_turn(said, one, CONFIG, words_end=0.001, words_finished=sure)
+    # The sound still counts: a verdict under reader_verdict holds it.
+    low = verdicts((200, CONFIG.reader_verdict - 0.1))
+    assert not ends_turn(said, low, CONFIG, words_end=0.001, words_finished=sure)
+    # Unsure, or no reader: the statement waits statement_ms and two verdicts, as before.
+    assert not ends_turn(said, one, CONFIG, words_end=0.001, words_finished=unsure)
+    assert not ends_turn(said, one, CONFIG, words_end=0.001)
+    two = verdicts((CONFIG.statement_ms - 300, 0.95), (CONFIG.statement_ms, 0.95))
+    assert ends_turn(said, two, CONFIG, words_end=0.001, words_finished=unsure)
+    # No reading ends words that hang, nor before any verdict is in.
+    assert not ends_turn("The invoice screen and", one, CONFIG, words_finished=0.99)
+    assert not ends_turn(said, [], CONFIG, words_end=0.001, words_finished=0.99)
+
+
 class Words:
     """A reply model's end-of-turn reading: fixed answers, after a delay, recorded."""
 
@@ -107,7 +126,18 @@ class Words:
 
         time.sleep(self.delay_s)
         self.asked.append((len(context), text))
-        return self.words_end
+        return EndReading(turn_end=1, after_words={1: self.words_end}, after_closers={})
+
+
+class Reader:
+    """A turn reader that is always as sure."""
+
+    def __init__(self, finished: float):
+        self.finished, self.read = finished, []
+
+    def p_finished(self, reading, words):
+        self.read.append((reading.p_end, words))
+        return self.finished
 
 
 class Heard:
@@ -130,7 +160,7 @@ def test_the_words_are_read_once_the_transcript_is_in_and_belong_to_their_pause(
         await read
         assert words.asked == [(1, "Who started the company with you")]
         assert judge.ends_turn("Who started the company with you")
-        assert judge.turn_over()[2][0] == 0.3 and judge.words_end is None
+        assert judge.turn_over()[2].end == 0.3 and judge.words_end is None
         # The caller went on before the reading began: it is not even started.
         read = judge.ask_words(transcript("My question is about the price"), [])
         judge.resumed()
@@ -145,6 +175,21 @@ def test_the_words_are_read_once_the_transcript_is_in_and_belong_to_their_pause(
         # Words left hanging are not read at all.
         await judge.ask_words(transcript("I think that"), [])
         assert len(words.asked) == 2 and judge.words_end is None
+
+    asyncio.run(scenario())
+
+
+def test_the_reader_reads_the_same_reading_and_its_verdict_is_kept_with_the_turn():
+    async def scenario():
+        reader = Reader(0.9)
+        judge = TurnJudge(FakeTurnModel(complete=0.1), CONFIG, Words(0.002), reader)
+        await judge.ask_words(transcript("The export is broken."), ["system"])
+        assert reader.read == [(0.002, "The export is broken.")]
+        assert judge.words_finished == 0.9
+        judge.verdicts = verdicts((200, CONFIG.reader_verdict))
+        assert judge.ends_turn("The export is broken.")
+        words = judge.turn_over()[2]
+        assert (words.end, words.finished) == (0.002, 0.9) and judge.words_finished is None
 
     asyncio.run(scenario())
 

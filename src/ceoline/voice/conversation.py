@@ -130,6 +130,8 @@ class Stages(Protocol):
     synthesizer: Any
     # The turn model (``TurnModel``) when [turn] detector = "smart-turn"; absent otherwise.
     turn_model: Any
+    # The turn reader (``TurnReader``) when one is configured; absent or None otherwise.
+    turn_reader: Any
 
     def cached_speech(self, text: str) -> np.ndarray: ...
 
@@ -661,7 +663,9 @@ class Conversation:
                 timings.turn_complete = round(verdict.complete, 3)
                 timings.turn_model = verdict.elapsed_ms
             if words is not None:
-                timings.turn_words, timings.turn_words_ms = round(words[0], 4), words[1]
+                timings.turn_words, timings.turn_words_ms = round(words.end, 4), words.ms
+                if words.finished is not None:
+                    timings.turn_finished = round(words.finished, 3)
         self._busy_turns += 1
         cut_bot = bool(self.bargein.current and self.bargein.current.committed)
         over = Overlap(
@@ -938,4 +942,9 @@ def _turn_taking(stages: Stages, streaming: bool) -> tuple[Endpointer, TurnJudge
         end_ms=config.turn.fallback_ms,
         check_every_ms=config.turn.recheck_ms,
     )
-    return endpointer, TurnJudge(model, config.turn, getattr(stages.llm, "end_of_turn", None))
+    return endpointer, TurnJudge(
+        model,
+        config.turn,
+        getattr(stages.llm, "read_end", None),
+        getattr(stages, "turn_reader", None),
+    )

@@ -40,6 +40,8 @@ class TurnTimings:
     # the time it took to read them.
     turn_words: float | None = None
     turn_words_ms: float | None = None
+    # The turn reader's P(the caller has finished) on the same words.
+    turn_finished: float | None = None
     # The reply was prepared during the pause, before the turn was judged over.
     speculative: bool = False
     # Replies prepared at pauses the caller spoke on after, thrown away unheard, and the

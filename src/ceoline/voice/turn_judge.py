@@ -1,5 +1,5 @@
-"""When is the caller done? The reply model's reading of the early transcript, and the turn
-model's verdicts on the sound of the turn.
+"""When is the caller done? The reply model's reading of the early transcript, the turn
+reader's over it, and the turn model's verdicts on the sound of the turn.
 
 The endpointer cues a check at every pause (``TurnCheck``); the turn model runs in a worker
 thread, never on the tick, and its verdict is read on a later tick. Once the pause's early
@@ -12,7 +12,10 @@ turns``; the signals alone: ``scripts/turn_signals.py``): the words end it at on
 reply model gives their end ``text_threshold`` or more, which on that set sorts finished turns
 from holds far better than the sound does. Otherwise a question (a "?", or a question's
 opening word once the usual Whisper slips are repaired) ends on one verdict of ``threshold``
-or more; any other sentence needs ``statement_ms`` of silence and two verdicts of
+or more; any other sentence the turn reader (:mod:`ceoline.voice.turn_reader`, trained on caller
+turns cut at every word) is sure of, ``reader_threshold`` or more, ends on one verdict of
+``reader_verdict``; one it reads as unfinished, under ``reader_floor``, waits for the
+fallback silence; one it is unsure of needs ``statement_ms`` of silence and two verdicts of
 ``statement_threshold`` in a row, because on phone audio a list item or a number read slowly
 sounds finished to the model as often as a real end does.
 Words that hang mid-sentence never end a turn here: the fallback silence does.
@@ -24,12 +27,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 from ceoline.config import TurnConfig
 from ceoline.trust.dialogue import repair_question
 from ceoline.voice.endpointing import TurnCheck
-from ceoline.voice.llm import Message
+from ceoline.voice.llm import EndReading, Message
 from ceoline.voice.turn_model import TurnModel, TurnVerdict
+from ceoline.voice.turn_reader import TurnReader
 from ceoline.voice.word_rules import is_question, looks_unfinished
 
 log = logging.getLogger(__name__)
@@ -38,15 +43,30 @@ log = logging.getLogger(__name__)
 Verdicts = list[tuple[int, TurnVerdict]]
 
 
-# The reply model's P(the caller's message ends here), given what precedes it in the prompt.
-WordsModel = Callable[[list[Message], str], "float | None"]
+class WordsRead(NamedTuple):
+    """What was read from a pause's words: P(end of message), the reader's P(finished) (None
+    without a reader) and the time both took (ms)."""
+
+    end: float
+    finished: float | None
+    ms: float
+
+
+# The reply model's next-token distribution after the caller's words, given what precedes
+# them in the prompt (``LanguageModel.read_end``).
+WordsModel = Callable[[list[Message], str], "EndReading | None"]
 
 
 def ends_turn(
-    text: str, verdicts: Verdicts, config: TurnConfig, words_end: float | None = None
+    text: str,
+    verdicts: Verdicts,
+    config: TurnConfig,
+    words_end: float | None = None,
+    words_finished: float | None = None,
 ) -> bool:
-    """Do the words so far, the reply model's reading of them (``words_end``) and the turn
-    model's verdicts on this pause end the turn now?"""
+    """Do the words so far, the reply model's reading of them (``words_end``: P(end of
+    message)), the turn reader's (``words_finished``: P(finished)) and the turn model's
+    verdicts on this pause end the turn now?"""
     if not text.strip() or looks_unfinished(text):
         return False
     if words_end is not None and 0 < config.text_threshold <= words_end:
@@ -56,24 +76,37 @@ def ends_turn(
     silence, last = verdicts[-1]
     if is_question(repair_question(text)):
         return last.complete >= config.threshold
+    if words_finished is not None and words_finished >= config.reader_threshold:
+        return last.complete >= config.reader_verdict
+    if words_finished is not None and words_finished < config.reader_floor:
+        return False
     if silence < config.statement_ms or len(verdicts) < 2:
         return False
     return min(v.complete for _, v in verdicts[-2:]) >= config.statement_threshold
 
 
 class TurnJudge:
-    def __init__(self, model: TurnModel, config: TurnConfig, words: WordsModel | None = None):
+    def __init__(
+        self,
+        model: TurnModel,
+        config: TurnConfig,
+        words: WordsModel | None = None,
+        reader: TurnReader | None = None,
+    ):
         """``words``: the reply model's end-of-turn reading; None (or ``text_threshold`` 0)
-        leaves the turn to the turn model's verdicts alone."""
+        leaves the turn to the turn model's verdicts alone. ``reader``: the turn reader over
+        that reading; None leaves statements to the verdicts."""
         self.model = model
         self.config = config
         self.words = words if config.text_threshold > 0 else None
+        self.reader = reader
         self._pause = 0
         self._busy = False
         self.verdicts: Verdicts = []
         self.checks = 0
-        # The reply model's reading of this pause's words, and what it took (ms).
+        # The reply model's reading of this pause's words, the reader's, and what they took (ms).
         self.words_end: float | None = None
+        self.words_finished: float | None = None
         self.words_ms: float | None = None
 
     def ask(self, check: TurnCheck) -> None:
@@ -110,13 +143,16 @@ class TurnJudge:
             return
         started = time.perf_counter()
         try:
-            words_end = await asyncio.to_thread(self.words, context, text)
+            reading = await asyncio.to_thread(self.words, context, text)
         except Exception as exc:
             log.error("reply model's end-of-turn reading failed: %s", exc)
             return
-        if pause == self._pause:  # else the caller went on while the model read
-            self.words_end = words_end
-            self.words_ms = (time.perf_counter() - started) * 1000
+        if reading is None or pause != self._pause:  # the caller went on while it read
+            return
+        self.words_end = reading.p_end
+        if self.reader is not None:
+            self.words_finished = self.reader.p_finished(reading, text)
+        self.words_ms = (time.perf_counter() - started) * 1000
 
     def _on_verdict(self, done: asyncio.Future, pause: int, silence_ms: int) -> None:
         self._busy = False
@@ -129,7 +165,7 @@ class TurnJudge:
             self.verdicts.append((silence_ms, done.result()))
 
     def ends_turn(self, text: str) -> bool:
-        return ends_turn(text, self.verdicts, self.config, self.words_end)
+        return ends_turn(text, self.verdicts, self.config, self.words_end, self.words_finished)
 
     @property
     def last(self) -> TurnVerdict | None:
@@ -139,13 +175,17 @@ class TurnJudge:
         """The caller speaks again: every verdict on the pause before is void."""
         self._pause += 1
         self.verdicts = []
-        self.words_end = self.words_ms = None
+        self.words_end = self.words_finished = self.words_ms = None
 
-    def turn_over(self) -> tuple[int, TurnVerdict | None, tuple[float, float] | None]:
-        """The checks this turn took, the last verdict and the reply model's reading (P, ms)
-        of the last pause; the count starts again."""
+    def turn_over(self) -> tuple[int, TurnVerdict | None, WordsRead | None]:
+        """The checks this turn took, the last verdict and the readings of the words of the
+        last pause; the count starts again."""
         checks, last = self.checks, self.last
-        words = (self.words_end, self.words_ms or 0.0) if self.words_end is not None else None
+        words = (
+            WordsRead(self.words_end, self.words_finished, self.words_ms or 0.0)
+            if self.words_end is not None
+            else None
+        )
         self.checks = 0
         self.resumed()
         return checks, last, words
