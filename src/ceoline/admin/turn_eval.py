@@ -47,7 +47,7 @@ from ceoline.voice.llm import Message
 from ceoline.voice.timings import percentile
 from ceoline.voice.turn_judge import ends_turn
 from ceoline.voice.turn_model import TurnVerdict
-from ceoline.voice.word_rules import looks_unfinished
+from ceoline.voice.word_rules import is_question, looks_unfinished
 
 LINES = ("wide", "phone")
 POLICIES = ("fixed", "model")
@@ -64,6 +64,7 @@ class LabelledTurn:
     text: str
     holds: tuple[tuple[int, int], ...]  # ms ranges where the caller holds, then goes on
     speech_end_ms: int  # where the caller's last word ends
+    split: str = "tune"  # "heldout": never tuned on (the reader, the [turn] thresholds)
 
 
 def load_turns(path: Path) -> list[LabelledTurn]:
@@ -91,6 +92,7 @@ def load_turns(path: Path) -> list[LabelledTurn]:
                     row["text"],
                     holds,
                     end["start"] * 1000 // SAMPLE_RATE,
+                    row.get("split", "tune"),
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:
@@ -145,8 +147,9 @@ class _Replay:
             )
         self.outcome = Outcome()
         self.transcripts: dict[bytes, tuple[str, float]] = {}
-        words = getattr(engines.llm, "end_of_turn", None)
+        words = getattr(engines.llm, "read_end", None)
         self.words = words if policy == "model" and config.turn.text_threshold > 0 else None
+        self.reader = getattr(engines, "turn_reader", None)
         self.context = [Message("system", engines.persona.system_prompt())]
 
     def _transcript(self, audio: bytes) -> tuple[str, float]:
@@ -155,21 +158,23 @@ class _Replay:
             self.transcripts[audio] = (heard.text, heard.elapsed_ms)
         return self.transcripts[audio]
 
-    def _read_words(self, text: str, t_ms: int) -> tuple[int, float] | None:
-        """When the reply model's reading of the words lands, and what it gives (as
-        ``TurnJudge.ask_words``: hanging words are not read)."""
+    def _read_words(self, text: str, t_ms: int) -> tuple[int, float, float | None] | None:
+        """When the reply model's reading of the words lands, and what it and the turn
+        reader give (as ``TurnJudge.ask_words``: hanging words are not read)."""
         if self.words is None or not text.strip() or looks_unfinished(text):
             return None
         started = time.perf_counter()
-        words_end = self.words(self.context, text)
-        if words_end is None:
+        reading = self.words(self.context, text)
+        if reading is None:
             return None
-        return _arrival(t_ms, (time.perf_counter() - started) * 1000), words_end
+        finished = self.reader.p_finished(reading, text) if self.reader is not None else None
+        return _arrival(t_ms, (time.perf_counter() - started) * 1000), reading.p_end, finished
 
     def run(self) -> Outcome:
         frames = len(self.audio) // FRAME_SAMPLES
         text_at: tuple[int, str] | None = None  # when the early transcript lands, and it
-        words_at: tuple[int, float] | None = None  # when the reply model's reading lands
+        # When the reply model's reading lands: (tick, P(end), the reader's P(finished)).
+        words_at: tuple[int, float, float | None] | None = None
         verdicts: list[tuple[int, int, TurnVerdict]] = []  # (lands at, silence, verdict)
         extended = False
         for k in range(frames):
@@ -177,8 +182,9 @@ class _Replay:
             text = text_at[1] if text_at is not None and text_at[0] <= t else None
             if self.policy == "model" and text is not None:
                 landed = [(silence, v) for at, silence, v in verdicts if at <= t]
-                words_end = words_at[1] if words_at is not None and words_at[0] <= t else None
-                if ends_turn(text, landed, self.turn_config, words_end):
+                read = words_at is not None and words_at[0] <= t
+                words_end, finished = (words_at[1], words_at[2]) if read else (None, None)
+                if ends_turn(text, landed, self.turn_config, words_end, finished):
                     ended = self.endpointer.end_now(t)  # as Conversation.push_caller_frame
                     if ended is not None and self._started(ended, text_at, k):
                         return self.outcome
@@ -243,6 +249,7 @@ class PolicyReport:
     holds: int = 0
     cut_offs: int = 0
     delays: list[float] = field(default_factory=list)
+    statement_delays: list[float] = field(default_factory=list)  # turns that are no question
     wasted_starts: int = 0
     wasted_ms: float = 0.0
     cut_off_examples: list[dict] = field(default_factory=list)
@@ -257,6 +264,8 @@ class PolicyReport:
         self.cut_offs += outcome.cut_offs
         if outcome.end_delay_ms is not None:
             self.delays.append(outcome.end_delay_ms)
+            if not is_question(turn.text):
+                self.statement_delays.append(outcome.end_delay_ms)
         self.wasted_starts += outcome.wasted_starts
         self.wasted_ms += outcome.wasted_ms
 
@@ -268,6 +277,8 @@ class PolicyReport:
             "false_cut_off_rate": round(self.cut_offs / self.holds, 4) if self.holds else None,
             "end_delay_ms_p50": percentile(self.delays, 50),
             "end_delay_ms_p95": percentile(self.delays, 95),
+            "statement_end_delay_ms_p50": percentile(self.statement_delays, 50),
+            "statement_end_delay_ms_p95": percentile(self.statement_delays, 95),
             "wasted_starts_per_turn": round(self.wasted_starts / self.turns, 3)
             if self.turns
             else None,
@@ -280,11 +291,16 @@ class PolicyReport:
 class TurnReport:
     overall: dict[str, PolicyReport]
     by_variant: dict[str, dict[str, PolicyReport]]
+    by_split: dict[str, dict[str, PolicyReport]] = field(default_factory=dict)
     cut_off_target: float = 0.05
 
     def as_json(self) -> dict:
         return {
             "overall": {p: r.as_json() for p, r in self.overall.items()},
+            "by_split": {
+                v: {p: _without_examples(r.as_json()) for p, r in reports.items()}
+                for v, reports in sorted(self.by_split.items(), key=lambda kv: kv[0] != "tune")
+            },
             "by_variant": {
                 v: {p: _without_examples(r.as_json()) for p, r in reports.items()}
                 for v, reports in self.by_variant.items()
@@ -304,6 +320,7 @@ def evaluate(engines, turns: list[LabelledTurn], lines: tuple[str, ...] = LINES)
         raise CeolineError('the turn model is off ([turn] detector = "silence"); nothing to score')
     overall = {p: PolicyReport() for p in POLICIES}
     by_variant: dict[str, dict[str, PolicyReport]] = {}
+    by_split: dict[str, dict[str, PolicyReport]] = {}
     seeds = random.Random(7)
     for turn in turns:
         for line in lines:
@@ -311,11 +328,13 @@ def evaluate(engines, turns: list[LabelledTurn], lines: tuple[str, ...] = LINES)
             variant = by_variant.setdefault(
                 f"{turn.voice}/{line}", {p: PolicyReport() for p in POLICIES}
             )
+            split = by_split.setdefault(turn.split, {p: PolicyReport() for p in POLICIES})
             for policy in POLICIES:
                 outcome = _Replay(engines, turn, audio, policy).run()
                 overall[policy].add(turn, outcome, line)
                 variant[policy].add(turn, outcome, line)
-    return TurnReport(overall, by_variant)
+                split[policy].add(turn, outcome, line)
+    return TurnReport(overall, by_variant, by_split)
 
 
 def _without_examples(row: dict) -> dict:

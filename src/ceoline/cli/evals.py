@@ -225,9 +225,11 @@ def eval_turns(
     """Replay caller turns with labelled pauses and score when the bot would start.
 
     For the turn model and, in the same run, the fixed silence window: false cut-off rate
-    (the bot starts while the caller holds), end-of-turn delay p50/p95 on finished turns, and
-    the work started at pauses the caller then spoke on. Exits 1 when the turn model cuts
-    callers off more than 5 % of holds, or more often than the fixed window.
+    (the bot starts while the caller holds), end-of-turn delay p50/p95 on finished turns (and
+    on finished statements alone), and the work started at pauses the caller then spoke on;
+    overall, for the tune and held-out parts of the set, and per voice and line. Exits 1 when
+    the turn model cuts callers off more than 5 % of holds, or more often than the fixed
+    window.
     """
     from ceoline.admin.turn_eval import LINES, evaluate, load_turns
 
@@ -240,18 +242,20 @@ def eval_turns(
     else:
         typer.echo(
             f"{'':<16}{'policy':<7}{'turns':>6}{'holds':>6}{'cut-offs':>9}{'rate':>7}"
-            f"{'delay p50':>10}{'p95':>6}{'wasted/turn':>12}"
+            f"{'delay p50':>10}{'p95':>6}{'statements p50':>15}{'wasted/turn':>12}"
         )
-        rows = [("all", data["overall"]), *data["by_variant"].items()]
+        rows = [("all", data["overall"]), *data["by_split"].items(), *data["by_variant"].items()]
         typer.echo("turn model vs the fixed window (delays in ms; wasted: starts per turn)")
         for name, policies in rows:
             for policy, r in policies.items():
                 rate = r["false_cut_off_rate"]
                 rate = "n/a" if rate is None else f"{rate:.1%}"
                 p50, p95 = r["end_delay_ms_p50"] or 0, r["end_delay_ms_p95"] or 0
+                statements = r["statement_end_delay_ms_p50"] or 0
                 typer.echo(
                     f"{name:<16}{policy:<7}{r['turns']:>6}{r['holds']:>6}{r['false_cut_offs']:>9}"
-                    f"{rate:>7}{p50:>10.0f}{p95:>6.0f}{r['wasted_starts_per_turn'] or 0:>12.2f}"
+                    f"{rate:>7}{p50:>10.0f}{p95:>6.0f}{statements:>15.0f}"
+                    f"{r['wasted_starts_per_turn'] or 0:>12.2f}"
                 )
         for cut in data["overall"]["model"]["cut_offs"]:
             typer.echo(
