@@ -12,7 +12,13 @@ from pathlib import Path
 
 from ceoline.admin.smoke import ENGINES, SmokeResult, run_smoke
 from ceoline.config import Config
-from ceoline.engines import HASH_CACHE_NAME, fitting_adapter, fitting_merged, locate_all
+from ceoline.engines import (
+    HASH_CACHE_NAME,
+    fitting_adapter,
+    fitting_merged,
+    locate_all,
+    reply_model,
+)
 from ceoline.errors import CeolineError
 from ceoline.locator import HashCache, check_model, read_manifest, write_manifest
 from ceoline.native_build import BUILD_RECORD, built_features, judge_build, this_cpu
@@ -273,7 +279,28 @@ def _model_checks(config: Config, pin: bool) -> list[Check]:
                     "calls load it",
                 )
             )
+    if "turn_reader" in models:
+        checks.append(_reader_check(config, models, cache))
     return checks
+
+
+def _reader_check(config: Config, models: dict, cache: HashCache) -> Check:
+    """The turn reader is whole and was trained on the reply model calls load."""
+    from ceoline.voice.turn_reader import read_weights
+
+    try:
+        reply_files, _ = reply_model(config, models, cache)
+        weights = read_weights(models["turn_reader"].path, cache.sha256(reply_files.path))
+    except CeolineError as exc:
+        return Check("reader fit", False, str(exc))
+    heldout = weights.get("report", {}).get("reader", {}).get("heldout", {})
+    auc = heldout.get("statements_auc")
+    return Check(
+        "reader fit",
+        True,
+        f"{models['turn_reader'].path.name} reads {reply_files.path.name}"
+        + (f" (held-out statements ROC AUC {auc:.3f})" if auc is not None else ""),
+    )
 
 
 def _writable(directory: Path) -> bool:
