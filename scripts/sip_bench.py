@@ -12,6 +12,11 @@ to live calls) has caught up.
 
     .venv/bin/python scripts/sip_bench.py [--levels 1,2,3,4] [--waves 3] [--json]
     .venv/bin/python scripts/sip_bench.py --workers 2 [--max-calls 4]   # through Kamailio
+    .venv/bin/python scripts/sip_bench.py --caller espeak --levels 1   # an unseen voice, PCMU
+
+With ``--caller espeak`` each caller is a voice the bot never speaks with (espeak-ng) saying
+three feedback lines, finished statements, over 8 kHz PCMU: the turns callers mostly bring,
+and the ones that used to wait ``[turn] statement_ms`` for their end.
 
 With ``--workers N`` the server is a cluster (N workers behind Kamailio) and the levels ramp
 from 1 to N × max-calls simultaneous callers; the knee is the first level whose heard p95 is
@@ -38,6 +43,11 @@ from ceoline.store import Store  # noqa: E402
 from ceoline.voice.timings import percentile  # noqa: E402
 
 PROMPTS = [ROOT / "tests/data/question-mission.wav", ROOT / "tests/data/question-founding.wav"]
+FEEDBACK_LINES = (
+    "I would like the app to show my payment history.",
+    "The invoice reminders go out at the wrong time of day.",
+    "I was charged twice for my subscription this month.",
+)
 CEOLINE = [sys.executable, "-m", "ceoline"]
 LIMIT_MS = 2000
 
@@ -73,11 +83,26 @@ def start_server(
     return proc
 
 
-def wave(uri: str, callers: int) -> list[dict]:
+def espeak_prompts(workdir: Path) -> list[Path]:
+    """The feedback lines spoken by espeak-ng, as WAVs ``ceoline dial`` plays."""
+    from ceoline.voice import espeak
+    from ceoline.voice.audio import SAMPLE_RATE, write_wav
+
+    paths = []
+    for n, line in enumerate(FEEDBACK_LINES):
+        path = workdir / f"feedback-{n}.wav"
+        write_wav(path, espeak.speak(line), SAMPLE_RATE)
+        paths.append(path)
+    return paths
+
+
+def wave(uri: str, callers: int, prompts: list[Path], codec: str | None) -> list[dict]:
     procs = []
     for i in range(callers):
         args = [*CEOLINE, "dial", uri, "--json", "--timeout", "240"]
-        for prompt in PROMPTS:
+        if codec:
+            args += ["--codec", codec]
+        for prompt in prompts:
             args += ["--play", str(prompt)]
         procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, text=True))
         if i + 1 < callers:
@@ -143,6 +168,13 @@ def main() -> None:
         default="local",
         help="where the reply model runs; both: the sweep in each mode, in the same run",
     )
+    parser.add_argument(
+        "--caller",
+        choices=("questions", "espeak"),
+        default="questions",
+        help="questions: two recorded questions over the default codec; espeak: three feedback "
+        "lines in espeak-ng's voice over PCMU",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.levels:
@@ -184,9 +216,12 @@ def service_pids() -> list[int]:
 
 
 def sweep(args, levels: list[int], per_worker: int, mode: str) -> dict:
-    report = {"workers": args.workers, "inference": mode, "levels": []}
+    report = {"workers": args.workers, "inference": mode, "caller": args.caller, "levels": []}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
+        prompts, codec = PROMPTS, None
+        if args.caller == "espeak":
+            prompts, codec = espeak_prompts(workdir), "PCMU"
         server = start_server(workdir, args.port, per_worker, args.workers, mode)
         uri = f"sip:hotline@127.0.0.1:{args.port}"
         try:
@@ -196,7 +231,7 @@ def sweep(args, levels: list[int], per_worker: int, mode: str) -> dict:
                 failed = 0
                 for w in range(args.waves):
                     print(f"{mode}, level {n}: wave {w + 1}/{args.waves}", file=sys.stderr)
-                    for result in wave(uri, n):
+                    for result in wave(uri, n, prompts, codec):
                         if not result.get("connected"):
                             failed += 1
                         heard += [t["response_ms"] for t in result["turns"] if t["response_ms"]]
