@@ -142,7 +142,7 @@ class VadConfig:
 @dataclass(frozen=True)
 class TurnConfig:
     detector: str = _opt("smart-turn", choices=("smart-turn", "silence"))
-    pause_ms: int = _opt(200, lo=60, hi=2000)
+    pause_ms: int = _opt(120, lo=60, hi=2000)
     threshold: float = _opt(0.5, lo=0.0, hi=1.0)
     statement_threshold: float = _opt(0.9, lo=0.0, hi=1.0)
     statement_ms: int = _opt(800, lo=0, hi=10000)
