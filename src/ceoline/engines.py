@@ -33,8 +33,9 @@ HASH_CACHE_NAME = ".model-hashes.json"
 
 
 def locate_all(config: Config, merged: bool = True) -> dict[str, ModelFiles]:
-    """Every model file in use: the three stages, the persona adapter when configured, and the
-    merged persona model calls load (``merged=False``: not it, for the command that builds it)."""
+    """Every model file in use: the three stages, the persona adapter when configured, the
+    merged persona model calls load and the turn reader that reads it (``merged=False``:
+    neither, for the command that builds the merged model)."""
     kinds = ["stt", "llm", "tts"]
     if config.turn.detector == "smart-turn":
         kinds.append("turn")
@@ -42,7 +43,7 @@ def locate_all(config: Config, merged: bool = True) -> dict[str, ModelFiles]:
         kinds.append("adapter")
         if merged and config.models.merged:
             kinds.append("merged")
-    if uses_turn_reader(config):
+    if merged and uses_turn_reader(config):
         kinds.append("turn_reader")
     return {kind: locate(kind, getattr(config.models, kind), config.models_dir) for kind in kinds}
 

@@ -165,6 +165,7 @@ def test_doctor_catches_a_tampered_model(tmp_path):
             "manifest": str(tmp_path / "manifest.toml"),
             "tts": voice.path.name,
             "adapter": "",
+            "turn_reader": "",
         },
     )
     assert run_cli("doctor", "--pin", config=config).returncode == 0
