@@ -152,6 +152,7 @@ class TurnConfig:
     reader_threshold: float = _opt(0.3, lo=0.0, hi=1.0)
     reader_verdict: float = _opt(0.5, lo=0.0, hi=1.0)
     reader_floor: float = _opt(0.05, lo=0.0, hi=1.0)
+    reader_wait_ms: int = _opt(400, lo=0, hi=10000)
     speculative: bool = _opt(True)
 
 

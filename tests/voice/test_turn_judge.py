@@ -102,9 +102,11 @@ def test_a_statement_the_reader_is_sure_of_ends_on_one_verdict_without_the_wait(
     sure, unsure = CONFIG.reader_threshold + 0.05, CONFIG.reader_threshold - 0.05
     one = verdicts((200, CONFIG.reader_verdict))
     assert ends_turn(said, one, CONFIG, words_end=0.001, words_finished=sure)
-    # The sound still counts: a verdict under reader_verdict holds it.
+    # The sound still counts: a verdict under reader_verdict holds it, until reader_wait_ms.
     low = verdicts((200, CONFIG.reader_verdict - 0.1))
     assert not ends_turn(said, low, CONFIG, words_end=0.001, words_finished=sure)
+    later = verdicts((200, 0.1), (CONFIG.reader_wait_ms, 0.05))
+    assert ends_turn(said, later, CONFIG, words_end=0.001, words_finished=sure)
     # Unsure, or no reader: the statement waits statement_ms and two verdicts, as before.
     assert not ends_turn(said, one, CONFIG, words_end=0.001, words_finished=unsure)
     assert not ends_turn(said, one, CONFIG, words_end=0.001)

@@ -14,7 +14,9 @@ from holds far better than the sound does. Otherwise a question (a "?", or a que
 opening word once the usual Whisper slips are repaired) ends on one verdict of ``threshold``
 or more; any other sentence the turn reader (:mod:`ceoline.voice.turn_reader`, trained on caller
 turns cut at every word) is sure of, ``reader_threshold`` or more, ends on one verdict of
-``reader_verdict``; one it reads as unfinished, under ``reader_floor``, waits for the
+``reader_verdict``, or after ``reader_wait_ms`` of silence whatever the verdicts (Smart Turn
+hears a voice unlike its training voices as unfinished: a finished complaint in espeak-ng's
+voice reads 0.0–0.1); one it reads as unfinished, under ``reader_floor``, waits for the
 fallback silence; one it is unsure of needs ``statement_ms`` of silence and two verdicts of
 ``statement_threshold`` in a row, because on phone audio a list item or a number read slowly
 sounds finished to the model as often as a real end does.
@@ -77,7 +79,7 @@ def ends_turn(
     if is_question(repair_question(text)):
         return last.complete >= config.threshold
     if words_finished is not None and words_finished >= config.reader_threshold:
-        return last.complete >= config.reader_verdict
+        return last.complete >= config.reader_verdict or silence >= config.reader_wait_ms
     if words_finished is not None and words_finished < config.reader_floor:
         return False
     if silence < config.statement_ms or len(verdicts) < 2:
