@@ -106,7 +106,7 @@ def _doctor_on(tmp_path, adapter_bytes: bytes, merged_at: float = 1.0, scale: fl
     config = parse_config_file(
         make_config(
             tmp_path,
-            models={"dir": str(models_dir), "verify": "doctor-only"},
+            models={"dir": str(models_dir), "verify": "doctor-only", "turn_reader": ""},
             llm={"adapter_scale": scale},
         )
     )
