@@ -14,7 +14,6 @@ gives ROC AUC on both parts, over all cuts and over statements (not questions) a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -232,7 +231,3 @@ def write_reader(path: Path, weights: dict, model_sha256: str, report: dict) -> 
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     temporary.replace(path)
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -36,6 +36,8 @@ from ceoline.voice.llm import (
     closing_words,
     is_quote_mark,
     prompt_head,
+    single_token,
+    token_piece,
 )
 
 log = logging.getLogger("ceoline.inference")
@@ -149,13 +151,10 @@ class SharedLanguageModel:
     # -- what a call asks of its reply model --------------------------------------------------
 
     def single_token(self, text: str) -> int | None:
-        """The id of ``text`` when the vocabulary holds it as one token, else None."""
-        ids = self._vocab.tokenize(text.encode(), add_bos=False, special=False)
-        return ids[0] if len(ids) == 1 else None
+        return single_token(self._vocab, text)
 
     def token_piece(self, token: int) -> str:
-        """The text of one token."""
-        return self._vocab.detokenize([token]).decode("utf-8", errors="replace")
+        return token_piece(self._vocab, token)
 
     def warm(self, system_prompt: str) -> None:
         """Have every slot evaluate the persona prompt once, so no caller's first turn waits

@@ -52,6 +52,17 @@ class EndReading:
         return total
 
 
+def single_token(llama, text: str) -> int | None:
+    """The id of ``text`` when ``llama``'s vocabulary holds it as one token, else None."""
+    ids = llama.tokenize(text.encode(), add_bos=False, special=False)
+    return ids[0] if len(ids) == 1 else None
+
+
+def token_piece(llama, token: int) -> str:
+    """The text of one token of ``llama``'s vocabulary."""
+    return llama.detokenize([token]).decode("utf-8", errors="replace")
+
+
 def top_tokens(probs: np.ndarray) -> dict[int, float]:
     top = np.argpartition(probs, -TOP_TOKENS)[-TOP_TOKENS:]
     return {int(t): float(probs[t]) for t in top}
@@ -158,13 +169,10 @@ class LanguageModel:
         return self._llama
 
     def single_token(self, text: str) -> int | None:
-        """The id of ``text`` when the vocabulary holds it as one token, else None."""
-        ids = self._llama.tokenize(text.encode(), add_bos=False, special=False)
-        return ids[0] if len(ids) == 1 else None
+        return single_token(self._llama, text)
 
     def token_piece(self, token: int) -> str:
-        """The text of one token."""
-        return self._llama.detokenize([token]).decode("utf-8", errors="replace")
+        return token_piece(self._llama, token)
 
     def warm(self, system_prompt: str) -> None:
         """Evaluate the system prompt once so the first caller's first token comes quickly."""
