@@ -24,10 +24,16 @@ def test_a_turn_is_cut_after_every_word_the_word_rules_leave_to_the_reader():
     assert after_mark.words == "I think that, the invoice screen is slow"
 
 
+def test_a_held_turn_is_cut_with_no_finished_cut():
+    got = cuts("The problems are the login.", finished=False)
+    assert got and not any(c.finished for c in got)
+    assert got[-1].words == "The problems are the login"
+
+
 def test_every_set_gives_its_turns_once_with_its_own_split():
     turns = caller_turns(ROOT)
-    texts = [t.text for t in turns]
-    assert len(texts) == len(set(texts)) > 700
+    keys = [(t.text, t.finished) for t in turns]
+    assert len(keys) == len(set(keys)) > 1500
     sources = {t.source for t in turns}
     assert sources == {s.name for s in turn_training.SOURCES}
     by_text = {t.text: t for t in turns}
@@ -38,6 +44,36 @@ def test_every_set_gives_its_turns_once_with_its_own_split():
     ]
     assert heldout_pauses and all(by_text[t].split == "heldout" for t in heldout_pauses)
     assert {t.split for t in turns} == {"tune", "heldout"}
+    heard = [t for t in turns if t.heard]
+    # Whisper's words at holds and at ends, in both parts.
+    assert {(t.finished, t.split) for t in heard} == {
+        (True, "tune"), (False, "tune"), (True, "heldout"), (False, "heldout")
+    }
+
+
+def test_heard_rows_keep_their_label_and_split(tmp_path, monkeypatch):
+    rows = [
+        {"heard": "I think that the invoice", "finished": False, "split": "tune"},
+        {"heard": "The invoice screen is slow", "finished": True, "split": "heldout"},
+    ]
+    (tmp_path / "h.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(turn_training, "SOURCES", (turn_training.SourceSet("h", "h.jsonl"),))
+    held, done = caller_turns(tmp_path)
+    assert (held.finished, held.heard, held.split) == (False, True, "tune")
+    assert (done.finished, done.heard, done.split) == (True, True, "heldout")
+
+
+def test_half_of_the_turns_are_read_after_an_earlier_exchange():
+    exchanges = turn_training.earlier_exchanges(ROOT)
+    texts = [t.text for t in caller_turns(ROOT)[:400]]
+    lengths = [len(turn_training.context_of(t, "system", exchanges)) for t in texts]
+    assert set(lengths) == {1, 3, 5}
+    assert 0.35 < lengths.count(1) / len(lengths) < 0.65
+    # The same turn is always read after the same conversation.
+    assert turn_training.context_of(texts[0], "s", exchanges) == turn_training.context_of(
+        texts[0], "s", exchanges
+    )
+    assert turn_training.context_of(texts[0], "s", []) == [turn_training.Message("system", "s")]
 
 
 def test_a_text_in_both_parts_is_held_out(tmp_path, monkeypatch):
@@ -83,6 +119,7 @@ def examples(n_turns=60, seed=0) -> Examples:
         np.zeros(n, bool),
         heldout,
         np.array(turn),
+        np.zeros(n, bool),
         [""] * n,
         0.0,
     )

@@ -5,8 +5,16 @@ the whole turn is finished, every cut inside it is not. Cuts the word rules alre
 ("I think that", "the invoice and") never reach the reader on a call, so they are left out
 here too; a cut right after a sentence's closing mark inside a turn ("It crashed. | Then…")
 is left out of training, because nothing in the words can tell it from a finished turn (the
-sound and the silence decide there), and scored apart. Every example is read by the reply
-model exactly as a call reads it (``read_end``, the persona's system prompt before the words).
+sound and the silence decide there), and scored apart.
+
+A call reads Whisper's words, not the caller's: the heard set (``scripts/make_heard_turns.py``)
+holds the written caller turns as Whisper hears them said by Piper and espeak-ng, wideband and
+through 8 kHz µ-law, and the pause set's early transcripts at every hold and every end. A held
+transcript is not finished, even where its last word is.
+
+Every example is read by the reply model exactly as a call reads it (``read_end``): after the
+persona's system prompt and, for half of the turns, one or two exchanges of an earlier
+conversation, as the caller's later turns are read.
 
 Each set keeps its own split: the reader is fitted on the tune turns only, and the report
 gives ROC AUC on both parts, over all cuts and over statements (not questions) alone.
@@ -17,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +57,10 @@ SOURCES = (
     SourceSet("company questions", "tests/data/company_questions.jsonl"),
     SourceSet("pause set", "tests/data/turns/turns.jsonl"),
     SourceSet("caller turns", "configs/turns/caller_turns.jsonl"),
+    SourceSet("heard turns", "configs/turns/heard_turns.jsonl"),
 )
+# The earlier conversation some turns are read after: persona prompts and replies.
+HISTORY = "configs/persona/corpus.jsonl"
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,8 @@ class CallerTurn:
     text: str
     split: str  # "tune" | "heldout"
     source: str
+    finished: bool = True  # False: the words a caller held after and then went on
+    heard: bool = False  # Whisper's transcript of the turn spoken, not the written turn
 
 
 @dataclass(frozen=True)
@@ -82,7 +96,11 @@ def caller_turns(root: Path) -> list[CallerTurn]:
         if not path.is_file():
             raise CeolineError(f"{path} not found; the turn reader trains on the project's sets")
         for row in _rows(path):
-            if "turns" in row:  # a call: its caller's turns
+            if "heard" in row:  # what Whisper made of a spoken turn, at a hold or its end
+                found.append(
+                    CallerTurn(row["heard"], row["split"], source.name, row["finished"], True)
+                )
+            elif "turns" in row:  # a call: its caller's turns
                 found += [
                     CallerTurn(t["text"], row["split"], source.name)
                     for t in row["turns"]
@@ -95,19 +113,21 @@ def caller_turns(root: Path) -> list[CallerTurn]:
                 found.append(CallerTurn(row["question"], row.get("split") or "tune", source.name))
             else:
                 found.append(CallerTurn(row["text"], row.get("split") or "tune", source.name))
-    seen: dict[str, CallerTurn] = {}
+    seen: dict[tuple[str, bool], CallerTurn] = {}
     for turn in found:
         text = " ".join(turn.text.split())
         if len(WORD.findall(text)) < 2:
             continue
+        key = (text, turn.finished)
         # A text in both parts counts as held out: it must never be tuned on.
-        if text not in seen or turn.split == "heldout":
-            seen[text] = CallerTurn(text, turn.split, turn.source)
+        if key not in seen or turn.split == "heldout":
+            seen[key] = CallerTurn(text, turn.split, turn.source, turn.finished, turn.heard)
     return list(seen.values())
 
 
-def cuts(text: str) -> list[Cut]:
-    """A cut after every word whose words the word rules leave to the reader."""
+def cuts(text: str, finished: bool = True) -> list[Cut]:
+    """A cut after every word whose words the word rules leave to the reader; the last is
+    finished when the turn is."""
     ends = [m.end() for m in WORD.finditer(text)]
     out = []
     for i, end in enumerate(ends):
@@ -115,8 +135,32 @@ def cuts(text: str) -> list[Cut]:
         if not words or looks_unfinished(words):
             continue
         last = i == len(ends) - 1
-        out.append(Cut(words, last, not last and text[:end].rstrip()[-1] in ".?!"))
+        out.append(Cut(words, last and finished, not last and text[:end].rstrip()[-1] in ".?!"))
     return out
+
+
+def earlier_exchanges(root: Path) -> list[tuple[Message, Message]]:
+    """Caller and persona messages a later turn can be read after."""
+    path = root / HISTORY
+    if not path.is_file():
+        raise CeolineError(f"{path} not found; the turn reader reads some turns after it")
+    return [
+        (Message("user", row["prompt"]), Message("assistant", row["reply"]))
+        for row in _rows(path)
+    ]
+
+
+def context_of(
+    text: str, system_prompt: str, exchanges: list[tuple[Message, Message]]
+) -> list[Message]:
+    """What precedes the turn's words: the system prompt, then for half of the turns one or
+    two earlier exchanges (chosen by the text, so a turn is always read after the same)."""
+    seed = zlib.crc32(text.encode())
+    context = [Message("system", system_prompt)]
+    if exchanges:
+        for k in range((0, 0, 1, 2)[seed % 4]):
+            context += exchanges[(seed // 4 + 7 * k) % len(exchanges)]
+    return context
 
 
 @dataclass
@@ -127,26 +171,35 @@ class Examples:
     at_mark: np.ndarray
     heldout: np.ndarray
     turn: np.ndarray  # index of the turn each cut came from
+    heard: np.ndarray  # from Whisper's transcript of a spoken turn
     words: list[str]
     seconds: float
 
 
-def read_examples(llm, system_prompt: str, turns: list[CallerTurn]) -> Examples:
-    """Every cut of every turn, read by the reply model ``llm`` after ``system_prompt``."""
-    context = [Message("system", system_prompt)]
+def read_examples(
+    llm,
+    system_prompt: str,
+    turns: list[CallerTurn],
+    exchanges: list[tuple[Message, Message]] = (),
+) -> Examples:
+    """Every cut of every turn, read by the reply model ``llm`` after ``system_prompt`` and
+    the turn's earlier exchanges (:func:`context_of`; none when ``exchanges`` is empty)."""
     tokens = FeatureTokens.resolve(llm)
     rows, meta, words = [], [], []
     started = time.perf_counter()
     for k, turn in enumerate(turns):
         question = is_question(repair_question(turn.text))
-        for cut in cuts(turn.text):
+        context = context_of(turn.text, system_prompt, list(exchanges))
+        for cut in cuts(turn.text, turn.finished):
             reading = llm.read_end(context, cut.words)
             if reading is None:
                 raise CeolineError("the reply model has no chat template; it cannot read turns")
             rows.append(features(reading, cut.words, tokens))
-            meta.append((cut.finished, question, cut.at_mark, turn.split == "heldout", k))
+            meta.append(
+                (cut.finished, question, cut.at_mark, turn.split == "heldout", k, turn.heard)
+            )
             words.append(cut.words)
-    m = np.array(meta, dtype=np.int64).reshape(-1, 5)
+    m = np.array(meta, dtype=np.int64).reshape(-1, 6)
     return Examples(
         np.stack(rows),
         m[:, 0].astype(bool),
@@ -154,6 +207,7 @@ def read_examples(llm, system_prompt: str, turns: list[CallerTurn]) -> Examples:
         m[:, 2].astype(bool),
         m[:, 3].astype(bool),
         m[:, 4],
+        m[:, 5].astype(bool),
         words,
         time.perf_counter() - started,
     )
@@ -192,8 +246,9 @@ def fit(examples: Examples) -> tuple[dict, float]:
 
 
 def score(examples: Examples, p: np.ndarray) -> dict:
-    """ROC AUC on each part: all cuts the reader sees on a call, statements alone, and
-    with the cuts after a closing mark inside a turn (which words cannot tell)."""
+    """ROC AUC on each part: all cuts the reader sees on a call, statements alone (all,
+    written, heard), and with the cuts after a closing mark inside a turn (which words cannot
+    tell)."""
     from sklearn.metrics import roc_auc_score
 
     def auc(mask) -> float | None:
@@ -208,6 +263,8 @@ def score(examples: Examples, p: np.ndarray) -> dict:
             "cuts": int(mask.sum()),
             "auc": auc(plain),
             "statements_auc": auc(plain & ~examples.question),
+            "written_statements_auc": auc(plain & ~examples.question & ~examples.heard),
+            "heard_statements_auc": auc(plain & ~examples.question & examples.heard),
             "questions_auc": auc(plain & examples.question),
             "auc_with_cuts_after_a_mark": auc(mask),
         }
