@@ -84,7 +84,9 @@ def pause_set_rows(engines, limit: int):
         for line in LINES:
             audio = line_audio(turn, line, seeds.randrange(1 << 30))
             endpointer = Endpointer(
-                config.vad, prefetch_ms=config.turn.pause_ms, end_ms=3000,
+                config.vad,
+                prefetch_ms=config.turn.pause_ms,
+                end_ms=3000,
                 check_every_ms=config.turn.recheck_ms,
             )
             for k in range(len(audio) // FRAME_SAMPLES):

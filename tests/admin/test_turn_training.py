@@ -47,7 +47,10 @@ def test_every_set_gives_its_turns_once_with_its_own_split():
     heard = [t for t in turns if t.heard]
     # Whisper's words at holds and at ends, in both parts.
     assert {(t.finished, t.split) for t in heard} == {
-        (True, "tune"), (False, "tune"), (True, "heldout"), (False, "heldout")
+        (True, "tune"),
+        (False, "tune"),
+        (True, "heldout"),
+        (False, "heldout"),
     }
 
 

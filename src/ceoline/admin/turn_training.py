@@ -145,8 +145,7 @@ def earlier_exchanges(root: Path) -> list[tuple[Message, Message]]:
     if not path.is_file():
         raise CeolineError(f"{path} not found; the turn reader reads some turns after it")
     return [
-        (Message("user", row["prompt"]), Message("assistant", row["reply"]))
-        for row in _rows(path)
+        (Message("user", row["prompt"]), Message("assistant", row["reply"])) for row in _rows(path)
     ]
 
 
