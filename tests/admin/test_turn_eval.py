@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ceoline.admin.turn_eval import LINES, evaluate, load_turns
+from ceoline.admin.turn_eval import LINES, Memo, evaluate, load_turns
 from ceoline.errors import CeolineError
 
 from ..conftest import DATA
@@ -26,7 +26,8 @@ def test_the_set_is_labelled_as_the_issue_asks():
 def test_the_turn_model_cuts_callers_off_less_than_the_fixed_window(engines):
     # An even slice of the whole set: both voices, both lines, every kind of turn.
     turns = load_turns(SET)[::8]
-    report = evaluate(engines, turns, LINES)
+    memo = Memo()
+    report = evaluate(engines, turns, LINES, memo=memo)
     data = report.as_json()["overall"]
     model, fixed = data["model"], data["fixed"]
     assert model["holds"] >= 40
@@ -35,6 +36,11 @@ def test_the_turn_model_cuts_callers_off_less_than_the_fixed_window(engines):
     # The 5 % target holds over the whole set (make eval); on this slice of about 54 holds
     # one cut-off moves the rate by two points, and verdicts land as fast as the CPU allows.
     assert model["false_cut_off_rate"] <= 0.10
+    # Replayed from the memo: no model runs again, and every result lands as it did.
+    sizes = (len(memo.transcripts), len(memo.verdicts), len(memo.readings))
+    again = evaluate(engines, turns, LINES, memo=memo).as_json()["overall"]
+    assert (len(memo.transcripts), len(memo.verdicts), len(memo.readings)) == sizes
+    assert again == data
 
 
 def test_a_broken_set_is_refused(tmp_path):

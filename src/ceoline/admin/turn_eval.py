@@ -19,6 +19,10 @@ turn model (asked at ``[turn] pause_ms``, then every ``recheck_ms``) with the re
 reading of the early transcript (computed for real too, landing after its measured time), both
 weighed by ``voice.turn_judge.ends_turn``, ``fallback_ms`` at most.
 Wasted work is what each would have started at a pause the caller then spoke on.
+
+What the models give for a piece of audio or words (and the time they took) is kept in a
+:class:`Memo`: several ``[turn]`` settings can be replayed over the same set at the cost of
+the first (``scripts/turn_sweep.py``), each result still landing after its measured time.
 """
 
 from __future__ import annotations
@@ -129,11 +133,28 @@ def _in_hold(turn: LabelledTurn, t_ms: float) -> bool:
     return any(start <= t_ms < end for start, end in turn.holds)
 
 
+@dataclass
+class Memo:
+    """The models' outputs, each with the time it took (ms), by the audio or the words."""
+
+    transcripts: dict[bytes, tuple[str, float]] = field(default_factory=dict)
+    verdicts: dict[bytes, TurnVerdict] = field(default_factory=dict)
+    readings: dict[str, tuple[object, float]] = field(default_factory=dict)
+
+
 class _Replay:
     """Feeds one turn's audio through an endpointer, with results landing when they would."""
 
-    def __init__(self, engines, turn: LabelledTurn, audio: np.ndarray, policy: str):
-        config: Config = engines.config
+    def __init__(
+        self,
+        engines,
+        turn: LabelledTurn,
+        audio: np.ndarray,
+        policy: str,
+        memo: Memo | None = None,
+        config: Config | None = None,
+    ):
+        config = config or engines.config
         self.engines, self.turn, self.audio, self.policy = engines, turn, audio, policy
         self.vad, self.turn_config = config.vad, config.turn
         if policy == "fixed":
@@ -146,29 +167,37 @@ class _Replay:
                 check_every_ms=config.turn.recheck_ms,
             )
         self.outcome = Outcome()
-        self.transcripts: dict[bytes, tuple[str, float]] = {}
+        self.memo = memo or Memo()
         words = getattr(engines.llm, "read_end", None)
         self.words = words if policy == "model" and config.turn.text_threshold > 0 else None
         self.reader = getattr(engines, "turn_reader", None)
         self.context = [Message("system", engines.persona.system_prompt())]
 
     def _transcript(self, audio: bytes) -> tuple[str, float]:
-        if audio not in self.transcripts:
+        if audio not in self.memo.transcripts:
             heard = self.engines.transcriber.transcribe(audio)
-            self.transcripts[audio] = (heard.text, heard.elapsed_ms)
-        return self.transcripts[audio]
+            self.memo.transcripts[audio] = (heard.text, heard.elapsed_ms)
+        return self.memo.transcripts[audio]
+
+    def _verdict(self, audio: bytes) -> TurnVerdict:
+        if audio not in self.memo.verdicts:
+            self.memo.verdicts[audio] = self.engines.turn_model.judge(audio)
+        return self.memo.verdicts[audio]
 
     def _read_words(self, text: str, t_ms: int) -> tuple[int, float, float | None] | None:
         """When the reply model's reading of the words lands, and what it and the turn
         reader give (as ``TurnJudge.ask_words``: hanging words are not read)."""
         if self.words is None or not text.strip() or looks_unfinished(text):
             return None
-        started = time.perf_counter()
-        reading = self.words(self.context, text)
+        if text not in self.memo.readings:
+            started = time.perf_counter()
+            reading = self.words(self.context, text)
+            self.memo.readings[text] = (reading, (time.perf_counter() - started) * 1000)
+        reading, elapsed = self.memo.readings[text]
         if reading is None:
             return None
         finished = self.reader.p_finished(reading, text) if self.reader is not None else None
-        return _arrival(t_ms, (time.perf_counter() - started) * 1000), reading.p_end, finished
+        return _arrival(t_ms, elapsed), reading.p_end, finished
 
     def run(self) -> Outcome:
         frames = len(self.audio) // FRAME_SAMPLES
@@ -184,7 +213,8 @@ class _Replay:
                 landed = [(silence, v) for at, silence, v in verdicts if at <= t]
                 read = words_at is not None and words_at[0] <= t
                 words_end, finished = (words_at[1], words_at[2]) if read else (None, None)
-                if ends_turn(text, landed, self.turn_config, words_end, finished):
+                silence = self.endpointer.silence_ms
+                if ends_turn(text, landed, self.turn_config, words_end, finished, silence):
                     ended = self.endpointer.end_now(t)  # as Conversation.push_caller_frame
                     if ended is not None and self._started(ended, text_at, k):
                         return self.outcome
@@ -206,7 +236,7 @@ class _Replay:
                 elif isinstance(event, TurnCheck):
                     if verdicts and verdicts[-1][0] > event.t_ms:
                         continue  # the last check still runs: not queued (TurnJudge.ask)
-                    verdict = self.engines.turn_model.judge(event.audio)
+                    verdict = self._verdict(event.audio)
                     lands = _arrival(event.t_ms, verdict.elapsed_ms)
                     verdicts.append((lands, event.silence_ms, verdict))
                     if _in_hold(self.turn, event.t_ms):
@@ -315,7 +345,16 @@ class TurnReport:
         return rate <= self.cut_off_target and model.cut_offs <= fixed.cut_offs
 
 
-def evaluate(engines, turns: list[LabelledTurn], lines: tuple[str, ...] = LINES) -> TurnReport:
+def evaluate(
+    engines,
+    turns: list[LabelledTurn],
+    lines: tuple[str, ...] = LINES,
+    memo: Memo | None = None,
+    config: Config | None = None,
+) -> TurnReport:
+    """``memo``: the models' outputs from an earlier run over the same audio, reused (and
+    added to); ``config``: settings other than the engines' own."""
+    memo = memo or Memo()
     if engines.turn_model is None:
         raise CeolineError('the turn model is off ([turn] detector = "silence"); nothing to score')
     overall = {p: PolicyReport() for p in POLICIES}
@@ -330,7 +369,7 @@ def evaluate(engines, turns: list[LabelledTurn], lines: tuple[str, ...] = LINES)
             )
             split = by_split.setdefault(turn.split, {p: PolicyReport() for p in POLICIES})
             for policy in POLICIES:
-                outcome = _Replay(engines, turn, audio, policy).run()
+                outcome = _Replay(engines, turn, audio, policy, memo, config).run()
                 overall[policy].add(turn, outcome, line)
                 variant[policy].add(turn, outcome, line)
                 split[policy].add(turn, outcome, line)
