@@ -107,6 +107,12 @@ def test_a_statement_the_reader_is_sure_of_ends_on_one_verdict_without_the_wait(
     assert not ends_turn(said, low, CONFIG, words_end=0.001, words_finished=sure)
     later = verdicts((200, 0.1), (CONFIG.reader_wait_ms, 0.05))
     assert ends_turn(said, later, CONFIG, words_end=0.001, words_finished=sure)
+    # The wait counts the silence now, not only when a verdict was asked.
+    wait = CONFIG.reader_wait_ms
+    assert ends_turn(said, low, CONFIG, words_end=0.001, words_finished=sure, silence_ms=wait)
+    assert not ends_turn(
+        said, low, CONFIG, words_end=0.001, words_finished=sure, silence_ms=wait - 20
+    )
     # Unsure, or no reader: the statement waits statement_ms and two verdicts, as before.
     assert not ends_turn(said, one, CONFIG, words_end=0.001, words_finished=unsure)
     assert not ends_turn(said, one, CONFIG, words_end=0.001)

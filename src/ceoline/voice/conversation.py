@@ -472,7 +472,7 @@ class Conversation:
         early = self._prefetch[1]
         if not early.done() or early.cancelled() or early.exception() is not None:
             return False
-        return self.judge.ends_turn(early.result().text)
+        return self.judge.ends_turn(early.result().text, self.endpointer.silence_ms)
 
     def _on_pause(self, event: SpeechPaused) -> None:
         self._prefetch = (event, self._spawn_transcription(event.audio))

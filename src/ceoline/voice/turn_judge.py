@@ -14,7 +14,8 @@ from holds far better than the sound does. Otherwise a question (a "?", or a que
 opening word once the usual Whisper slips are repaired) ends on one verdict of ``threshold``
 or more; any other sentence the turn reader (:mod:`ceoline.voice.turn_reader`, trained on caller
 turns cut at every word) is sure of, ``reader_threshold`` or more, ends on one verdict of
-``reader_verdict``, or after ``reader_wait_ms`` of silence whatever the verdicts (Smart Turn
+``reader_verdict``, or after ``reader_wait_ms`` of silence (counted at every tick, not only
+when a verdict comes) whatever the verdicts (Smart Turn
 hears a voice unlike its training voices as unfinished: a finished complaint in espeak-ng's
 voice reads 0.0–0.1); one it reads as unfinished, under ``reader_floor``, waits for the
 fallback silence; one it is unsure of needs ``statement_ms`` of silence and two verdicts of
@@ -65,10 +66,12 @@ def ends_turn(
     config: TurnConfig,
     words_end: float | None = None,
     words_finished: float | None = None,
+    silence_ms: int = 0,
 ) -> bool:
     """Do the words so far, the reply model's reading of them (``words_end``: P(end of
     message)), the turn reader's (``words_finished``: P(finished)) and the turn model's
-    verdicts on this pause end the turn now?"""
+    verdicts on this pause end the turn now? ``silence_ms``: the caller's silence now, which
+    the reader's waits count (the verdicts' own come only every ``recheck_ms``)."""
     if not text.strip() or looks_unfinished(text):
         return False
     if words_end is not None and 0 < config.text_threshold <= words_end:
@@ -78,8 +81,9 @@ def ends_turn(
     silence, last = verdicts[-1]
     if is_question(repair_question(text)):
         return last.complete >= config.threshold
+    waited = max(silence, silence_ms)
     if words_finished is not None and words_finished >= config.reader_threshold:
-        return last.complete >= config.reader_verdict or silence >= config.reader_wait_ms
+        return last.complete >= config.reader_verdict or waited >= config.reader_wait_ms
     if words_finished is not None and words_finished < config.reader_floor:
         return False
     if silence < config.statement_ms or len(verdicts) < 2:
@@ -166,8 +170,10 @@ class TurnJudge:
         if pause == self._pause:  # else the caller went on while the model listened
             self.verdicts.append((silence_ms, done.result()))
 
-    def ends_turn(self, text: str) -> bool:
-        return ends_turn(text, self.verdicts, self.config, self.words_end, self.words_finished)
+    def ends_turn(self, text: str, silence_ms: int = 0) -> bool:
+        return ends_turn(
+            text, self.verdicts, self.config, self.words_end, self.words_finished, silence_ms
+        )
 
     @property
     def last(self) -> TurnVerdict | None:
