@@ -114,18 +114,30 @@ def wave(uri: str, callers: int, prompts: list[Path], codec: str | None) -> list
     return results
 
 
-def server_responses(data_dir: Path, since: str) -> list[float]:
+def server_turns(data_dir: Path, since: str) -> list[dict]:
+    """Each caller turn the server answered since ``since``: what it heard, when it judged the
+    turn over (``endpoint``), what the words read (P(end), the turn reader's P(finished))
+    and its own response time, in ms."""
     store = Store.open(data_dir)
     try:
-        values = []
+        turns = []
         for row in store.list_calls(10000):
             if row["started_at"] < since:
                 continue
             call = store.get_call(row["id"])
             for turn in call["turns"]:
-                if turn["role"] == "caller" and "response" in turn["timings"]:
-                    values.append(turn["timings"]["response"])
-        return values
+                timings = turn["timings"]
+                if turn["role"] == "caller" and "response" in timings:
+                    turns.append(
+                        {
+                            "heard": turn["text"],
+                            **{
+                                k: timings.get(k)
+                                for k in ("endpoint", "turn_words", "turn_finished", "response")
+                            },
+                        }
+                    )
+        return turns
     finally:
         store.close()
 
@@ -237,7 +249,8 @@ def sweep(args, levels: list[int], per_worker: int, mode: str) -> dict:
                         heard += [t["response_ms"] for t in result["turns"] if t["response_ms"]]
                         failed += sum(1 for t in result["turns"] if t["response_ms"] is None)
                 time.sleep(1)
-                served = server_responses(workdir / "data", since)
+                turns = server_turns(workdir / "data", since)
+                served = [t["response"] for t in turns]
                 report["levels"].append(
                     {
                         "callers": n,
@@ -247,6 +260,7 @@ def sweep(args, levels: list[int], per_worker: int, mode: str) -> dict:
                         "heard_p95": percentile(heard, 95),
                         "server_p50": percentile(served, 50),
                         "server_p95": percentile(served, 95),
+                        "server_turns": turns,
                     }
                 )
             # What each process holds after the sweep: the worker (one process here) and,

@@ -33,9 +33,9 @@ from ceoline.persona.profile import load_persona  # noqa: E402
 
 # Edit to sweep other [turn] keys; every combination is replayed.
 GRID = {
-    "reader_threshold": (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5),
-    "reader_wait_ms": (200, 300, 400),
-    "reader_verdict": (0.3, 0.5),
+    "reader_threshold": (0.15, 0.2, 0.25, 0.3, 0.4),
+    "reader_verdict": (0.5, 0.7, 0.8),
+    "reader_alone": (0.4, 0.45),
 }
 
 

@@ -149,10 +149,11 @@ class TurnConfig:
     recheck_ms: int = _opt(300, lo=60, hi=5000)
     fallback_ms: int = _opt(1200, lo=200, hi=10000)
     text_threshold: float = _opt(0.005, lo=0.0, hi=1.0)
-    reader_threshold: float = _opt(0.4, lo=0.0, hi=1.0)
-    reader_verdict: float = _opt(0.5, lo=0.0, hi=1.0)
+    reader_threshold: float = _opt(0.25, lo=0.0, hi=1.0)
+    reader_verdict: float = _opt(0.8, lo=0.0, hi=1.0)
     reader_floor: float = _opt(0.05, lo=0.0, hi=1.0)
     reader_wait_ms: int = _opt(300, lo=0, hi=10000)
+    reader_alone: float = _opt(0.4, lo=0.0, hi=1.0)
     speculative: bool = _opt(True)
 
 

@@ -102,22 +102,26 @@ def test_a_statement_the_reader_is_sure_of_ends_on_one_verdict_without_the_wait(
     sure, unsure = CONFIG.reader_threshold + 0.05, CONFIG.reader_threshold - 0.05
     one = verdicts((200, CONFIG.reader_verdict))
     assert ends_turn(said, one, CONFIG, words_end=0.001, words_finished=sure)
-    # The sound still counts: a verdict under reader_verdict holds it, until reader_wait_ms.
+    # The sound still counts: under reader_verdict it holds the statement...
     low = verdicts((200, CONFIG.reader_verdict - 0.1))
     assert not ends_turn(said, low, CONFIG, words_end=0.001, words_finished=sure)
-    later = verdicts((200, 0.1), (CONFIG.reader_wait_ms, 0.05))
-    assert ends_turn(said, later, CONFIG, words_end=0.001, words_finished=sure)
-    # The wait counts the silence now, not only when a verdict was asked.
-    wait = CONFIG.reader_wait_ms
-    assert ends_turn(said, low, CONFIG, words_end=0.001, words_finished=sure, silence_ms=wait)
-    assert not ends_turn(
-        said, low, CONFIG, words_end=0.001, words_finished=sure, silence_ms=wait - 20
-    )
+    # ...unless the reader alone is sure enough: then reader_wait_ms of silence end it,
+    # counted at every tick, not only when a verdict comes.
+    alone, wait = CONFIG.reader_alone, CONFIG.reader_wait_ms
+    assert not ends_turn(said, low, CONFIG, words_end=0.001, words_finished=alone)
+    assert ends_turn(said, low, CONFIG, words_end=0.001, words_finished=alone, silence_ms=wait)
+    later = verdicts((200, 0.1), (wait, 0.05))
+    assert ends_turn(said, later, CONFIG, words_end=0.001, words_finished=alone)
+    assert not ends_turn(said, later, CONFIG, words_end=0.001, words_finished=sure)
     # Unsure, or no reader: the statement waits statement_ms and two verdicts, as before.
     assert not ends_turn(said, one, CONFIG, words_end=0.001, words_finished=unsure)
     assert not ends_turn(said, one, CONFIG, words_end=0.001)
     two = verdicts((CONFIG.statement_ms - 300, 0.95), (CONFIG.statement_ms, 0.95))
     assert ends_turn(said, two, CONFIG, words_end=0.001, words_finished=unsure)
+    assert ends_turn(said, two, CONFIG, words_end=0.001, words_finished=sure)
+    # Under the floor only the fallback ends it.
+    floor = CONFIG.reader_floor / 2
+    assert not ends_turn(said, two, CONFIG, words_end=0.001, words_finished=floor)
     # No reading ends words that hang, nor before any verdict is in.
     assert not ends_turn("The invoice screen and", one, CONFIG, words_finished=0.99)
     assert not ends_turn(said, [], CONFIG, words_end=0.001, words_finished=0.99)

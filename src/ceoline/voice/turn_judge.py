@@ -13,14 +13,14 @@ reply model gives their end ``text_threshold`` or more, which on that set sorts 
 from holds far better than the sound does. Otherwise a question (a "?", or a question's
 opening word once the usual Whisper slips are repaired) ends on one verdict of ``threshold``
 or more; any other sentence the turn reader (:mod:`ceoline.voice.turn_reader`, trained on caller
-turns cut at every word) is sure of, ``reader_threshold`` or more, ends on one verdict of
-``reader_verdict``, or after ``reader_wait_ms`` of silence (counted at every tick, not only
-when a verdict comes) whatever the verdicts (Smart Turn
-hears a voice unlike its training voices as unfinished: a finished complaint in espeak-ng's
-voice reads 0.0–0.1); one it reads as unfinished, under ``reader_floor``, waits for the
-fallback silence; one it is unsure of needs ``statement_ms`` of silence and two verdicts of
-``statement_threshold`` in a row, because on phone audio a list item or a number read slowly
-sounds finished to the model as often as a real end does.
+turns cut at every word) reads as finished, ``reader_threshold`` or more, ends on one verdict
+of ``reader_verdict``; one it is surer of, ``reader_alone`` or more, also ends after
+``reader_wait_ms`` of silence (counted at every tick, not only when a verdict comes) whatever
+the verdicts (Smart Turn hears a voice unlike its training voices as unfinished: a finished
+complaint in espeak-ng's voice reads 0.0–0.1); one it reads as unfinished, under
+``reader_floor``, waits for the fallback silence; one it is unsure of needs ``statement_ms``
+of silence and two verdicts of ``statement_threshold`` in a row, because on phone audio a list
+item or a number read slowly sounds finished to the model as often as a real end does.
 Words that hang mid-sentence never end a turn here: the fallback silence does.
 """
 
@@ -81,11 +81,13 @@ def ends_turn(
     silence, last = verdicts[-1]
     if is_question(repair_question(text)):
         return last.complete >= config.threshold
-    waited = max(silence, silence_ms)
-    if words_finished is not None and words_finished >= config.reader_threshold:
-        return last.complete >= config.reader_verdict or waited >= config.reader_wait_ms
-    if words_finished is not None and words_finished < config.reader_floor:
-        return False
+    if words_finished is not None:
+        if words_finished >= config.reader_threshold and last.complete >= config.reader_verdict:
+            return True
+        if words_finished >= config.reader_alone:
+            return max(silence, silence_ms) >= config.reader_wait_ms
+        if words_finished < config.reader_floor:
+            return False
     if silence < config.statement_ms or len(verdicts) < 2:
         return False
     return min(v.complete for _, v in verdicts[-2:]) >= config.statement_threshold
