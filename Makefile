@@ -155,7 +155,7 @@ persona: train-deps ## Retrain the shipped persona adapter (about 11 min), pin i
 	$(BIN)/ceoline persona eval --merged $(MERGED)
 	$(BIN)/ceoline turn train
 
-turn-reader: install ## Retrain the turn reader on the caller turns as the merged model reads them (about 3 min), pin it
+turn-reader: install ## Retrain the turn reader on the caller turns as the merged model reads them (about 8 min), pin it
 	$(BIN)/ceoline turn train
 
 bench-persona: install ## What the persona adapter costs per turn (first token, reply), vs base

@@ -94,7 +94,7 @@ def test_a_finished_complaint_in_an_unseen_voice_ends_without_the_statement_wait
     # The reader was sure, so the turn ended at reader_wait_ms at the latest (Smart Turn hears
     # this voice as unfinished): well before the 800 ms and two verdicts of 0.9 a statement
     # waited for without it, and the 1.2 s fallback those verdicts leave it to.
-    assert t["turn_finished"] >= turn.reader_threshold, t
+    assert t["turn_finished"] >= turn.reader_alone, t
     assert t["endpoint"] < turn.statement_ms - 200, t
     assert any(b.role == "bot" and b.text for b in result.turns)
 
