@@ -113,7 +113,7 @@ def test_a_reader_of_another_reply_model_is_refused(tmp_path):
 def test_the_shipped_reader_tells_finished_statements_on_held_out_turns(engines):
     """A slice of the held-out caller turns, cut at every word and read by the reply model as
     a call reads it: the reader sorts finished statements from cuts far better than P(end of
-    message) alone (whole set: `ceoline turn train`, 0.945 against 0.896)."""
+    message) alone (whole set: `ceoline turn train`, written statements 0.938 against 0.893)."""
     from sklearn.metrics import roc_auc_score
 
     from ceoline.trust.dialogue import repair_question
@@ -131,7 +131,7 @@ def test_the_shipped_reader_tells_finished_statements_on_held_out_turns(engines)
     reader = engines.turn_reader.probabilities(examples.x[plain])
     alone = examples.x[plain, 0]
     reader_auc, alone_auc = roc_auc_score(y, reader), roc_auc_score(y, alone)
-    assert len(held) >= 40 and y.sum() >= 40
+    assert len(held) >= 40 and y.sum() >= 35
     print(f"slice: reader {reader_auc:.3f}, P(end) alone {alone_auc:.3f}")
     assert reader_auc >= 0.9 and reader_auc > alone_auc + 0.02, (reader_auc, alone_auc)
 
