@@ -31,12 +31,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from ceoline.admin.turn_eval import LINES, NOISE_STD, line_audio, load_turns  # noqa: E402
+from ceoline.admin.turn_eval import LINES, line_audio, load_turns, over_line  # noqa: E402
 from ceoline.config import load_config  # noqa: E402
 from ceoline.engines import Engines  # noqa: E402
 from ceoline.persona.profile import load_persona  # noqa: E402
 from ceoline.voice import espeak  # noqa: E402
-from ceoline.voice.audio import FRAME_MS, SAMPLE_RATE, through_phone_line  # noqa: E402
+from ceoline.voice.audio import FRAME_MS, SAMPLE_RATE  # noqa: E402
 from ceoline.voice.endpointing import Endpointer, SpeechPaused  # noqa: E402
 
 OUT = ROOT / "configs/turns/heard_turns.jsonl"
@@ -47,9 +47,7 @@ PADDING = SAMPLE_RATE // 2
 
 def on_line(pcm: np.ndarray, line: str, rng: np.random.Generator) -> np.ndarray:
     padded = np.concatenate([np.zeros(PADDING), pcm.astype(np.float64), np.zeros(PADDING)])
-    noisy = np.clip(padded + rng.normal(0, NOISE_STD, len(padded)), -32768, 32767)
-    audio = noisy.astype(np.int16)
-    return through_phone_line(audio) if line == "phone" else audio
+    return over_line(padded, line, rng)
 
 
 def caller_turn_rows(engines, limit: int):

@@ -47,7 +47,7 @@ from ceoline.voice.endpointing import (
     TurnCheck,
     TurnEnded,
 )
-from ceoline.voice.llm import Message
+from ceoline.voice.llm import EndReading, Message
 from ceoline.voice.timings import percentile
 from ceoline.voice.turn_judge import ends_turn
 from ceoline.voice.turn_model import TurnVerdict
@@ -108,7 +108,12 @@ def line_audio(turn: LabelledTurn, line: str, seed: int) -> np.ndarray:
     pcm, rate = soundfile.read(turn.file, dtype="int16")
     if rate != SAMPLE_RATE:
         raise CeolineError(f"{turn.file}: {rate} Hz, the set is 16 kHz")
-    noise = np.random.default_rng(seed).normal(0, NOISE_STD, len(pcm))
+    return over_line(pcm, line, np.random.default_rng(seed))
+
+
+def over_line(pcm: np.ndarray, line: str, rng: np.random.Generator) -> np.ndarray:
+    """``pcm`` with the set's faint line noise, wideband or through 8 kHz µ-law."""
+    noise = rng.normal(0, NOISE_STD, len(pcm))
     audio = np.clip(pcm + noise, -32768, 32767).astype(np.int16)
     return through_phone_line(audio) if line == "phone" else audio
 
@@ -139,7 +144,7 @@ class Memo:
 
     transcripts: dict[bytes, tuple[str, float]] = field(default_factory=dict)
     verdicts: dict[bytes, TurnVerdict] = field(default_factory=dict)
-    readings: dict[str, tuple[object, float]] = field(default_factory=dict)
+    readings: dict[str, tuple[EndReading | None, float]] = field(default_factory=dict)
 
 
 class _Replay:
@@ -151,10 +156,9 @@ class _Replay:
         turn: LabelledTurn,
         audio: np.ndarray,
         policy: str,
-        memo: Memo | None = None,
-        config: Config | None = None,
+        memo: Memo,
+        config: Config,
     ):
-        config = config or engines.config
         self.engines, self.turn, self.audio, self.policy = engines, turn, audio, policy
         self.vad, self.turn_config = config.vad, config.turn
         if policy == "fixed":
@@ -167,7 +171,7 @@ class _Replay:
                 check_every_ms=config.turn.recheck_ms,
             )
         self.outcome = Outcome()
-        self.memo = memo or Memo()
+        self.memo = memo
         words = getattr(engines.llm, "read_end", None)
         self.words = words if policy == "model" and config.turn.text_threshold > 0 else None
         self.reader = getattr(engines, "turn_reader", None)
@@ -355,6 +359,7 @@ def evaluate(
     """``memo``: the models' outputs from an earlier run over the same audio, reused (and
     added to); ``config``: settings other than the engines' own."""
     memo = memo or Memo()
+    config = config or engines.config
     if engines.turn_model is None:
         raise CeolineError('the turn model is off ([turn] detector = "silence"); nothing to score')
     overall = {p: PolicyReport() for p in POLICIES}

@@ -26,6 +26,7 @@ import json
 import re
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,7 +151,7 @@ def earlier_exchanges(root: Path) -> list[tuple[Message, Message]]:
 
 
 def context_of(
-    text: str, system_prompt: str, exchanges: list[tuple[Message, Message]]
+    text: str, system_prompt: str, exchanges: Sequence[tuple[Message, Message]]
 ) -> list[Message]:
     """What precedes the turn's words: the system prompt, then for half of the turns one or
     two earlier exchanges (chosen by the text, so a turn is always read after the same)."""
@@ -179,7 +180,7 @@ def read_examples(
     llm,
     system_prompt: str,
     turns: list[CallerTurn],
-    exchanges: list[tuple[Message, Message]] = (),
+    exchanges: Sequence[tuple[Message, Message]] = (),
 ) -> Examples:
     """Every cut of every turn, read by the reply model ``llm`` after ``system_prompt`` and
     the turn's earlier exchanges (:func:`context_of`; none when ``exchanges`` is empty)."""
@@ -188,7 +189,7 @@ def read_examples(
     started = time.perf_counter()
     for k, turn in enumerate(turns):
         question = is_question(repair_question(turn.text))
-        context = context_of(turn.text, system_prompt, list(exchanges))
+        context = context_of(turn.text, system_prompt, exchanges)
         for cut in cuts(turn.text, turn.finished):
             reading = llm.read_end(context, cut.words)
             if reading is None:
