@@ -28,7 +28,6 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ceoline.config import parse_config_file  # noqa: E402
 from ceoline.engines import Engines  # noqa: E402
-from ceoline.persona.profile import load_persona  # noqa: E402
 from ceoline.store import Store  # noqa: E402
 from ceoline.voice.audio import SAMPLE_RATE  # noqa: E402
 from ceoline.voice.simulate import EchoingLine, InterruptingCaller, WavCaller, run_call  # noqa: E402
@@ -74,7 +73,7 @@ def barges(call: dict) -> list[dict]:
 
 async def main_async(as_json: bool) -> None:
     config = parse_config_file(ROOT / "configs/ceoline.toml")
-    engines = Engines.load(config, load_persona(config.persona_file))
+    engines = Engines.load(config).on_line()
     say = lambda text: engines.synthesizer.synthesize(text).pcm  # noqa: E731
     question = pad(say(QUESTION))
     rng = np.random.default_rng(5)

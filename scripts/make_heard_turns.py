@@ -34,7 +34,6 @@ sys.path.insert(0, str(ROOT / "src"))
 from ceoline.admin.turn_eval import LINES, line_audio, load_turns, over_line  # noqa: E402
 from ceoline.config import load_config  # noqa: E402
 from ceoline.engines import Engines  # noqa: E402
-from ceoline.persona.profile import load_persona  # noqa: E402
 from ceoline.voice import espeak  # noqa: E402
 from ceoline.voice.audio import FRAME_MS, SAMPLE_RATE  # noqa: E402
 from ceoline.voice.endpointing import Endpointer, SpeechPaused  # noqa: E402
@@ -114,7 +113,7 @@ def main() -> int:
         print("espeak-ng is not installed: apt-get install espeak-ng", file=sys.stderr)
         return 1
     config = load_config()
-    engines = Engines.load(config, load_persona(config.persona_file), warm=False)
+    engines = Engines.load(config, warm=False).on_line()
     rows = [*caller_turn_rows(engines, args.limit), *pause_set_rows(engines, args.limit)]
     rows = [row for row in rows if row["heard"].strip()]
     temporary = OUT.with_name(OUT.name + ".tmp")

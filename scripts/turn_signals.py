@@ -34,7 +34,6 @@ sys.path.insert(0, str(ROOT / "src"))
 from ceoline.admin.turn_eval import LINES, line_audio, load_turns  # noqa: E402
 from ceoline.config import load_config  # noqa: E402
 from ceoline.engines import Engines  # noqa: E402
-from ceoline.persona.profile import load_persona  # noqa: E402
 from ceoline.trust.dialogue import repair_question  # noqa: E402
 from ceoline.voice.audio import FRAME_MS, SAMPLE_RATE  # noqa: E402
 from ceoline.voice.endpointing import Endpointer, SpeechPaused, TurnCheck  # noqa: E402
@@ -86,7 +85,7 @@ def main() -> None:
     parser.add_argument("--looks", type=Path, help="also write every look's signals here (JSON)")
     args = parser.parse_args()
     config = load_config()
-    engines = Engines.load(config, load_persona(config.persona_file), warm=False)
+    engines = Engines.load(config, warm=False).on_line()
     turns = load_turns(ROOT / "tests/data/turns/turns.jsonl")[: args.limit]
     looks = list(first_looks(engines, turns, config.turn.pause_ms))
     context = [Message("system", engines.persona.system_prompt())]

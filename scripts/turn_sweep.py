@@ -29,7 +29,6 @@ sys.path.insert(0, str(ROOT / "src"))
 from ceoline.admin.turn_eval import Memo, evaluate, load_turns  # noqa: E402
 from ceoline.config import load_config  # noqa: E402
 from ceoline.engines import Engines  # noqa: E402
-from ceoline.persona.profile import load_persona  # noqa: E402
 
 # Edit to sweep other [turn] keys; every combination is replayed.
 GRID = {
@@ -48,7 +47,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     config = load_config()
-    engines = Engines.load(config, load_persona(config.persona_file), warm=False)
+    engines = Engines.load(config, warm=False).on_line()
     turns = [t for t in load_turns(ROOT / "tests/data/turns/turns.jsonl") if t.split == "tune"][
         : args.limit
     ]

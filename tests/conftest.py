@@ -150,7 +150,7 @@ def engines(persona, tmp_path_factory):
 
     base = tmp_path_factory.mktemp("engines")
     config = parse_config_file(make_config(base))
-    return Engines.load(config, persona)
+    return Engines.load(config).on_line()
 
 
 @pytest.fixture(scope="session")

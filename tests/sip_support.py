@@ -241,6 +241,7 @@ def sipp_command(
     sip_port: int | None = None,
     local: str = LOOPBACK,
     wrap: tuple[str, ...] = (),
+    service: str = "hotline",
 ) -> tuple[list[str], str]:
     """The sipp command line for one run, and the Call-ID prefix its calls will carry.
 
@@ -261,7 +262,7 @@ def sipp_command(
         "-sf",
         str(SIPP_DIR / f"{scenario}.xml"),
         "-s",
-        "hotline",
+        service,
         "-m",
         str(calls),
         "-i",

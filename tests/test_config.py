@@ -202,3 +202,43 @@ def test_stage_threads_default_to_half_the_usable_cores(monkeypatch):
         runtime = RuntimeConfig()
         assert (runtime.stage_threads, runtime.all_threads) == (each, cores)
     assert RuntimeConfig(threads=3).stage_threads == RuntimeConfig(threads=3).all_threads == 3
+
+
+def test_lines_are_read_with_their_numbers(tmp_path):
+    config = parse_config_file(
+        write(
+            tmp_path,
+            '[[lines]]\nname = "us"\nnumber = "hotline"\n\n'
+            '[[lines]]\nname = "uk"\nnumber = "hotline-uk"\ndids = ["+442079460000"]\n'
+            'persona = "persona-uk.toml"\nhandoff_uri = "sip:support-uk@pbx"\n',
+        )
+    )
+    assert [(line.name, line.number, line.dids) for line in config.lines] == [
+        ("us", "hotline", ()),
+        ("uk", "hotline-uk", ("+442079460000",)),
+    ]
+    assert config.lines[1].language == "en"
+
+
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        ('name = "us"\n', r"\[\[lines\]\] 1 \(us\): give number"),
+        ('name = "US line"\nnumber = "a"\n', r"\[\[lines\]\] 1 needs name"),
+        ('name = "us"\nnumber = "sip:a@b"\n', r"'sip:a@b' is not a SIP user part"),
+        ('name = "us"\nnumber = "a"\nlanguage = "xx"\n', r"lines\[0\]\.language = 'xx'"),
+        ('name = "us"\nnumber = "a"\nhandoff_uri = "support"\n', r"handoff_uri 'support'"),
+    ],
+)
+def test_a_bad_line_is_refused_with_what_to_fix(tmp_path, lines, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config_file(write(tmp_path, f"[[lines]]\n{lines}"))
+
+
+def test_two_lines_cannot_share_a_name_or_a_number(tmp_path):
+    twice = '[[lines]]\nname = "us"\nnumber = "a"\n\n[[lines]]\nname = "us"\nnumber = "b"\n'
+    with pytest.raises(ConfigError, match=r"\[\[lines\]\] 2: the name 'us' is used twice"):
+        parse_config_file(write(tmp_path, twice))
+    shared = '[[lines]]\nname = "us"\nnumber = "a"\n\n[[lines]]\nname = "uk"\ndids = ["a"]\n'
+    with pytest.raises(ConfigError, match=r"'a' is already line 'us''s"):
+        parse_config_file(write(tmp_path, shared))

@@ -56,9 +56,11 @@ ALLOWED: dict[str, set[str]] = {
     # The shared service's client renders and reads prompts by the local model's own rules.
     "inference": {"ceoline.voice.llm"},
 }
-# Core modules that compose the parts: the model loader and the redacting store.
+# Core modules that compose the parts: the model loader, the lines (a persona and its notes
+# per dialed number) and the redacting store.
 CORE_ALLOWED: dict[str, set[str]] = {
     "ceoline.engines": {"voice", "trust", "persona", "inference"},
+    "ceoline.lines": {"trust", "persona"},
     "ceoline.store": {"ceoline.trust.redaction"},
 }
 

@@ -54,7 +54,7 @@ def test_commits_move_counters_and_histograms_once_per_stage(metrics):
     assert got[(count, (("stage", "response"),))] == 1
     assert got[(count, (("stage", "llm_first_token"),))] == 0
     assert got[("ceoline_turn_stage_seconds_sum", (("stage", "response"),))] == pytest.approx(0.42)
-    assert got[("ceoline_calls_total", (("end_reason", "transferred"),))] == 1
+    assert got[("ceoline_calls_total", (("end_reason", "transferred"), ("line", "main")))] == 1
     assert got[("ceoline_barge_ins_total", (("outcome", "stopped"),))] == 1
     assert got[("ceoline_barge_ins_total", (("outcome", "resumed"),))] == 1
     hit = ("ceoline_guardrail_hits_total", (("category", "payments"), ("side", "caller")))
@@ -75,7 +75,8 @@ def test_crashed_calls_are_counted_and_a_broken_observer_never_fails_a_write(met
     with store.writing() as db:
         db.execute("UPDATE calls SET owner = NULL WHERE id = ?", [call_id])
     store.close_crashed_calls()
-    assert samples(metrics)[("ceoline_calls_total", (("end_reason", "crashed"),))] == 1
+    crashed = ("ceoline_calls_total", (("end_reason", "crashed"), ("line", "main")))
+    assert samples(metrics)[crashed] == 1
 
     class Broken:
         def __getattr__(self, name):

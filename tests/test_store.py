@@ -210,3 +210,13 @@ def test_calls_record_their_box_worker_and_process(tmp_path):
     named = Store.open(tmp_path, box="stockholm-1")
     assert named.get_call(named.create_call("sip", "1002", "Theo"))["box"] == "stockholm-1"
     named.close()
+
+
+def test_calls_keep_their_line_and_are_listed_by_it(store):
+    us = store.create_call("sip", "1001@pbx", "Theo", line="us")
+    se = store.create_call("sip", "1002@pbx", "Theo", line="se")
+    before = store.create_call("simulated", "", "Theo")  # a single-line box's call
+    assert [c["id"] for c in store.list_calls(line="se")] == [se]
+    assert {c["id"] for c in store.list_calls()} == {us, se, before}
+    assert store.get_call(before)["line"] == "main"
+    assert store.list_calls(line="uk") == []

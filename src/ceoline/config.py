@@ -336,6 +336,27 @@ class KnowledgeConfig:
     max_sentences: int = _opt(2, lo=0, hi=20)
 
 
+# Languages a line may speak: the word rules, fixed lines and redaction exist in these.
+LINE_LANGUAGES = ("en",)
+
+
+@dataclass(frozen=True)
+class LineConfig:
+    """One dialed number: who answers it, from which notes, in which language."""
+
+    name: str = _opt("")
+    # The Request-URI's user part a call to this line carries (sip:NUMBER@box).
+    number: str = _opt("")
+    # Numbers a trunk may put in the Request-URI or To header instead (E.164 "+46…").
+    dids: tuple[str, ...] = _opt(())
+    # Empty: the [persona] file and the [knowledge] dir.
+    persona: str = _opt("")
+    knowledge: str = _opt("")
+    language: str = _opt("en", choices=LINE_LANGUAGES)
+    # Empty: [handoff] uri.
+    handoff_uri: str = _opt("")
+
+
 @dataclass(frozen=True)
 class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
@@ -361,6 +382,7 @@ class Config:
     persona: PersonaRef = field(default_factory=PersonaRef)
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
     sip: SipConfig = field(default_factory=SipConfig)
+    lines: tuple[LineConfig, ...] = field(default_factory=tuple)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
     source: str = field(default="<built-in defaults>", metadata={"internal": True})
 
@@ -505,6 +527,7 @@ def parse_config_file(path: Path) -> Config:
     _check_cluster(config, source)
     _check_adapter(config.models, source)
     _check_webhooks(config.webhooks, source)
+    _check_lines(config.lines, source)
     return dataclasses.replace(config, base_dir=path.resolve().parent, source=source)
 
 
@@ -535,6 +558,38 @@ def _check_webhooks(hooks: tuple[WebhookConfig, ...], source: str) -> None:
             raise ConfigError(
                 f"{where} ({hook.name}): events {bad or '[]'} not allowed; choose from "
                 f"{', '.join(WEBHOOK_EVENTS)}"
+            )
+
+
+def _check_lines(lines: tuple[LineConfig, ...], source: str) -> None:
+    names, numbers = set(), {}
+    for n, line in enumerate(lines):
+        where = f"{source}: [[lines]] {n + 1}"
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,40}", line.name):
+            raise ConfigError(f'{where} needs name = "..." (lowercase letters, digits, - and _)')
+        if line.name in names:
+            raise ConfigError(f"{where}: the name {line.name!r} is used twice")
+        names.add(line.name)
+        if not line.number and not line.dids:
+            raise ConfigError(
+                f'{where} ({line.name}): give number = "..." (the dialed user part) or dids'
+            )
+        for number in (line.number, *line.dids):
+            if number and not re.fullmatch(r"[A-Za-z0-9+._~-]{1,64}", number):
+                raise ConfigError(
+                    f"{where} ({line.name}): {number!r} is not a SIP user part; use letters, "
+                    "digits, + . _ ~ -"
+                )
+            if number in numbers:
+                raise ConfigError(
+                    f"{where} ({line.name}): {number!r} is already line {numbers[number]!r}'s"
+                )
+            if number:
+                numbers[number] = line.name
+        if line.handoff_uri and not line.handoff_uri.startswith(("sip:", "sips:", "tel:")):
+            raise ConfigError(
+                f"{where} ({line.name}): handoff_uri {line.handoff_uri!r} must be a SIP or tel "
+                "URI such as 'sip:support-se@pbx'"
             )
 
 

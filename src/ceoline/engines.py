@@ -1,4 +1,5 @@
-"""Load the models once (Whisper, the LLM, Piper, the turn model) and share them across calls."""
+"""Load the models once (Whisper, the LLM, Piper, the turn model) and share them across calls
+and lines; a call sees them through its line (:meth:`Engines.on_line`)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,19 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
-from ceoline.config import Config
+from ceoline.config import Config, config_with
 from ceoline.errors import ModelError
 from ceoline.inference.client import SharedLanguageModel
 from ceoline.inference.service import InferenceService
+from ceoline.lines import Line, Switchboard, load_lines
 from ceoline.locator import HashCache, ModelFiles, locate, verify_models
 from ceoline.persona.profile import Persona
-from ceoline.trust.answers import company_answers
 from ceoline.trust.dialogue import fixed_replies
-from ceoline.trust.grounding import proper_names
-from ceoline.trust.knowledge import KnowledgeBase, open_knowledge
+from ceoline.trust.knowledge import KnowledgeBase
 from ceoline.trust.names import use_vocabulary
 from ceoline.voice.lifecycle import fixed_lines
 from ceoline.voice.llm import LanguageModel, spoken_reply
@@ -147,16 +148,6 @@ def start_inference(config: Config) -> InferenceService:
     return service
 
 
-def hotwords_for(config: Config, persona: Persona, passages: list[str]) -> str | None:
-    """What Whisper is told to expect: with "auto", the persona, the company and the names in
-    the notes, which a small Whisper otherwise hears as ordinary words ("Quilford")."""
-    setting = config.stt.hotwords.strip()
-    if setting != "auto":
-        return setting or None
-    names = [persona.name, persona.company, *proper_names([persona.name, *passages])]
-    return " ".join(dict.fromkeys(w for n in names for w in n.split()))
-
-
 def model_less_lines(config: Config) -> list[str]:
     """What a reply says when the model could not write one; with a shared service that may
     be down, said often enough to synthesize ahead."""
@@ -171,24 +162,31 @@ SPEECH_CACHE_LINES = 256
 
 @dataclass
 class Engines:
+    """The shared models, and the lines they serve."""
+
     config: Config
-    persona: Persona
     transcriber: Transcriber
     llm: LanguageModel
     synthesizer: Synthesizer
     load_ms: dict[str, float]
-    knowledge: KnowledgeBase | None = None
+    lines: tuple[Line, ...] = ()
     turn_model: TurnModel | None = None
     turn_reader: TurnReader | None = None
     _speech_cache: dict[str, np.ndarray] = field(default_factory=dict)
     _cache_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def load(cls, config: Config, persona: Persona, warm: bool = True) -> Engines:
+    def load(
+        cls, config: Config, lines: tuple[Line, ...] | None = None, warm: bool = True
+    ) -> Engines:
+        """``lines``: those the config names (:func:`ceoline.lines.load_lines`) when None."""
         models = locate_all(config)
         cache = HashCache(config.data_dir / HASH_CACHE_NAME)
         if config.models.verify == "on-load":
             verify_models(list(models.values()), config.path(config.models.manifest), cache)
+        # The notes are re-indexed here when they changed since the last start, and each
+        # line's answers built once, so the first company question of a call does no indexing.
+        lines = load_lines(config) if lines is None else lines
         reply_files, adapter = reply_model(config, models, cache)
         load_ms: dict[str, float] = {}
         started = time.perf_counter()
@@ -205,33 +203,37 @@ class Engines:
         started = time.perf_counter()
         synthesizer = Synthesizer(models["tts"], config.tts, config.runtime)
         load_ms["tts"] = (time.perf_counter() - started) * 1000
-        engines = cls(config, persona, transcriber, llm, synthesizer, load_ms)
+        engines = cls(config, transcriber, llm, synthesizer, load_ms, lines)
         if "turn" in models:
             started = time.perf_counter()
             engines.turn_model = TurnModel(models["turn"], config.runtime)
             load_ms["turn"] = (time.perf_counter() - started) * 1000
         if "turn_reader" in models:
             engines.turn_reader = fitting_reader(models["turn_reader"], reply_files, llm, cache)
-        # The notes are re-indexed here when they changed since the last start.
-        engines.knowledge = open_knowledge(config)
-        # Built here once, so the first company question of a call does no indexing work.
-        answers = company_answers(engines.knowledge, persona.name, persona.company, persona.facts)
-        transcriber.hotwords = hotwords_for(config, persona, answers.passages)
         use_vocabulary(transcriber.knows_whole)
         if warm:
             started = time.perf_counter()
-            llm.warm(persona.system_prompt())
-            for line in [*fixed_lines(persona), *fixed_replies(persona), *model_less_lines(config)]:
-                engines.cached_speech(line)
+            for line in lines:
+                llm.warm(line.persona.system_prompt())
+                persona = line.persona
+                for text in [*fixed_lines(persona), *fixed_replies(persona)]:
+                    engines.cached_speech(text)
+            for text in model_less_lines(config):
+                engines.cached_speech(text)
             load_ms["warm"] = (time.perf_counter() - started) * 1000
         log.info("models loaded %s", {k: round(v) for k, v in load_ms.items()})
         return engines
 
-    def spoken_pieces(self, user_content: str, reply_start: str = "") -> list[str]:
-        """The pieces a call would speak for one model reply (see trust.guardrail_eval)."""
-        return spoken_reply(
-            self.llm, self.persona.system_prompt(), self.config.chunker, user_content, reply_start
-        )
+    @property
+    def switchboard(self) -> Switchboard:
+        return Switchboard(self.lines)
+
+    def on_line(self, line: Line | str | None = None) -> LineStages:
+        """The shared models as a call on ``line`` uses them (a line, its name, or None for
+        the first line)."""
+        if not isinstance(line, Line):
+            line = self.switchboard.named(line)
+        return LineStages(self, line)
 
     def cached_speech(self, text: str) -> np.ndarray:
         """Synthesize fixed lines (greeting, goodbye, refusals, sentences of the notes) once
@@ -246,3 +248,71 @@ class Engines:
                     self._speech_cache.pop(next(iter(self._speech_cache)))
                 self._speech_cache[text] = pcm
         return pcm
+
+
+@dataclass(frozen=True)
+class LineTranscriber:
+    """Whisper as a line hears with it: told to expect that line's names."""
+
+    transcriber: Transcriber
+    hotwords: str | None
+
+    def transcribe(self, pcm, use_hotwords: bool = True):
+        """``use_hotwords=False`` transcribes without them (to measure what they are worth)."""
+        return self.transcriber.transcribe(pcm, self.hotwords if use_hotwords else None)
+
+    def knows_whole(self, word: str) -> bool:
+        return self.transcriber.knows_whole(word)
+
+
+@dataclass(frozen=True)
+class LineStages:
+    """What a call on one line talks with (the ``Stages`` of ``voice.conversation``): the
+    shared models, the line's persona and notes, and the config as the line changes it."""
+
+    engines: Engines
+    line: Line
+
+    @cached_property
+    def config(self) -> Config:
+        config = self.engines.config
+        if self.line.handoff_uri != config.handoff.uri:
+            config = config_with(config, handoff={"uri": self.line.handoff_uri})
+        return config
+
+    @property
+    def persona(self) -> Persona:
+        return self.line.persona
+
+    @property
+    def knowledge(self) -> KnowledgeBase:
+        return self.line.knowledge
+
+    @cached_property
+    def transcriber(self) -> LineTranscriber:
+        return LineTranscriber(self.engines.transcriber, self.line.hotwords)
+
+    @property
+    def llm(self):
+        return self.engines.llm
+
+    @property
+    def synthesizer(self) -> Synthesizer:
+        return self.engines.synthesizer
+
+    @property
+    def turn_model(self) -> TurnModel | None:
+        return self.engines.turn_model
+
+    @property
+    def turn_reader(self) -> TurnReader | None:
+        return self.engines.turn_reader
+
+    def cached_speech(self, text: str) -> np.ndarray:
+        return self.engines.cached_speech(text)
+
+    def spoken_pieces(self, user_content: str, reply_start: str = "") -> list[str]:
+        """The pieces a call would speak for one model reply (see trust.guardrail_eval)."""
+        return spoken_reply(
+            self.llm, self.persona.system_prompt(), self.config.chunker, user_content, reply_start
+        )

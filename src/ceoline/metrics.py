@@ -41,7 +41,10 @@ class StoreMetrics:
 
     def __init__(self, registry: CollectorRegistry):
         self.calls = Counter(
-            "ceoline_calls", "Calls ended, by end reason.", ["end_reason"], registry=registry
+            "ceoline_calls",
+            "Calls ended, by line (dialed number's [[lines]] name) and end reason.",
+            ["line", "end_reason"],
+            registry=registry,
         )
         self.stage = Histogram(
             "ceoline_turn_stage_seconds",
@@ -108,8 +111,8 @@ class StoreMetrics:
     def escalation(self, outcome: str) -> None:
         self.escalations.labels(outcome=outcome).inc()
 
-    def call_ended(self, call_id: str, end_reason: str) -> None:
-        self.calls.labels(end_reason=end_reason).inc()
+    def call_ended(self, call_id: str, end_reason: str, line: str) -> None:
+        self.calls.labels(line=line, end_reason=end_reason).inc()
         with self._lock:
             for key in [k for k in self._caller_turns if k[0] == call_id]:
                 del self._caller_turns[key]
@@ -134,7 +137,8 @@ class LiveCollector:
         yield GaugeMetricFamily("ceoline_active_calls", "Calls in progress.", self.live_calls())
         refused = CounterMetricFamily(
             "ceoline_sip_refused",
-            "SIP refused: INVITEs answered 503 (at capacity or stopping), and requests from "
+            "SIP refused: INVITEs answered 503 (at capacity or stopping) or 404 (a number no "
+            "line answers), and requests from "
             "sources outside [sip] allow (dropped or 403).",
             labels=["status"],
         )

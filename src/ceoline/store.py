@@ -293,6 +293,13 @@ def _v9_webhook_outbox(db: sqlite_utils.Database) -> None:
     db["webhook_outbox"].create_index(["msg_id", "webhook"], unique=True)
 
 
+def _v10_lines(db: sqlite_utils.Database) -> None:
+    # The line (dialed number) a call came in on. Calls from before lines existed were all
+    # the single line's, "main".
+    db["calls"].add_column("line", str, not_null_default="main")
+    db["calls"].create_index(["line", "started_at"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_calls_and_turns", _v1_calls_and_turns),
     ("0002_sip_calls_and_events", _v2_sip_calls_and_events),
@@ -303,6 +310,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0007_understood_turns", _v7_understood_turns),
     ("0008_themes", _v8_themes),
     ("0009_webhook_outbox", _v9_webhook_outbox),
+    ("0010_lines", _v10_lines),
 ]
 
 CRASHED = "crashed"
@@ -441,12 +449,13 @@ class Store:
         *,
         sip_call_id: str | None = None,
         caller_uri: str | None = None,
+        line: str = "main",
     ) -> str:
         call_id = new_call_id()
         with self._lock, self._transaction():
             self.db.execute(
                 "INSERT INTO calls (id, source, caller, persona, started_at, sip_call_id, "
-                "caller_uri, box, worker, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "caller_uri, box, worker, owner, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     call_id,
                     source,
@@ -458,6 +467,7 @@ class Store:
                     self.box,
                     self.worker,
                     self.owner,
+                    line,
                 ],
             )
         return call_id
@@ -526,7 +536,8 @@ class Store:
                 "created_at, updated_at) VALUES (?, 'pending', 0, '', ?, ?)",
                 [call_id, now, now],
             )
-        self._notify("call_ended", call_id, end_reason)
+            line = self.db.execute("SELECT line FROM calls WHERE id = ?", [call_id]).fetchone()
+        self._notify("call_ended", call_id, end_reason, line[0] if line else "main")
 
     def close_crashed_calls(self) -> list[str]:
         """Calls whose process died mid-call are closed as ``crashed``, ended at their last
@@ -534,9 +545,10 @@ class Store:
         recovery itself leaves every call as it was."""
         with self._lock, self._transaction():
             open_calls = self.db.execute(
-                "SELECT id, owner FROM calls WHERE ended_at IS NULL"
+                "SELECT id, owner, line FROM calls WHERE ended_at IS NULL"
             ).fetchall()
-            crashed = [cid for cid, owner in open_calls if not owner_alive(owner)]
+            crashed = [cid for cid, owner, _ in open_calls if not owner_alive(owner)]
+            lines = {cid: line for cid, _, line in open_calls}
             now = utc_now()
             for call_id in crashed:
                 last = self.db.execute(
@@ -559,7 +571,7 @@ class Store:
                     [call_id, now, now],
                 )
         for call_id in crashed:
-            self._notify("call_ended", call_id, CRASHED)
+            self._notify("call_ended", call_id, CRASHED, lines[call_id])
         return crashed
 
     # -- insights --------------------------------------------------------------------------
@@ -800,13 +812,15 @@ class Store:
 
     # -- reads -----------------------------------------------------------------------------
 
-    def list_calls(self, limit: int = 50) -> list[dict[str, Any]]:
+    def list_calls(self, limit: int = 50, line: str | None = None) -> list[dict[str, Any]]:
+        """The latest calls, newest first; ``line``: only that line's."""
+        where, params = ("WHERE c.line = ? ", [line]) if line is not None else ("", [])
         with self._lock:
             return list(
                 self.db.query(
                     "SELECT c.*, (SELECT COUNT(*) FROM turns t WHERE t.call_id = c.id) AS turns "
-                    "FROM calls c ORDER BY c.started_at DESC, c.id DESC LIMIT ?",
-                    [limit],
+                    f"FROM calls c {where}ORDER BY c.started_at DESC, c.id DESC LIMIT ?",
+                    [*params, limit],
                 )
             )
 

@@ -92,18 +92,35 @@ def test_unknown_call_id(tmp_path):
     )
 
 
-def test_silence_is_a_clean_no_speech_call(tmp_path):
-    config = make_config(tmp_path)
+def test_silence_is_a_clean_no_speech_call_on_the_line_called(tmp_path):
+    persona = (ROOT / "configs" / "persona.toml").read_text()
+    uk = tmp_path / "uk.toml"
+    opening = 'opening_line = "'
+    uk.write_text(persona.replace(opening, f"{opening}You are through to the UK. ", 1))
+    config = make_config(
+        tmp_path,
+        lines=[
+            {"name": "us", "number": "hotline"},
+            {"name": "uk", "number": "hotline-uk", "persona": str(uk)},
+        ],
+    )
     wav = tmp_path / "quiet.wav"
     write_wav(wav, np.zeros(SAMPLE_RATE * 2, np.int16))
-    result = run_cli("call", wav, "--json", config=config)
+    result = run_cli("call", wav, "--line", "uk", "--json", config=config)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert [t["role"] for t in data["turns"]] == ["bot"]  # the greeting only
+    assert "You are through to the UK." in data["turns"][0]["text"]
     shown = json.loads(run_cli("calls", "show", data["call_id"], "--json", config=config).stdout)
     assert shown["end_reason"] == "caller_hangup" and len(shown["turns"]) == 1
+    assert shown["line"] == "uk"
     listing = run_cli("calls", "list", config=config)
-    assert data["call_id"] in listing.stdout
+    assert data["call_id"] in listing.stdout and " uk " in listing.stdout
+    assert data["call_id"] in run_cli("calls", "list", "--line", "uk", config=config).stdout
+    assert data["call_id"] not in run_cli("calls", "list", "--line", "us", config=config).stdout
+    for command in (("calls", "list"), ("call", wav)):
+        refused = run_cli(*command, "--line", "se", config=config)
+        one_line_error(refused, "--line 'se': this config's lines are us, uk", 2)
 
 
 def test_say_and_transcribe_round_trip(tmp_path):

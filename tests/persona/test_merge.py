@@ -127,13 +127,12 @@ def test_a_retrained_adapter_makes_doctor_say_rebuild(tmp_path):
 
 def test_a_merge_at_another_scale_is_refused_with_the_fix(tmp_path):
     from ceoline.engines import Engines
-    from ceoline.persona.profile import load_persona
 
     check = _doctor_on(tmp_path, b"", merged_at=0.5)
     assert not check.ok and "merged at scale 0.5 but [llm] adapter_scale is 1" in check.detail
     config = parse_config_file(tmp_path / "ceoline.toml")
     with pytest.raises(ModelError, match=r"merged at scale 0\.5"):
-        Engines.load(config, load_persona(config.persona_file), warm=False)
+        Engines.load(config, warm=False)
 
 
 def test_calls_load_the_merged_model_not_the_adapter(engines):

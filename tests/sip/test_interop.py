@@ -134,7 +134,7 @@ def test_call_with_spoken_question_over_rtp(server, tmp_path):
 
 def test_metrics_move_with_a_sip_call(server, tmp_path):
     before = scrape(server)
-    ended = ("ceoline_calls_total", (("end_reason", "caller_hangup"),))
+    ended = ("ceoline_calls_total", (("end_reason", "caller_hangup"), ("line", "main")))
     responses = ("ceoline_turn_stage_seconds_count", (("stage", "response"),))
     question_ulaw_wav(tmp_path / "question-ulaw.wav")
     run = run_sipp(

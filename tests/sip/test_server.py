@@ -14,7 +14,7 @@ import pytest
 from ceoline.voice.audio import read_wav
 
 from ..conftest import DATA
-from ..sip_support import CEOLINE, ROOT, dial, start_server
+from ..sip_support import CEOLINE, ROOT, calls_with_prefix, dial, run_sipp, start_server
 
 pytestmark = pytest.mark.models
 
@@ -333,3 +333,35 @@ def test_a_hanging_webhook_receiver_is_cut_by_its_timeout_and_nothing_is_lost(se
     assert tried, f"no delivery was tried: {rows}"
     assert all(d["status"] == "pending" for d in rows), rows  # kept for the next try
     assert all("timed out" in (d["last_error"] or "timed out") for d in rows), rows
+
+
+def test_each_dialed_number_reaches_its_own_line_and_an_unknown_one_gets_404(tmp_path):
+    persona = (ROOT / "configs" / "persona.toml").read_text()
+    uk = tmp_path / "uk.toml"
+    opening = 'opening_line = "'
+    uk.write_text(persona.replace(opening, f"{opening}You are through to the UK. ", 1))
+    lines = [
+        {"name": "us", "number": "hotline"},
+        {"name": "uk", "number": "hotline-uk", "dids": ["+442079460000"], "persona": str(uk)},
+    ]
+    srv = start_server(tmp_path / "serve", lines=lines)
+    try:
+        for service, line in (("hotline", "us"), ("hotline-uk", "uk"), ("+442079460000", "uk")):
+            run = run_sipp(
+                "call_hold", tmp_path, f"call-{line}", srv.target, timeout_s=30,
+                extra=("-d", "1000"), service=service,
+            )  # fmt: skip
+            assert run.returncode == 0, run.report()
+            (call,) = calls_with_prefix(srv, run.call_id_prefix, 1)
+            assert call["line"] == line
+            greeting = call["turns"][0]["text"]
+            assert greeting.startswith("Hi, this is an AI version of Theo Marchetti")
+            assert ("You are through to the UK." in greeting) == (line == "uk"), greeting
+        unknown = run_sipp("unknown_number", tmp_path, "unknown", srv.target, service="hotline-se")
+        assert unknown.returncode == 0, unknown.report()
+        assert "SIP/2.0 404" in unknown.messages
+        assert not calls_with_prefix(srv, unknown.call_id_prefix, 1, timeout=1, ended=False)
+        assert "event=call.refused source=127.0.0.1" in srv.log()
+        assert "status=404 dialed=hotline-se" in srv.log()
+    finally:
+        assert srv.stop() == 0, srv.log()

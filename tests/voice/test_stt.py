@@ -2,6 +2,7 @@
 silence, long turns and runaway decoding take the full pass."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -21,10 +22,10 @@ def elapsed(transcript):
 
 @pytest.fixture(scope="module")
 def full(engines):
-    """The same model and lock, always in the full 30 s window."""
-    transcriber = copy.copy(engines.transcriber)
+    """The same model and lock, always in the full 30 s window, with the line's names."""
+    transcriber = copy.copy(engines.transcriber.transcriber)
     transcriber.window_s = 0
-    return transcriber
+    return dataclasses.replace(engines.transcriber, transcriber=transcriber)
 
 
 @pytest.mark.parametrize("name", ["question-mission.wav", "question-founding.wav"])
@@ -49,13 +50,17 @@ def test_a_turn_longer_than_the_window_takes_the_full_pass(engines):
     pcm = read_wav(DATA / "question-mission.wav")
     long = np.concatenate([pcm] * 4)  # past 12 s less the 2 s tail
     assert len(long) > (engines.config.stt.window_s - 2) * SAMPLE_RATE
-    text, _ = engines.transcriber._in_short_window(long.astype(np.float32) / 32768, None)
+    text, _ = engines.transcriber.transcriber._in_short_window(
+        long.astype(np.float32) / 32768, None
+    )
     assert text is None
 
 
 def test_an_unsure_decode_takes_the_full_pass(engines):
     # Near-silence under the hotwords prompt decodes to a low-confidence "you".
-    heard, _ = engines.transcriber._in_short_window(np.zeros(SAMPLE_RATE, np.float32), "x")
+    heard, _ = engines.transcriber.transcriber._in_short_window(
+        np.zeros(SAMPLE_RATE, np.float32), "x"
+    )
     assert heard in ("", None)
 
 
@@ -73,9 +78,8 @@ def test_whisper_base_hears_the_company_through_an_unseen_voice_on_a_phone_line(
     config = engines.config
     model = locate("stt", "base", config.models_dir)
     base = Transcriber(model, config.stt, config.runtime)
-    base.hotwords = engines.transcriber.hotwords
     asked = "Why did you start Quillfern in the first place?"
-    heard = base.transcribe(through_phone_line(espeak.speak(asked)))
+    heard = base.transcribe(through_phone_line(espeak.speak(asked)), engines.line.hotwords)
     edits, _ = word_errors(asked, heard.text)
     assert edits <= 2 and "quillfern" in heard.text.lower(), heard.text
 

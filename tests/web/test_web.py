@@ -230,10 +230,11 @@ def test_fts_index_backfills_turns_written_before_the_migration(tmp_path):
         db.execute("DROP TABLE themes")
         db.execute("DROP TABLE webhook_outbox")
         db.execute("DROP INDEX idx_feedback_items_theme_id")
+        db.execute("DROP INDEX idx_calls_line_started_at")
     before.db["feedback_items"].transform(
         drop={"reviewed_by", "assigned_team", "assigned_by", "assigned_at", "theme_id"}
     )
-    before.db["calls"].transform(drop={"box", "worker", "owner"})
+    before.db["calls"].transform(drop={"box", "worker", "owner", "line"})
     before.db["turns"].transform(drop={"understood"})
     before.close()
     after = Store.open(tmp_path)

@@ -64,6 +64,8 @@ def run_checks(config: Config, pin: bool = False, engines: bool = True) -> list[
     if config.inference.mode == "shared":
         checks.append(_inference_check(config))
     checks.append(_knowledge_check(config))
+    if config.lines:
+        checks.extend(_line_checks(config))
     checks.append(_taxonomy_check(config))
     checks += [_webhook_check(config, hook) for hook in config.webhooks]
     return checks
@@ -152,6 +154,30 @@ def _knowledge_check(config: Config) -> Check:
     return Check(
         "knowledge", True, f"{config.knowledge_dir}: {stats.files} files, {stats.passages} passages"
     )
+
+
+def _line_checks(config: Config) -> list[Check]:
+    """With [[lines]]: each line's numbers, persona and notes, loaded as a call would."""
+    from ceoline.lines import load_lines
+
+    try:
+        lines = load_lines(config)
+    except CeolineError as exc:
+        return [Check("lines", False, str(exc))]
+    checks = []
+    for line in lines:
+        stats = line.knowledge.stats()
+        checks.append(
+            Check(
+                f"line {line.name}",
+                True,
+                f"{', '.join(line.numbers)} → {line.persona.name}, {line.persona.company} "
+                f"({line.language}); notes: {stats.files} files, {stats.passages} passages",
+            )
+        )
+    for knowledge in {id(line.knowledge): line.knowledge for line in lines}.values():
+        knowledge.close()
+    return checks
 
 
 def _taxonomy_check(config: Config) -> Check:

@@ -14,7 +14,7 @@ from ceoline.cli.common import (
     config_of,
     safe,
 )
-from ceoline.errors import CeolineError, StoreError
+from ceoline.errors import CeolineError, ConfigError, StoreError
 
 calls_app = typer.Typer(help="Browse stored calls.", no_args_is_help=True)
 top = typer.Typer()
@@ -23,27 +23,41 @@ top = typer.Typer()
 @calls_app.command("list")
 def calls_list(
     limit: Annotated[int, typer.Option(min=1, max=10000, help="Most recent N calls.")] = 20,
+    line: Annotated[
+        str | None, typer.Option(help="Only calls on this line ([[lines]] name).")
+    ] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """List the most recent calls."""
+    """List the most recent calls, with the line each came in on."""
+    from ceoline.lines import line_configs
     from ceoline.store import Store
 
-    store = Store.open(config_of(config).data_dir)
-    rows = store.list_calls(limit)
-    store.close()
+    cfg = config_of(config)
+    names = [setting.name for setting in line_configs(cfg)]
+    if line is not None and line not in names:
+        raise ConfigError(f"--line {line!r}: this config's lines are {', '.join(names)}")
+    store = Store.open(cfg.data_dir)
+    try:
+        rows = store.list_calls(limit, line=line)
+    finally:
+        store.close()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     if not rows:
         typer.echo("no calls stored yet")
         return
-    typer.echo(f"{'call id':<24}{'started (UTC)':<21}{'secs':>7}  {'turns':>5}  end reason")
+    width = max(6, *(len(row["line"]) for row in rows)) + 2
+    typer.echo(
+        f"{'call id':<24}{'started (UTC)':<21}{'line':<{width}}{'secs':>7}  {'turns':>5}  "
+        "end reason"
+    )
     for row in rows:
         secs = "-" if row["duration_s"] is None else f"{row['duration_s']:.1f}"
         typer.echo(
-            f"{row['id']:<24}{row['started_at'][:19]:<21}{secs:>7}  {row['turns']:>5}  "
-            f"{row['end_reason'] or 'in progress'}"
+            f"{row['id']:<24}{row['started_at'][:19]:<21}{safe(row['line']):<{width}}{secs:>7}  "
+            f"{row['turns']:>5}  {row['end_reason'] or 'in progress'}"
         )
 
 

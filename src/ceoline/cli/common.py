@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from ceoline.config import Config, load_config
-from ceoline.errors import CeolineError
+from ceoline.errors import CeolineError, ConfigError
 
 ConfigOption = Annotated[
     Path | None,
@@ -52,13 +52,23 @@ def engines_for(config: Config, start_service: bool = True):
     supervisor runs it); it is stopped when this process exits."""
     from ceoline.engines import Engines, start_inference
     from ceoline.inference.service import health
-    from ceoline.persona.profile import load_persona
 
     if config.inference.mode == "shared" and start_service and not health(config, timeout=0.3):
         import atexit
 
         atexit.register(start_inference(config).stop)
-    return Engines.load(config, load_persona(config.persona_file))
+    return Engines.load(config)
+
+
+def line_stages(config: Config, line: str | None = None):
+    """The loaded models as a call on ``line`` (a [[lines]] name; the first when None) uses
+    them. An unknown name is refused before any model loads."""
+    from ceoline.lines import line_configs
+
+    names = [setting.name for setting in line_configs(config)]
+    if line is not None and line not in names:
+        raise ConfigError(f"--line {line!r}: this config's lines are {', '.join(names)}")
+    return engines_for(config).on_line(line)
 
 
 def actor(by: str | None) -> str:

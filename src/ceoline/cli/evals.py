@@ -12,7 +12,7 @@ from ceoline.cli.common import (
     ConfigOption,
     JsonOption,
     config_of,
-    engines_for,
+    line_stages,
     pick,
     safe,
 )
@@ -39,7 +39,7 @@ def guardrails_eval(
 
     cfg = config_of(config)
     loaded = load_cases(cases)
-    engines = engines_for(cfg)
+    engines = line_stages(cfg)
     report = evaluate(engines, loaded, engines.knowledge)
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2))
@@ -99,7 +99,7 @@ def eval_answers(
             )
     cfg = config_of(config)
     loaded = load_questions(questions)[:limit]
-    report = evaluate(engines_for(cfg), loaded, chosen_voices, chosen_lines, calls=calls)
+    report = evaluate(line_stages(cfg), loaded, chosen_voices, chosen_lines, calls=calls)
     data = report.as_json()
     if as_json:
         typer.echo(json.dumps(data, indent=2))
@@ -235,7 +235,7 @@ def eval_turns(
 
     chosen = pick("--lines", lines, LINES)
     cfg = config_of(config)
-    report = evaluate(engines_for(cfg), load_turns(turn_set)[:limit], chosen)
+    report = evaluate(line_stages(cfg), load_turns(turn_set)[:limit], chosen)
     data = report.as_json()
     if as_json:
         typer.echo(json.dumps(data, indent=2))
@@ -295,7 +295,7 @@ def eval_overtalk(
 
     chosen = pick("--fronts", fronts, FRONTS)
     cfg = config_of(config)
-    report = evaluate(engines_for(cfg), overtalk_set, chosen, every)
+    report = evaluate(line_stages(cfg), overtalk_set, chosen, every)
     data = report.as_json()
     if as_json:
         typer.echo(json.dumps(data, indent=2))

@@ -110,7 +110,12 @@ def serve(
     try:
         listening = server.start()
         sip = cfg.sip
-        typer.echo(f"ceoline: answering as {engines.persona.name} ({cfg.persona_file})")
+        for line in engines.lines:
+            numbers = ", ".join(line.numbers) or "any number"
+            typer.echo(
+                f"ceoline: line {line.name} ({numbers}) answers as {line.persona.name}, "
+                f"{line.persona.company}"
+            )
         typer.echo(f"  SIP on {', '.join(listening.transports)}; RTP on {listening.rtp}")
         typer.echo(f"  call it: {listening.uri}")
         typer.echo(

@@ -14,7 +14,7 @@ from ceoline.cli.common import (
     ConfigOption,
     JsonOption,
     config_of,
-    engines_for,
+    line_stages,
     safe,
 )
 from ceoline.errors import CeolineError
@@ -38,6 +38,10 @@ def call(
             help="Write the bot's side here as a 16 kHz WAV on the caller's timeline.",
         ),
     ] = None,
+    line: Annotated[
+        str | None,
+        typer.Option(help="The line called ([[lines]] name; default: the first line)."),
+    ] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -50,7 +54,7 @@ def call(
     pcm = read_wav(wav, max_seconds=cfg.call.max_input_s)
     if out is not None and out.is_dir():
         raise CeolineError(f"--out {out} is a directory; give a file path such as reply.wav")
-    engines = engines_for(cfg)
+    engines = line_stages(cfg, line)
     store = Store.open(cfg.data_dir)
     try:
         result = asyncio.run(
@@ -272,7 +276,7 @@ def bench(
     from ceoline.admin.bench import format_table, run_bench
 
     cfg = config_of(config)
-    engines = engines_for(cfg)
+    engines = line_stages(cfg)
     result = asyncio.run(
         run_bench(engines, calls, turns, progress=lambda m: typer.echo(m, err=True))
     )

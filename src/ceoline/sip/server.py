@@ -22,12 +22,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pjsua2 as pj
 
 from ceoline.config import Config
 from ceoline.errors import SipError
 from ceoline.insights.worker import InsightsWorker
+from ceoline.lines import request_uri, user_part
 from ceoline.retention import DailyPurge
 from ceoline.sip.allowlist import Allowlist
 from ceoline.sip.endpoint import (
@@ -46,9 +48,11 @@ from ceoline.sip.media import CallAudioPort, FramePipe, delete_port
 from ceoline.sip.session import CallSession, IncomingCall
 from ceoline.sip.transactions import terminate_unacknowledged
 from ceoline.store import Store
-from ceoline.voice.conversation import Stages
 from ceoline.webhooks import events as webhook_events
 from ceoline.webhooks.deliverer import Deliverer
+
+if TYPE_CHECKING:
+    from ceoline.engines import Engines
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +106,11 @@ class HotlineAccount(pj.Account):
 
 
 class Server:
-    def __init__(self, config: Config, stages: Stages, store: Store):
+    def __init__(self, config: Config, engines: Engines, store: Store):
         self.config = config
         self.sip = config.sip
-        self.stages = stages
+        self.engines = engines
+        self.switchboard = engines.switchboard
         self.store = store
         self.allowlist = Allowlist(self.sip.allow)
         self.calls: dict[int, InboundCall] = {}
@@ -122,7 +127,7 @@ class Server:
         self.deliverer: Deliverer | None = None
         self.retention: DailyPurge | None = None
         self.metrics = None
-        self._refused = {403: 0, 503: 0}
+        self._refused = {403: 0, 404: 0, 503: 0}
         self._dashboard = None
         self._ports: list[CallAudioPort] = []
         self._port_count = 0
@@ -213,7 +218,7 @@ class Server:
 
         metrics = self.config.metrics
         self.metrics = Metrics(self.store)
-        llm = self.stages.llm
+        llm = self.engines.llm
         shared = self.config.inference.mode == "shared" and hasattr(llm, "available")
         self.metrics.watch(
             lambda: self.live_calls,
@@ -224,11 +229,12 @@ class Server:
             log_event("metrics.listening", url=f"http://{metrics.host}:{metrics.port}/metrics")
 
     def refusals(self) -> dict[str, int]:
-        """INVITEs refused so far: 503 (at capacity, stopping) and sources outside allow."""
+        """INVITEs refused so far: 503 (at capacity, stopping), 404 (a number no line
+        answers) and sources outside allow."""
         guard = self.guard
         busy = self._refused[503] + (guard.refused_busy if guard else 0)
         outside = self._refused[403] + (guard.dropped if guard else 0)
-        return {"503": busy, "outside_allow": outside}
+        return {"503": busy, "404": self._refused[404], "outside_allow": outside}
 
     def _start_dashboard(self) -> None:
         from ceoline.web import serve_in_thread
@@ -343,6 +349,15 @@ class Server:
             self._refused[403] += 1
             self._answer(call, 403)
             return
+        dialed = user_part(request_uri(prm.rdata.wholeMsg) or "")
+        line = self.switchboard.route(dialed, user_part(info.localUri))
+        if line is None:
+            # A PBX expects 404 for a number nobody answers. The dialed user part is the
+            # sender's to choose: log_event quotes anything that could forge a field.
+            log_event("call.refused", source=source, status=404, dialed=dialed or "")
+            self._refused[404] += 1
+            self._answer(call, 404)
+            return
         if self._stopping_since is not None or self.live_calls >= self.sip.max_calls:
             log_event("call.refused", source=source, status=503, caller=info.remoteUri)
             self._refused[503] += 1
@@ -350,7 +365,7 @@ class Server:
             return
         call.pipe = FramePipe()
         call.session = CallSession(
-            self.stages,
+            self.engines.on_line(line),
             self.store,
             IncomingCall(info.callIdString, info.remoteUri, source),
             call.pipe,
@@ -383,7 +398,7 @@ class Server:
         """Blind transfer (RFC 3515 REFER) to [handoff] uri; the outcome comes by NOTIFY."""
         if call.pj_id not in self.calls or call.hanging_up or call.session is None:
             return
-        uri = self.config.handoff.uri
+        uri = call.session.stages.config.handoff.uri  # the line's
         call.transfer_escalation = escalation
         call.transferring = True
         log_event("call.transfer", call=call.session.call_id, to=uri)

@@ -19,7 +19,7 @@ from ceoline.sip.events import log_event
 from ceoline.sip.media import FramePipe
 from ceoline.store import Store, caller_address
 from ceoline.voice.audio import FRAME_MS
-from ceoline.voice.conversation import Conversation, Stages
+from ceoline.voice.conversation import Conversation, Stages, line_name
 from ceoline.voice.lifecycle import CallLifecycle
 
 log = logging.getLogger(__name__)
@@ -119,10 +119,12 @@ class CallSession:
             self.stages.persona.name,
             sip_call_id=incoming.sip_call_id,
             caller_uri=incoming.caller_uri,
+            line=line_name(self.stages),
         )
         log_event(
             "call.incoming",
             call=self.call_id,
+            line=line_name(self.stages),
             sip_call_id=incoming.sip_call_id,
             caller=incoming.caller_uri,
             source=incoming.source,

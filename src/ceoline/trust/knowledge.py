@@ -343,8 +343,14 @@ class KnowledgeBase:
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, data_dir: Path, *, min_score: float = KnowledgeConfig().min_score):
-        return cls(data_dir / DB_NAME, min_score=min_score)
+    def open(
+        cls,
+        data_dir: Path,
+        *,
+        min_score: float = KnowledgeConfig().min_score,
+        name: str = DB_NAME,
+    ):
+        return cls(data_dir / name, min_score=min_score)
 
     def close(self) -> None:
         self._conn.close()
@@ -453,11 +459,12 @@ class _Transaction:
         return False
 
 
-def open_knowledge(config: Config) -> KnowledgeBase:
-    """The configured knowledge base, re-indexed first if any note changed."""
-    kb = KnowledgeBase.open(config.data_dir, min_score=config.knowledge.min_score)
+def open_knowledge(config: Config, notes: Path | None = None, name: str = DB_NAME) -> KnowledgeBase:
+    """The configured knowledge base (or a line's: its ``notes`` directory, indexed into
+    data_dir/``name``), re-indexed first if any note changed."""
+    kb = KnowledgeBase.open(config.data_dir, min_score=config.knowledge.min_score, name=name)
     try:
-        kb.index(config.knowledge_dir)
+        kb.index(notes or config.knowledge_dir)
     except BaseException:
         kb.close()
         raise

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ceoline.config import Config
+from ceoline.lines import DEFAULT_LINE
 from ceoline.persona.profile import Persona
 from ceoline.store import ANSWERED_EVENT, Store, TurnRecord
 from ceoline.trust.dialogue import (
@@ -132,8 +133,18 @@ class Stages(Protocol):
     turn_model: Any
     # The turn reader (``TurnReader``) when one is configured; absent or None otherwise.
     turn_reader: Any
+    # The line the call is on (``ceoline.lines.Line``), and its notes (``KnowledgeBase``);
+    # absent in a test fake: the single line, without notes.
+    line: Any
+    knowledge: Any
 
     def cached_speech(self, text: str) -> np.ndarray: ...
+
+
+def line_name(stages: Stages) -> str:
+    """The name of the line a call on ``stages`` is on, to store with it."""
+    line = getattr(stages, "line", None)
+    return line.name if line is not None else DEFAULT_LINE
 
 
 @dataclass(frozen=True)

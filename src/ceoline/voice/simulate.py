@@ -18,7 +18,7 @@ import numpy as np
 
 from ceoline.store import Store
 from ceoline.voice.audio import FRAME_MS, SILENT_FRAME, frames
-from ceoline.voice.conversation import Conversation, Stages, TurnResult
+from ceoline.voice.conversation import Conversation, Stages, TurnResult, line_name
 from ceoline.voice.lifecycle import CallLifecycle
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,11 @@ async def run_call(
     call_id = None
     if store is not None:
         call_id = await asyncio.to_thread(
-            store.create_call, source, caller_label, stages.persona.name
+            store.create_call,
+            source,
+            caller_label,
+            stages.persona.name,
+            line=line_name(stages),
         )
     conversation = Conversation(stages, store, call_id, streaming=streaming, greet=greet)
     lifecycle = CallLifecycle(conversation, config.call, stages.persona)

@@ -66,8 +66,6 @@ class Transcriber:
                 "check the file is an intact CTranslate2 Whisper model and [runtime] device"
             ) from None
         self._lock = threading.Lock()
-        # Names Whisper should expect (see Engines.load); None until they are known.
-        self.hotwords: str | None = None
         self.window_s = config.window_s
         from faster_whisper.tokenizer import Tokenizer
 
@@ -83,12 +81,11 @@ class Transcriber:
         ("portable", "Madrid"), not one it pieced together from sounds ("Wilfern")."""
         return len(self._model.hf_tokenizer.encode(" " + word, add_special_tokens=False).ids) == 1
 
-    def transcribe(self, pcm: bytes | np.ndarray, use_hotwords: bool = True) -> Transcript:
-        """``use_hotwords=False`` transcribes without them (to measure what they are worth)."""
+    def transcribe(self, pcm: bytes | np.ndarray, hotwords: str | None = None) -> Transcript:
+        """``hotwords``: names Whisper should expect (a line's, see ``Engines.on_line``)."""
         samples = np.frombuffer(pcm, dtype=np.int16) if isinstance(pcm, bytes) else pcm
         audio = to_float(samples)
         started = time.perf_counter()
-        hotwords = self.hotwords if use_hotwords else None
         with self._lock:
             text, logprob = self._in_short_window(audio, hotwords)
             if text is None:

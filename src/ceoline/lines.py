@@ -1,0 +1,142 @@
+"""Lines: each dialed number its own persona, notes, language and handoff target.
+
+A box serves any number of lines (``[[lines]]`` in the config); a config without any serves
+one line, "main", on every number, as a single hotline always did. What differs per line is
+loaded once into a :class:`Line`; what is shared (the models) stays in ``Engines``. A call is
+matched to its line when its INVITE arrives (:class:`Switchboard`), and talks with the shared
+models seen through that line (``Engines.on_line``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ceoline.config import Config, LineConfig
+from ceoline.errors import ConfigError
+from ceoline.persona.profile import Persona, load_persona
+from ceoline.trust.answers import company_answers
+from ceoline.trust.grounding import proper_names
+from ceoline.trust.knowledge import DB_NAME, KnowledgeBase, open_knowledge
+
+# The one line of a config without [[lines]].
+DEFAULT_LINE = "main"
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    # The user parts and DIDs this line answers; empty: every number (the single-line box).
+    numbers: tuple[str, ...]
+    language: str
+    persona: Persona
+    knowledge: KnowledgeBase
+    # The names Whisper is told to expect on this line (see hotwords_for).
+    hotwords: str | None
+    handoff_uri: str
+
+    def answers_any_number(self) -> bool:
+        return not self.numbers
+
+
+def line_configs(config: Config) -> tuple[LineConfig, ...]:
+    """The configured lines, or the single line of a config without [[lines]]."""
+    return config.lines or (LineConfig(name=DEFAULT_LINE),)
+
+
+def hotwords_for(config: Config, persona: Persona, passages: list[str]) -> str | None:
+    """What Whisper is told to expect: with "auto", the persona, the company and the names in
+    the notes, which a small Whisper otherwise hears as ordinary words ("Quilford")."""
+    setting = config.stt.hotwords.strip()
+    if setting != "auto":
+        return setting or None
+    names = [persona.name, persona.company, *proper_names([persona.name, *passages])]
+    return " ".join(dict.fromkeys(w for n in names for w in n.split()))
+
+
+def load_lines(config: Config) -> tuple[Line, ...]:
+    """Every line with its persona read and its notes indexed (again, where they changed).
+    Lines with the same notes share one index; the [knowledge] dir keeps knowledge.db."""
+    lines = []
+    indexes: dict[Path, KnowledgeBase] = {}
+    try:
+        for setting in line_configs(config):
+            persona_file = config.path(setting.persona) if setting.persona else config.persona_file
+            try:
+                persona = load_persona(persona_file)
+            except ConfigError as exc:
+                raise ConfigError(f"line {setting.name!r}: {exc}") from None
+            notes = config.path(setting.knowledge) if setting.knowledge else config.knowledge_dir
+            if notes not in indexes:
+                name = DB_NAME if notes == config.knowledge_dir else f"knowledge-{setting.name}.db"
+                try:
+                    indexes[notes] = open_knowledge(config, notes, name)
+                except ConfigError as exc:
+                    raise ConfigError(f"line {setting.name!r}: {exc}") from None
+            knowledge = indexes[notes]
+            answers = company_answers(knowledge, persona.name, persona.company, persona.facts)
+            lines.append(
+                Line(
+                    name=setting.name,
+                    numbers=tuple(n for n in (setting.number, *setting.dids) if n),
+                    language=setting.language,
+                    persona=persona,
+                    knowledge=knowledge,
+                    hotwords=hotwords_for(config, persona, answers.passages),
+                    handoff_uri=setting.handoff_uri or config.handoff.uri,
+                )
+            )
+    except BaseException:
+        for kb in indexes.values():
+            kb.close()
+        raise
+    return tuple(lines)
+
+
+def user_part(uri: str) -> str | None:
+    """``sip:hotline-se@box:5060;transport=udp`` (or ``"Ann" <sip:…>``) → ``hotline-se``;
+    None when the URI has no user part."""
+    inner = uri.split("<", 1)[1].split(">", 1)[0] if "<" in uri else uri.strip()
+    scheme, _, rest = inner.partition(":")
+    if scheme.lower() not in ("sip", "sips", "tel"):
+        return None
+    if scheme.lower() == "tel":
+        return rest.split(";", 1)[0] or None
+    if "@" not in rest:
+        return None
+    return rest.split("@", 1)[0].split(";", 1)[0] or None
+
+
+def request_uri(message: str) -> str | None:
+    """The Request-URI of a SIP request's first line (``INVITE sip:… SIP/2.0``)."""
+    first = message.split("\n", 1)[0].strip().split(" ")
+    return first[1] if len(first) == 3 and first[2].startswith("SIP/") else None
+
+
+class Switchboard:
+    """Which line a call is for: its Request-URI's user part, else (a trunk that rewrites the
+    Request-URI to the box's own user) the To header's, matched against numbers and DIDs."""
+
+    def __init__(self, lines: tuple[Line, ...]):
+        self.lines = lines
+        self._by_number = {n: line for line in lines for n in line.numbers}
+
+    def route(self, request_user: str | None, to_user: str | None) -> Line | None:
+        """The line for a call, or None: nobody answers that number (404)."""
+        if len(self.lines) == 1 and self.lines[0].answers_any_number():
+            return self.lines[0]
+        for user in (request_user, to_user):
+            if user and user in self._by_number:
+                return self._by_number[user]
+        return None
+
+    def named(self, name: str | None) -> Line:
+        """The line called ``name``; the first line when None."""
+        if name is None:
+            return self.lines[0]
+        for line in self.lines:
+            if line.name == name:
+                return line
+        raise ConfigError(
+            f"no line {name!r}; this config's lines are {', '.join(li.name for li in self.lines)}"
+        )
