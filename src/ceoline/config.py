@@ -201,6 +201,8 @@ class WebhookConfig:
     min_urgency: str = _opt("low", choices=("low", "normal", "high"))
     types: tuple[str, ...] = _opt(())
     areas: tuple[str, ...] = _opt(())
+    # Only calls on these lines ([[lines]] names; [] = all); theme events span lines.
+    lines: tuple[str, ...] = _opt(())
     timeout_s: float = _opt(5.0, lo=0.5, hi=60.0)
     # For format = "gitlab": the project's issues API takes a token, read from this file.
     token_file: str = _opt("")
@@ -528,6 +530,14 @@ def parse_config_file(path: Path) -> Config:
     _check_adapter(config.models, source)
     _check_webhooks(config.webhooks, source)
     _check_lines(config.lines, source)
+    names = {line.name for line in config.lines} or {"main"}
+    for hook in config.webhooks:
+        unknown = [name for name in hook.lines if name not in names]
+        if unknown:
+            raise ConfigError(
+                f"{source}: [[webhooks]] {hook.name}: lines {unknown} are not lines of this "
+                f"config; choose from {', '.join(sorted(names))}"
+            )
     return dataclasses.replace(config, base_dir=path.resolve().parent, source=source)
 
 

@@ -659,9 +659,11 @@ class Store:
                         "SELECT id FROM feedback_items WHERE call_id = ? ORDER BY seq", [call_id]
                     ).fetchall()
                 ]
+                line = self.db.execute("SELECT line FROM calls WHERE id = ?", [call_id]).fetchone()
                 stored = {
                     **insights,
                     "call_id": call_id,
+                    "line": line[0] if line else "main",
                     "items": [
                         {**item, "id": item_id}
                         for item, item_id in zip(insights["items"], ids, strict=True)

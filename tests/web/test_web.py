@@ -387,3 +387,27 @@ def test_failed_and_dead_deliveries_are_on_the_dashboard(client, store):
     page = client.get("/deliveries").text
     assert "HTTP 503" in page and "connection refused" in page and ">dead<" in page
     assert "0 delivered, 2 pending, 1 dead." in page
+
+
+def test_calls_can_be_told_apart_and_filtered_by_line(config, store, ids):
+    import dataclasses
+
+    from ceoline.config import LineConfig
+
+    store.db.execute("UPDATE calls SET line = 'se' WHERE id = ?", [ids["praise"]])
+    store.db.execute("UPDATE calls SET line = 'us' WHERE id != ?", [ids["praise"]])
+    lines = (LineConfig(name="us", number="hotline"), LineConfig(name="se", number="hotline-se"))
+    with TestClient(create_app(dataclasses.replace(config, lines=lines), store=store)) as client:
+        logged_in(client)
+
+        def found(**params) -> set[str]:
+            return {c["id"] for c in client.get("/export/calls.json", params=params).json()}
+
+        assert found(line="se") == {ids["praise"]}
+        assert found(line="us") == set(ids.values()) - {ids["praise"]}
+        assert found(line="uk") == set(ids.values())  # a line not configured is ignored
+        page = client.get("/calls", params={"line": "se"}).text
+        assert '<option value="se" selected>se</option>' in page and "<th>Line</th>" in page
+    with TestClient(create_app(config, store=store)) as client:  # one line: nothing to show
+        logged_in(client)
+        assert "<th>Line</th>" not in client.get("/calls").text

@@ -26,6 +26,32 @@ def test_filters_by_event_urgency_type_and_area():
     assert not events.wanted(hook, "call.summarised")
 
 
+def test_a_destination_can_take_one_lines_calls_only():
+    hook = WebhookConfig(name="se", url="http://127.0.0.1/", lines=("se",),
+                         events=("item.created", "call.summarised"))  # fmt: skip
+    assert events.wanted(hook, "item.created", ITEM, "se")
+    assert not events.wanted(hook, "item.created", ITEM, "us")
+    assert events.wanted(hook, "call.summarised", line="se")
+    assert not events.wanted(hook, "call.summarised", line="us")
+    everything = WebhookConfig(name="all", url="http://127.0.0.1/", events=("item.created",))
+    assert events.wanted(everything, "item.created", ITEM, "us")
+
+
+def test_a_destination_for_a_line_the_config_lacks_is_refused(tmp_path):
+    import pytest
+
+    from ceoline.config import parse_config_file
+    from ceoline.errors import ConfigError
+
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[[lines]]\nname = "us"\nnumber = "hotline"\n\n[[webhooks]]\nname = "t"\n'
+        'url = "http://127.0.0.1/"\nformat = "chat"\nlines = ["se"]\n'
+    )
+    with pytest.raises(ConfigError, match=r"\[\[webhooks\]\] t: lines \['se'\] are not lines"):
+        parse_config_file(path)
+
+
 def test_the_same_event_is_the_same_message():
     assert events.message_id("item.created", "item:7") == events.message_id(
         "item.created", "item:7"

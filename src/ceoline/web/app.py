@@ -133,6 +133,8 @@ ReviewForm = Annotated[tuple[auth.Session, dict], Depends(require_form("review")
 def create_app(config: Config, *, store: Store | None = None) -> FastAPI:
     store = store or Store.open(config.data_dir)
     areas = load_taxonomy(config.path(config.insights.taxonomy))
+    # A box with one line never shows one: there is nothing to tell apart.
+    lines = tuple(line.name for line in config.lines)
     templates = _templates()
     app = FastAPI(title="ceoline dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
@@ -165,7 +167,10 @@ def create_app(config: Config, *, store: Store | None = None) -> FastAPI:
         request: Request, name: str, session: auth.Session | None, status: int = 200, **context
     ) -> HTMLResponse:
         return templates.TemplateResponse(
-            request, name, {"session": session, "areas": areas, **context}, status_code=status
+            request,
+            name,
+            {"session": session, "areas": areas, "lines": lines, **context},
+            status_code=status,
         )
 
     # -- login and logout -----------------------------------------------------------------
@@ -240,7 +245,7 @@ def create_app(config: Config, *, store: Store | None = None) -> FastAPI:
 
     @app.get("/calls", response_class=HTMLResponse)
     def calls(request: Request, session: Viewer) -> Response:
-        filters = queries.CallFilters.parse(request.query_params, areas)
+        filters = queries.CallFilters.parse(request.query_params, areas, lines)
         rows = queries.list_calls(store, filters)
         return render(
             request,
@@ -447,12 +452,12 @@ def create_app(config: Config, *, store: Store | None = None) -> FastAPI:
 
     @app.get("/export/calls.csv")
     def calls_csv(request: Request, session: Exporter):
-        filters = queries.CallFilters.parse(request.query_params, areas)
+        filters = queries.CallFilters.parse(request.query_params, areas, lines)
         return export(request, session, "calls.csv", queries.export_calls(store, filters))
 
     @app.get("/export/calls.json")
     def calls_json(request: Request, session: Exporter):
-        filters = queries.CallFilters.parse(request.query_params, areas)
+        filters = queries.CallFilters.parse(request.query_params, areas, lines)
         return export(request, session, "calls.json", queries.export_calls(store, filters))
 
     @app.get("/export/items.csv")

@@ -52,10 +52,12 @@ class CallFilters:
     escalated: str = ""
     area: str = ""
     q: str = ""
+    line: str = ""
 
     @classmethod
-    def parse(cls, params: Any, areas: dict) -> CallFilters:
-        """Filters from query parameters; values that are not allowed are dropped."""
+    def parse(cls, params: Any, areas: dict, lines: tuple[str, ...] = ()) -> CallFilters:
+        """Filters from query parameters; values that are not allowed are dropped.
+        ``lines``: the [[lines]] names a call may be filtered by."""
 
         def day(value: str) -> str:
             try:
@@ -72,11 +74,12 @@ class CallFilters:
             else "",
             area=params.get("area", "") if params.get("area") in areas else "",
             q=str(params.get("q", ""))[:200],
+            line=params.get("line", "") if params.get("line") in lines else "",
         )
 
 
 _CALL_ROWS = """
-SELECT c.id, c.started_at, c.ended_at, c.duration_s, c.end_reason,
+SELECT c.id, c.line, c.started_at, c.ended_at, c.duration_s, c.end_reason,
        COALESCE(c.caller_uri, c.caller, '') AS caller,
        (SELECT CASE MIN(CASE fi.sentiment WHEN 'negative' THEN 0 WHEN 'neutral' THEN 1
                                           WHEN 'positive' THEN 2 END)
@@ -105,6 +108,9 @@ def list_calls(store: Store, filters: CallFilters, limit: int = MAX_ROWS) -> lis
     if filters.escalated:
         clauses.append("escalated = ?")
         params.append(1 if filters.escalated == "yes" else 0)
+    if filters.line:
+        clauses.append("line = ?")
+        params.append(filters.line)
     if filters.area:
         clauses.append(
             "EXISTS (SELECT 1 FROM feedback_items fi WHERE fi.call_id = r.id "

@@ -18,8 +18,14 @@ from ceoline.store import Store
 _URGENCY = {"low": 0, "normal": 1, "high": 2}
 
 
-def wanted(hook: WebhookConfig, event_type: str, item: dict | None = None) -> bool:
+def wanted(
+    hook: WebhookConfig, event_type: str, item: dict | None = None, line: str | None = None
+) -> bool:
+    """Does ``hook`` take this event: its type, and for a call's events the call's ``line``
+    and the item's urgency, type and area?"""
     if event_type not in hook.events:
+        return False
+    if line is not None and hook.lines and line not in hook.lines:
         return False
     if item is None:
         return True
@@ -52,14 +58,15 @@ def for_insights(config: Config):
         return None
 
     def rows(stored: dict) -> list[dict]:
-        call_id = stored["call_id"]
+        call_id, line = stored["call_id"], stored["line"]
         link = dashboard_link(config, call_id)
         out = []
         for hook in config.webhooks:
             for item in stored["items"]:
-                if wanted(hook, "item.created", item):
+                if wanted(hook, "item.created", item, line):
                     data = {
                         "call_id": call_id,
+                        "line": line,
                         "link": link,
                         "item": {
                             key: item[key]
@@ -68,9 +75,10 @@ def for_insights(config: Config):
                         },
                     }  # fmt: skip
                     out.append(_row(hook, "item.created", f"item:{item['id']}", data))
-            if wanted(hook, "call.summarised"):
+            if wanted(hook, "call.summarised", line=line):
                 data = {
                     "call_id": call_id,
+                    "line": line,
                     "link": link,
                     "summary": stored["summary"],
                     "items": len(stored["items"]),
@@ -109,9 +117,10 @@ def periodic_rows(config: Config, store: Store, now: datetime | None = None) -> 
     with store.reading() as db:
         overdue = list(
             db.query(
-                "SELECT id, call_id, type, product_area, sentiment, urgency, needs_followup, "
-                "quote, created_at FROM feedback_items WHERE reviewed_at IS NULL "
-                "AND created_at < ? ORDER BY id LIMIT 500",
+                "SELECT fi.id, fi.call_id, c.line, fi.type, fi.product_area, fi.sentiment, "
+                "fi.urgency, fi.needs_followup, fi.quote, fi.created_at FROM feedback_items fi "
+                "JOIN calls c ON c.id = fi.call_id WHERE fi.reviewed_at IS NULL "
+                "AND fi.created_at < ? ORDER BY fi.id LIMIT 500",
                 [due],
             )
         )
@@ -133,8 +142,9 @@ def periodic_rows(config: Config, store: Store, now: datetime | None = None) -> 
     for hook in hooks:
         for item in overdue:
             item = {**item, "needs_followup": bool(item["needs_followup"])}
-            if wanted(hook, "item.overdue", item):
-                data = {"call_id": item["call_id"], "link": dashboard_link(config, item["call_id"]),
+            if wanted(hook, "item.overdue", item, item["line"]):
+                data = {"call_id": item["call_id"], "line": item["line"],
+                        "link": dashboard_link(config, item["call_id"]),
                         "item": {k: item[k] for k in ("id", "type", "product_area", "sentiment",
                                                       "urgency", "needs_followup", "quote")},
                         "created_at": item["created_at"]}  # fmt: skip
