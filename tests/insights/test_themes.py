@@ -88,11 +88,13 @@ def test_the_worker_files_new_items_into_themes_and_the_cli_lists_them(tmp_path)
 
     from ..conftest import ROOT, make_config
 
-    path = make_config(tmp_path, insights={"use_model": False})
+    lines = [{"name": "us", "number": "hotline"}, {"name": "se", "number": "hotline-se"}]
+    path = make_config(tmp_path, insights={"use_model": False}, lines=lines)
     config = parse_config_file(path)
     store = Store.open(config.data_dir)
-    for line in SLOW:
-        call_id = a_call(store, line)
+    for n, said in enumerate(SLOW):
+        call_id = a_call(store, said)
+        store.db.execute("UPDATE calls SET line = ? WHERE id = ?", ["se" if n else "us", call_id])
         store.end_call(call_id, "caller_hangup", 5.0)
     worker = InsightsWorker(config, store, model_factory=lambda c: None)
     assert worker.run_pending() == 3
@@ -109,3 +111,10 @@ def test_the_worker_files_new_items_into_themes_and_the_cli_lists_them(tmp_path)
         capture_output=True, text=True, cwd=ROOT, timeout=60,
     ).stdout  # fmt: skip
     assert "3 items, new" in text and SLOW[0] in text
+    done = subprocess.run(
+        [sys.executable, "-m", "ceoline", "themes", "--line", "us", "--json",
+         "--config", str(path)],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    (theme,) = json.loads(done.stdout)
+    assert theme["count"] == 1 and theme["quotes"] == [SLOW[0]]

@@ -408,6 +408,8 @@ def test_calls_can_be_told_apart_and_filtered_by_line(config, store, ids):
         assert found(line="uk") == set(ids.values())  # a line not configured is ignored
         page = client.get("/calls", params={"line": "se"}).text
         assert '<option value="se" selected>se</option>' in page and "<th>Line</th>" in page
+        themes = client.get("/themes", params={"line": "se"}).text
+        assert '<option value="se" selected>se</option>' in themes
     with TestClient(create_app(config, store=store)) as client:  # one line: nothing to show
         logged_in(client)
         assert "<th>Line</th>" not in client.get("/calls").text

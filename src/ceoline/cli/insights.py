@@ -13,6 +13,7 @@ from ceoline.cli.common import (
     config_of,
     safe,
 )
+from ceoline.errors import ConfigError
 
 insights_app = typer.Typer(help="Call summaries and feedback items.", no_args_is_help=True)
 top = typer.Typer()
@@ -22,16 +23,26 @@ top = typer.Typer()
 def themes(
     days: Annotated[int, typer.Option(min=1, max=3650, help="The period: the last N days.")] = 7,
     per_area: Annotated[int, typer.Option(min=1, help="At most N themes per product area.")] = 5,
+    line: Annotated[
+        str | None, typer.Option(help="Count only calls on this line ([[lines]] name).")
+    ] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """The top themes of the last N days: items, trend, first and last seen, quotes."""
+    from ceoline.lines import line_configs
     from ceoline.store import Store
     from ceoline.web.queries import theme_list
 
-    store = Store.open(config_of(config).data_dir)
-    rows = theme_list(store, days, per_area=per_area)
-    store.close()
+    cfg = config_of(config)
+    names = [setting.name for setting in line_configs(cfg)]
+    if line is not None and line not in names:
+        raise ConfigError(f"--line {line!r}: this config's lines are {', '.join(names)}")
+    store = Store.open(cfg.data_dir)
+    try:
+        rows = theme_list(store, days, per_area=per_area, line=line)
+    finally:
+        store.close()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

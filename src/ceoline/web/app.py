@@ -329,13 +329,16 @@ def create_app(config: Config, *, store: Store | None = None) -> FastAPI:
     @app.get("/themes", response_class=HTMLResponse)
     def themes(request: Request, session: Viewer) -> Response:
         data = queries.themes(store)
+        line = request.query_params.get("line")
+        line = line if line in lines else None
         return render(
             request,
             "themes.html",
             session,
             data=data,
-            week=queries.theme_list(store, 7),
-            month=queries.theme_list(store, 30),
+            line=line,
+            week=queries.theme_list(store, 7, line=line),
+            month=queries.theme_list(store, 30, line=line),
             area_chart=charts.stacked_bars(
                 data["days"],
                 data["by_area"],

@@ -327,10 +327,15 @@ def _day_start(today: date, days_back: int) -> str:
 
 
 def theme_list(
-    store: Store, days: int = 7, today: date | None = None, per_area: int = 5
+    store: Store,
+    days: int = 7,
+    today: date | None = None,
+    per_area: int = 5,
+    line: str | None = None,
 ) -> list[dict]:
     """Themes with items in the last DAYS days, those with urgent items first, then the most
-    items first; at most PER_AREA per area.
+    items first; at most PER_AREA per area. ``line``: counted and quoted from that line's
+    calls only (a theme spans lines).
 
     Each: its title (a reviewer's, else its most central quote), items in the period and in
     the period before it, rising / falling / steady / new, first and last seen, and up to
@@ -338,6 +343,9 @@ def theme_list(
     """
     today = today or datetime.now(UTC).date()
     start, before = _day_start(today, days), _day_start(today, 2 * days)
+    on_line = (
+        "AND fi.call_id IN (SELECT id FROM calls WHERE line = :line) " if line is not None else ""
+    )
     with store.reading() as db:
         rows = list(
             db.query(
@@ -347,18 +355,18 @@ def theme_list(
                 "MIN(fi.created_at) AS first_seen, MAX(fi.created_at) AS last_seen, "
                 "SUM(fi.urgency = 'high') AS urgent "
                 "FROM themes t JOIN feedback_items fi ON fi.theme_id = t.id "
-                "WHERE t.merged_into IS NULL GROUP BY t.id HAVING count > 0 "
+                f"WHERE t.merged_into IS NULL {on_line}GROUP BY t.id HAVING count > 0 "
                 "ORDER BY urgent > 0 DESC, count DESC, last_seen DESC",
-                {"start": start, "before": before},
+                {"start": start, "before": before, "line": line},
             )
         )
         for row in rows:
             row["quotes"] = [
                 r[0]
                 for r in db.execute(
-                    "SELECT quote FROM feedback_items WHERE theme_id = ? ORDER BY "
-                    "urgency = 'high' DESC, created_at DESC LIMIT 20",
-                    [row["id"]],
+                    f"SELECT quote FROM feedback_items fi WHERE theme_id = :theme {on_line}"
+                    "ORDER BY urgency = 'high' DESC, created_at DESC LIMIT 20",
+                    {"theme": row["id"], "line": line},
                 ).fetchall()
             ]
     out, shown = [], {}
