@@ -44,6 +44,13 @@ def line_configs(config: Config) -> tuple[LineConfig, ...]:
     return config.lines or (LineConfig(name=DEFAULT_LINE),)
 
 
+def notes_of(config: Config, setting: LineConfig) -> tuple[Path, str]:
+    """A line's notes directory and the index file (in data_dir) they are kept in: the
+    [knowledge] dir's is knowledge.db, another line's knowledge-NAME.db."""
+    notes = config.path(setting.knowledge) if setting.knowledge else config.knowledge_dir
+    return notes, DB_NAME if notes == config.knowledge_dir else f"knowledge-{setting.name}.db"
+
+
 def hotwords_for(config: Config, persona: Persona, passages: list[str]) -> str | None:
     """What Whisper is told to expect: with "auto", the persona, the company and the names in
     the notes, which a small Whisper otherwise hears as ordinary words ("Quilford")."""
@@ -66,9 +73,8 @@ def load_lines(config: Config) -> tuple[Line, ...]:
                 persona = load_persona(persona_file)
             except ConfigError as exc:
                 raise ConfigError(f"line {setting.name!r}: {exc}") from None
-            notes = config.path(setting.knowledge) if setting.knowledge else config.knowledge_dir
+            notes, name = notes_of(config, setting)
             if notes not in indexes:
-                name = DB_NAME if notes == config.knowledge_dir else f"knowledge-{setting.name}.db"
                 try:
                     indexes[notes] = open_knowledge(config, notes, name)
                 except ConfigError as exc:

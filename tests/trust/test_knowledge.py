@@ -447,3 +447,31 @@ def test_cli_index_and_search(tmp_path, notes):
 def test_cli_missing_notes_is_one_line(tmp_path):
     config = make_config(tmp_path, knowledge={"dir": str(tmp_path / "nope")})
     one_line_error(run_cli("knowledge", "index", config=config), "knowledge directory not found", 2)
+
+
+def test_cli_indexes_and_searches_each_lines_notes(tmp_path, notes):
+    uk = tmp_path / "knowledge-uk"
+    uk.mkdir()
+    (uk / "offices.md").write_text(
+        "# Offices\n## London office\nThe UK team works from an office in Shoreditch.\n"
+        "## Support in the UK\nSupport answers from nine to five.\n"
+        "## Prices in the UK\nPlans are billed in pounds sterling.\n"
+    )
+    lines = [
+        {"name": "us", "number": "hotline"},
+        {"name": "uk", "number": "hotline-uk", "knowledge": str(uk)},
+    ]
+    # Three passages give BM25 little to weigh a word by: a low bar, for this search only.
+    config = make_config(tmp_path, knowledge={"dir": str(notes), "min_score": 0.1}, lines=lines)
+    indexed = run_cli("knowledge", "index", config=config)
+    assert indexed.returncode == 0, indexed.stderr
+    assert f"5 files, 24 passages in {notes}" in indexed.stdout
+    assert f"1 files, 3 passages in {uk}" in indexed.stdout
+    assert (tmp_path / "data" / "knowledge-uk.db").is_file()
+    found = run_cli("knowledge", "search", "where is your office", "--line", "uk", config=config)
+    assert "offices.md: London office" in found.stdout, found.stdout
+    elsewhere = run_cli("knowledge", "search", "shoreditch", "--line", "us", config=config)
+    assert "London office" not in elsewhere.stdout
+    one_line_error(
+        run_cli("knowledge", "search", "x", "--line", "se", config=config), "--line 'se'", 2
+    )

@@ -12,6 +12,7 @@ from ceoline.cli.common import (
     JsonOption,
     config_of,
 )
+from ceoline.errors import ConfigError
 
 knowledge_app = typer.Typer(
     help="Index and search the notes the persona answers from.", no_args_is_help=True
@@ -25,14 +26,17 @@ def knowledge_index(
     ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Index the notes in knowledge.dir; rebuilds only if a note was added, removed or edited."""
+    """Index the notes of every line (knowledge.dir, and each [[lines]] knowledge); rebuilds
+    only notes where one was added, removed or edited."""
+    from ceoline.lines import line_configs, notes_of
     from ceoline.trust.knowledge import KnowledgeBase
 
     cfg = config_of(config)
-    with KnowledgeBase.open(cfg.data_dir, min_score=cfg.knowledge.min_score) as kb:
-        stats = kb.index(cfg.knowledge_dir, force=force)
-    outcome = "index rebuilt" if stats.changed else "unchanged, index already up to date"
-    typer.echo(f"{stats.files} files, {stats.passages} passages in {cfg.knowledge_dir}: {outcome}")
+    for notes, name in dict.fromkeys(notes_of(cfg, setting) for setting in line_configs(cfg)):
+        with KnowledgeBase.open(cfg.data_dir, min_score=cfg.knowledge.min_score, name=name) as kb:
+            stats = kb.index(notes, force=force)
+        outcome = "index rebuilt" if stats.changed else "unchanged, index already up to date"
+        typer.echo(f"{stats.files} files, {stats.passages} passages in {notes}: {outcome}")
 
 
 @knowledge_app.command("search")
@@ -47,6 +51,10 @@ def knowledge_search(
             show_default=False,
         ),
     ] = None,
+    line: Annotated[
+        str | None,
+        typer.Option(help="Search this line's notes ([[lines]] name; default: the first line)."),
+    ] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -54,11 +62,16 @@ def knowledge_search(
     import dataclasses
     import textwrap
 
+    from ceoline.lines import line_configs, notes_of
     from ceoline.trust.knowledge import open_knowledge
 
     cfg = config_of(config)
+    settings = {setting.name: setting for setting in line_configs(cfg)}
+    if line is not None and line not in settings:
+        raise ConfigError(f"--line {line!r}: this config's lines are {', '.join(settings)}")
+    notes, name = notes_of(cfg, settings[line] if line else next(iter(settings.values())))
     limit = cfg.knowledge.max_passages if limit is None else limit
-    with open_knowledge(cfg) as kb:
+    with open_knowledge(cfg, notes, name) as kb:
         passages = kb.search(text, limit=limit)
     if as_json:
         typer.echo(json.dumps([dataclasses.asdict(p) for p in passages], indent=2))
