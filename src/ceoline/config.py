@@ -338,6 +338,8 @@ class KnowledgeConfig:
     max_sentences: int = _opt(2, lo=0, hi=20)
 
 
+# A line's voice that is espeak-ng's, not a Piper model.
+ESPEAK_PREFIX = "espeak-ng:"
 # Languages a line may speak: the word rules, fixed lines and redaction exist in these.
 LINE_LANGUAGES = ("en",)
 
@@ -355,6 +357,11 @@ class LineConfig:
     persona: str = _opt("")
     knowledge: str = _opt("")
     language: str = _opt("en", choices=LINE_LANGUAGES)
+    # Empty: [models] stt. Another Whisper, as [models] stt names one ("base", multilingual).
+    stt: str = _opt("")
+    # Empty: [models] tts. Another Piper voice, as [models] tts names one, or
+    # "espeak-ng:VOICE" (espeak-ng's own voices, e.g. "espeak-ng:sv").
+    voice: str = _opt("")
     # Empty: [handoff] uri.
     handoff_uri: str = _opt("")
 
@@ -596,6 +603,13 @@ def _check_lines(lines: tuple[LineConfig, ...], source: str) -> None:
                 )
             if number:
                 numbers[number] = line.name
+        if line.voice.startswith(ESPEAK_PREFIX) and not re.fullmatch(
+            r"[a-z]{2,3}(?:-[a-z0-9]{1,8})*", line.voice.removeprefix(ESPEAK_PREFIX)
+        ):
+            raise ConfigError(
+                f"{where} ({line.name}): voice {line.voice!r} is not an espeak-ng voice name; "
+                "see `espeak-ng --voices`, e.g. 'espeak-ng:sv'"
+            )
         if line.handoff_uri and not line.handoff_uri.startswith(("sip:", "sips:", "tel:")):
             raise ConfigError(
                 f"{where} ({line.name}): handoff_uri {line.handoff_uri!r} must be a SIP or tel "

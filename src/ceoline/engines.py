@@ -11,7 +11,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ceoline.config import Config, config_with
+from ceoline.config import ESPEAK_PREFIX, Config, config_with
 from ceoline.errors import ModelError
 from ceoline.inference.client import SharedLanguageModel
 from ceoline.inference.service import InferenceService
@@ -21,6 +21,7 @@ from ceoline.persona.profile import Persona
 from ceoline.trust.dialogue import fixed_replies
 from ceoline.trust.knowledge import KnowledgeBase
 from ceoline.trust.names import use_vocabulary
+from ceoline.voice.espeak import EspeakSynthesizer
 from ceoline.voice.lifecycle import fixed_lines
 from ceoline.voice.llm import LanguageModel, spoken_reply
 from ceoline.voice.stt import Transcriber
@@ -47,6 +48,18 @@ def locate_all(config: Config, merged: bool = True) -> dict[str, ModelFiles]:
     if merged and uses_turn_reader(config):
         kinds.append("turn_reader")
     return {kind: locate(kind, getattr(config.models, kind), config.models_dir) for kind in kinds}
+
+
+def line_model_files(config: Config, lines) -> dict[tuple[str, str], ModelFiles]:
+    """The Whisper models and Piper voices lines use beside [models] stt and tts, found (a
+    missing one is refused with the fix) but not loaded."""
+    files = {}
+    for line in lines:
+        if line.stt != config.models.stt:
+            files["stt", line.stt] = locate("stt", line.stt, config.models_dir)
+        if line.voice != config.models.tts and not line.voice.startswith(ESPEAK_PREFIX):
+            files["tts", line.voice] = locate("tts", line.voice, config.models_dir)
+    return files
 
 
 def fitting_adapter(
@@ -165,14 +178,17 @@ class Engines:
     """The shared models, and the lines they serve."""
 
     config: Config
-    transcriber: Transcriber
+    transcriber: Transcriber  # [models] stt
     llm: LanguageModel
-    synthesizer: Synthesizer
+    synthesizer: Synthesizer  # [models] tts
     load_ms: dict[str, float]
     lines: tuple[Line, ...] = ()
     turn_model: TurnModel | None = None
     turn_reader: TurnReader | None = None
-    _speech_cache: dict[str, np.ndarray] = field(default_factory=dict)
+    # Every Whisper and voice a line uses, by its [models] name, each loaded once.
+    transcribers: dict[str, Transcriber] = field(default_factory=dict)
+    voices: dict[str, Synthesizer | EspeakSynthesizer] = field(default_factory=dict)
+    _speech_cache: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     _cache_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -187,6 +203,9 @@ class Engines:
         # The notes are re-indexed here when they changed since the last start, and each
         # line's answers built once, so the first company question of a call does no indexing.
         lines = load_lines(config) if lines is None else lines
+        own = line_model_files(config, lines)
+        if config.models.verify == "on-load":
+            verify_models(list(own.values()), config.path(config.models.manifest), cache)
         reply_files, adapter = reply_model(config, models, cache)
         load_ms: dict[str, float] = {}
         started = time.perf_counter()
@@ -204,6 +223,9 @@ class Engines:
         synthesizer = Synthesizer(models["tts"], config.tts, config.runtime)
         load_ms["tts"] = (time.perf_counter() - started) * 1000
         engines = cls(config, transcriber, llm, synthesizer, load_ms, lines)
+        engines.transcribers[config.models.stt] = transcriber
+        engines.voices[config.models.tts] = synthesizer
+        engines._load_line_models(own)
         if "turn" in models:
             started = time.perf_counter()
             engines.turn_model = TurnModel(models["turn"], config.runtime)
@@ -217,12 +239,31 @@ class Engines:
                 llm.warm(line.persona.system_prompt())
                 persona = line.persona
                 for text in [*fixed_lines(persona), *fixed_replies(persona)]:
-                    engines.cached_speech(text)
+                    engines.cached_speech(text, line.voice)
             for text in model_less_lines(config):
                 engines.cached_speech(text)
             load_ms["warm"] = (time.perf_counter() - started) * 1000
         log.info("models loaded %s", {k: round(v) for k, v in load_ms.items()})
         return engines
+
+    def _load_line_models(self, files: dict[tuple[str, str], ModelFiles]) -> None:
+        """The Whispers and voices lines use beside [models] stt and tts, once each."""
+        config = self.config
+        for (kind, spec), model in files.items():
+            started = time.perf_counter()
+            if kind == "stt":
+                self.transcribers[spec] = Transcriber(model, config.stt, config.runtime)
+            else:
+                self.voices[spec] = Synthesizer(model, config.tts, config.runtime)
+            self.load_ms[f"{kind} {spec}"] = (time.perf_counter() - started) * 1000
+        for line in self.lines:
+            if line.voice.startswith(ESPEAK_PREFIX) and line.voice not in self.voices:
+                self.voices[line.voice] = EspeakSynthesizer(line.voice.removeprefix(ESPEAK_PREFIX))
+            if line.language != "en" and not self.transcribers[line.stt].multilingual:
+                raise ModelError(
+                    f"line {line.name!r} speaks {line.language!r} but Whisper {line.stt!r} hears "
+                    'English only; give the line a multilingual one (stt = "base")'
+                )
 
     @property
     def switchboard(self) -> Switchboard:
@@ -235,31 +276,35 @@ class Engines:
             line = self.switchboard.named(line)
         return LineStages(self, line)
 
-    def cached_speech(self, text: str) -> np.ndarray:
+    def cached_speech(self, text: str, voice: str | None = None) -> np.ndarray:
         """Synthesize fixed lines (greeting, goodbye, refusals, sentences of the notes) once
-        per process, not once per call."""
+        per process and voice ([models] tts when None), not once per call."""
+        key = (voice or self.config.models.tts, text)
         with self._cache_lock:
-            pcm = self._speech_cache.get(text)
+            pcm = self._speech_cache.get(key)
         if pcm is None:
-            pcm = self.synthesizer.synthesize(text).pcm
+            pcm = self.voices.get(key[0], self.synthesizer).synthesize(text).pcm
             with self._cache_lock:
                 if len(self._speech_cache) >= SPEECH_CACHE_LINES:
                     # Notes re-indexed while serving leave old sentences: drop the oldest.
                     self._speech_cache.pop(next(iter(self._speech_cache)))
-                self._speech_cache[text] = pcm
+                self._speech_cache[key] = pcm
         return pcm
 
 
 @dataclass(frozen=True)
 class LineTranscriber:
-    """Whisper as a line hears with it: told to expect that line's names."""
+    """Whisper as a line hears with it: the line's model, told to expect the line's names in
+    the line's language."""
 
     transcriber: Transcriber
     hotwords: str | None
+    language: str = "en"
 
     def transcribe(self, pcm, use_hotwords: bool = True):
         """``use_hotwords=False`` transcribes without them (to measure what they are worth)."""
-        return self.transcriber.transcribe(pcm, self.hotwords if use_hotwords else None)
+        hotwords = self.hotwords if use_hotwords else None
+        return self.transcriber.transcribe(pcm, hotwords, self.language)
 
     def knows_whole(self, word: str) -> bool:
         return self.transcriber.knows_whole(word)
@@ -290,15 +335,17 @@ class LineStages:
 
     @cached_property
     def transcriber(self) -> LineTranscriber:
-        return LineTranscriber(self.engines.transcriber, self.line.hotwords)
+        line = self.line
+        transcriber = self.engines.transcribers.get(line.stt, self.engines.transcriber)
+        return LineTranscriber(transcriber, line.hotwords, line.language)
 
     @property
     def llm(self):
         return self.engines.llm
 
     @property
-    def synthesizer(self) -> Synthesizer:
-        return self.engines.synthesizer
+    def synthesizer(self) -> Synthesizer | EspeakSynthesizer:
+        return self.engines.voices.get(self.line.voice, self.engines.synthesizer)
 
     @property
     def turn_model(self) -> TurnModel | None:
@@ -309,7 +356,7 @@ class LineStages:
         return self.engines.turn_reader
 
     def cached_speech(self, text: str) -> np.ndarray:
-        return self.engines.cached_speech(text)
+        return self.engines.cached_speech(text, self.line.voice)
 
     def spoken_pieces(self, user_content: str, reply_start: str = "") -> list[str]:
         """The pieces a call would speak for one model reply (see trust.guardrail_eval)."""

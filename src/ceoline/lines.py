@@ -34,6 +34,10 @@ class Line:
     # The names Whisper is told to expect on this line (see hotwords_for).
     hotwords: str | None
     handoff_uri: str
+    # The Whisper it is heard with and the voice it speaks with, as [models] stt and tts name
+    # them (a voice may be "espeak-ng:VOICE"); the engines load each once for every line.
+    stt: str = "embedded"
+    voice: str = "embedded"
 
     def answers_any_number(self) -> bool:
         return not self.numbers
@@ -90,6 +94,8 @@ def load_lines(config: Config) -> tuple[Line, ...]:
                     knowledge=knowledge,
                     hotwords=hotwords_for(config, persona, answers.passages),
                     handoff_uri=setting.handoff_uri or config.handoff.uri,
+                    stt=setting.stt or config.models.stt,
+                    voice=setting.voice or config.models.tts,
                 )
             )
     except BaseException:

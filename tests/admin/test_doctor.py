@@ -8,7 +8,7 @@ def test_doctor_shows_each_line_and_names_a_broken_one(tmp_path):
     lines = [{"name": "us", "number": "hotline", "dids": ["+15550100"]}]
     checks = _line_checks(parse_config_file(make_config(tmp_path, lines=lines)))
     assert [(c.name, c.ok) for c in checks] == [("line us", True)]
-    assert checks[0].detail.startswith("hotline, +15550100 → Theo Marchetti, Quillfern (en)")
+    assert checks[0].detail.startswith("hotline, +15550100 → Theo Marchetti, Quillfern (en, ")
     broken = [*lines, {"name": "se", "number": "hotline-se", "knowledge": "nowhere"}]
     (check,) = _line_checks(parse_config_file(make_config(tmp_path, lines=broken)))
     assert not check.ok and check.detail.startswith("line 'se': ")

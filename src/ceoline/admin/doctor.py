@@ -164,15 +164,27 @@ def _line_checks(config: Config) -> list[Check]:
         lines = load_lines(config)
     except CeolineError as exc:
         return [Check("lines", False, str(exc))]
+    from ceoline.config import ESPEAK_PREFIX
+    from ceoline.engines import line_model_files
+    from ceoline.voice import espeak
+
     checks = []
     for line in lines:
         stats = line.knowledge.stats()
+        try:
+            line_model_files(config, [line])
+            if line.voice.startswith(ESPEAK_PREFIX) and not espeak.available():
+                raise CeolineError(f"voice {line.voice!r} needs espeak-ng; `make sysdeps`")
+        except CeolineError as exc:
+            checks.append(Check(f"line {line.name}", False, str(exc)))
+            continue
         checks.append(
             Check(
                 f"line {line.name}",
                 True,
                 f"{', '.join(line.numbers)} → {line.persona.name}, {line.persona.company} "
-                f"({line.language}); notes: {stats.files} files, {stats.passages} passages",
+                f"({line.language}, Whisper {line.stt}, voice {line.voice}); notes: "
+                f"{stats.files} files, {stats.passages} passages",
             )
         )
     for knowledge in {id(line.knowledge): line.knowledge for line in lines}.values():

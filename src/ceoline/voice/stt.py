@@ -67,31 +67,42 @@ class Transcriber:
             ) from None
         self._lock = threading.Lock()
         self.window_s = config.window_s
-        from faster_whisper.tokenizer import Tokenizer
-
-        self._tokenizer = Tokenizer(
-            self._model.hf_tokenizer,
-            self._model.model.is_multilingual,
-            task="transcribe",
-            language=config.language,
-        )
+        self._tokenizers: dict[str, object] = {}
 
     def knows_whole(self, word: str) -> bool:
         """Does Whisper write ``word`` after a space as one token? Then it is a word it knows
         ("portable", "Madrid"), not one it pieced together from sounds ("Wilfern")."""
         return len(self._model.hf_tokenizer.encode(" " + word, add_special_tokens=False).ids) == 1
 
-    def transcribe(self, pcm: bytes | np.ndarray, hotwords: str | None = None) -> Transcript:
-        """``hotwords``: names Whisper should expect (a line's, see ``Engines.on_line``)."""
+    @property
+    def multilingual(self) -> bool:
+        """Does this Whisper hear other languages than English (base does, tiny.en not)?"""
+        return bool(self._model.model.is_multilingual)
+
+    def _tokenizer(self, language: str):
+        if language not in self._tokenizers:
+            from faster_whisper.tokenizer import Tokenizer
+
+            self._tokenizers[language] = Tokenizer(
+                self._model.hf_tokenizer, self.multilingual, task="transcribe", language=language
+            )
+        return self._tokenizers[language]
+
+    def transcribe(
+        self, pcm: bytes | np.ndarray, hotwords: str | None = None, language: str | None = None
+    ) -> Transcript:
+        """``hotwords``: names Whisper should expect, and ``language`` what it hears ([stt]
+        language when None): a line's (see ``Engines.on_line``)."""
+        language = language or self.config.language
         samples = np.frombuffer(pcm, dtype=np.int16) if isinstance(pcm, bytes) else pcm
         audio = to_float(samples)
         started = time.perf_counter()
         with self._lock:
-            text, logprob = self._in_short_window(audio, hotwords)
+            text, logprob = self._in_short_window(audio, hotwords, language)
             if text is None:
                 segments, _info = self._model.transcribe(
                     audio,
-                    language=self.config.language,
+                    language=language,
                     beam_size=self.config.beam_size,
                     without_timestamps=True,
                     condition_on_previous_text=False,
@@ -109,7 +120,9 @@ class Transcriber:
             avg_logprob=logprob,
         )
 
-    def _in_short_window(self, audio: np.ndarray, hotwords: str | None) -> tuple[str | None, float]:
+    def _in_short_window(
+        self, audio: np.ndarray, hotwords: str | None, language: str | None = None
+    ) -> tuple[str | None, float]:
         """The transcript from a ``[stt] window_s`` encoder window and its mean log-probability;
         None when the turn is too long for it or the decoder ran away (a transcript that
         repeats itself), so the caller gets faster-whisper's full 30 s pass instead."""
@@ -122,7 +135,8 @@ class Transcriber:
         frames = window // model.feature_extractor.hop_length
         features = model.feature_extractor(padded)[:, :frames]
         encoded = model.encode(features)
-        prompt = model.get_prompt(self._tokenizer, [], without_timestamps=True, hotwords=hotwords)
+        tokenizer = self._tokenizer(language or self.config.language)
+        prompt = model.get_prompt(tokenizer, [], without_timestamps=True, hotwords=hotwords)
         # A turn says at most ~4 tokens a second; twice that bounds a decoder that loops.
         most = len(prompt) + int(len(audio) / SAMPLE_RATE * 8) + 8
         (result,) = model.model.generate(
@@ -135,8 +149,8 @@ class Transcriber:
             suppress_blank=True,
             suppress_tokens=[-1],
         )
-        tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
-        text = self._tokenizer.decode(tokens).strip()
+        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        text = tokenizer.decode(tokens).strip()
         # faster-whisper's silence rule (probably no speech, and not confidently words), and
         # the "you" Whisper makes of near-silence in a short window.
         average_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1) if tokens else 0.0
