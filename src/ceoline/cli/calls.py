@@ -24,7 +24,7 @@ top = typer.Typer()
 def calls_list(
     limit: Annotated[int, typer.Option(min=1, max=10000, help="Most recent N calls.")] = 20,
     line: Annotated[
-        str | None, typer.Option(help="Only calls on this line ([[lines]] name).")
+        str | None, typer.Option(help="Only calls on this line (a name from the config's lines).")
     ] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,

@@ -77,6 +77,14 @@ def eval_answers(
     calls: Annotated[
         int, typer.Option(min=0, help="Whole simulated calls to time, after the greeting.")
     ] = 10,
+    line: Annotated[
+        str | None,
+        typer.Option(
+            "--line",
+            help="Ask them on this hotline line (a name from the config's lines: its persona, "
+            "notes, Whisper and voice; default: the first). --set should hold its questions.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -99,7 +107,7 @@ def eval_answers(
             )
     cfg = config_of(config)
     loaded = load_questions(questions)[:limit]
-    report = evaluate(line_stages(cfg), loaded, chosen_voices, chosen_lines, calls=calls)
+    report = evaluate(line_stages(cfg, line), loaded, chosen_voices, chosen_lines, calls=calls)
     data = report.as_json()
     if as_json:
         typer.echo(json.dumps(data, indent=2))

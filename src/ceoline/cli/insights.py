@@ -24,7 +24,8 @@ def themes(
     days: Annotated[int, typer.Option(min=1, max=3650, help="The period: the last N days.")] = 7,
     per_area: Annotated[int, typer.Option(min=1, help="At most N themes per product area.")] = 5,
     line: Annotated[
-        str | None, typer.Option(help="Count only calls on this line ([[lines]] name).")
+        str | None,
+        typer.Option(help="Count only calls on this line (a name from the config's lines)."),
     ] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,

@@ -53,7 +53,9 @@ def knowledge_search(
     ] = None,
     line: Annotated[
         str | None,
-        typer.Option(help="Search this line's notes ([[lines]] name; default: the first line)."),
+        typer.Option(
+            help="Search this line's notes (a name from the config's lines; default: the first)."
+        ),
     ] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,

@@ -40,7 +40,7 @@ def call(
     ] = None,
     line: Annotated[
         str | None,
-        typer.Option(help="The line called ([[lines]] name; default: the first line)."),
+        typer.Option(help="The line called (a name from the config's lines; default: the first)."),
     ] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
