@@ -551,17 +551,24 @@ def parse_config_file(path: Path) -> Config:
 WEBHOOK_EVENTS = ("item.created", "call.summarised", "item.overdue", "theme.rising")
 
 
+def _check_names(table: str, names: list[str], source: str) -> None:
+    """Each entry of an array of tables has a name of its own, fit for logs and labels."""
+    seen = set()
+    for n, name in enumerate(names):
+        where = f"{source}: [[{table}]] {n + 1}"
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,40}", name):
+            raise ConfigError(f'{where} needs name = "..." (lowercase letters, digits, - and _)')
+        if name in seen:
+            raise ConfigError(f"{where}: the name {name!r} is used twice")
+        seen.add(name)
+
+
 def _check_webhooks(hooks: tuple[WebhookConfig, ...], source: str) -> None:
     from urllib.parse import urlsplit
 
-    names = set()
+    _check_names("webhooks", [hook.name for hook in hooks], source)
     for n, hook in enumerate(hooks):
         where = f"{source}: [[webhooks]] {n + 1}"
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,40}", hook.name):
-            raise ConfigError(f'{where} needs name = "..." (lowercase letters, digits, - and _)')
-        if hook.name in names:
-            raise ConfigError(f"{where}: the name {hook.name!r} is used twice")
-        names.add(hook.name)
         parts = urlsplit(hook.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"{where} ({hook.name}): url must be an http(s) URL with a host")
@@ -579,14 +586,10 @@ def _check_webhooks(hooks: tuple[WebhookConfig, ...], source: str) -> None:
 
 
 def _check_lines(lines: tuple[LineConfig, ...], source: str) -> None:
-    names, numbers = set(), {}
+    _check_names("lines", [line.name for line in lines], source)
+    numbers: dict[str, str] = {}
     for n, line in enumerate(lines):
         where = f"{source}: [[lines]] {n + 1}"
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,40}", line.name):
-            raise ConfigError(f'{where} needs name = "..." (lowercase letters, digits, - and _)')
-        if line.name in names:
-            raise ConfigError(f"{where}: the name {line.name!r} is used twice")
-        names.add(line.name)
         if not line.number and not line.dids:
             raise ConfigError(
                 f'{where} ({line.name}): give number = "..." (the dialed user part) or dids'

@@ -11,10 +11,11 @@ from ceoline.cli.common import (
     ConfigOption,
     JsonOption,
     actor,
+    checked_line,
     config_of,
     safe,
 )
-from ceoline.errors import CeolineError, ConfigError, StoreError
+from ceoline.errors import CeolineError, StoreError
 
 calls_app = typer.Typer(help="Browse stored calls.", no_args_is_help=True)
 top = typer.Typer()
@@ -30,13 +31,10 @@ def calls_list(
     config: ConfigOption = None,
 ) -> None:
     """List the most recent calls, with the line each came in on."""
-    from ceoline.lines import line_configs
     from ceoline.store import Store
 
     cfg = config_of(config)
-    names = [setting.name for setting in line_configs(cfg)]
-    if line is not None and line not in names:
-        raise ConfigError(f"--line {line!r}: this config's lines are {', '.join(names)}")
+    line = checked_line(cfg, line)
     store = Store.open(cfg.data_dir)
     try:
         rows = store.list_calls(limit, line=line)

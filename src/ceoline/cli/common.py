@@ -60,15 +60,20 @@ def engines_for(config: Config, start_service: bool = True):
     return Engines.load(config)
 
 
-def line_stages(config: Config, line: str | None = None):
-    """The loaded models as a call on ``line`` (a [[lines]] name; the first when None) uses
-    them. An unknown name is refused before any model loads."""
+def checked_line(config: Config, line: str | None) -> str | None:
+    """``--line NAME`` as given, once it is known to be one of the config's lines."""
     from ceoline.lines import line_configs
 
     names = [setting.name for setting in line_configs(config)]
     if line is not None and line not in names:
         raise ConfigError(f"--line {line!r}: this config's lines are {', '.join(names)}")
-    return engines_for(config).on_line(line)
+    return line
+
+
+def line_stages(config: Config, line: str | None = None):
+    """The loaded models as a call on ``line`` (a [[lines]] name; the first when None) uses
+    them. An unknown name is refused before any model loads."""
+    return engines_for(config).on_line(checked_line(config, line))
 
 
 def actor(by: str | None) -> str:

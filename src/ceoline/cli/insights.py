@@ -10,10 +10,10 @@ import typer
 from ceoline.cli.common import (
     ConfigOption,
     JsonOption,
+    checked_line,
     config_of,
     safe,
 )
-from ceoline.errors import ConfigError
 
 insights_app = typer.Typer(help="Call summaries and feedback items.", no_args_is_help=True)
 top = typer.Typer()
@@ -31,14 +31,11 @@ def themes(
     config: ConfigOption = None,
 ) -> None:
     """The top themes of the last N days: items, trend, first and last seen, quotes."""
-    from ceoline.lines import line_configs
     from ceoline.store import Store
     from ceoline.web.queries import theme_list
 
     cfg = config_of(config)
-    names = [setting.name for setting in line_configs(cfg)]
-    if line is not None and line not in names:
-        raise ConfigError(f"--line {line!r}: this config's lines are {', '.join(names)}")
+    line = checked_line(cfg, line)
     store = Store.open(cfg.data_dir)
     try:
         rows = theme_list(store, days, per_area=per_area, line=line)

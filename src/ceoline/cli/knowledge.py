@@ -10,9 +10,9 @@ import typer
 from ceoline.cli.common import (
     ConfigOption,
     JsonOption,
+    checked_line,
     config_of,
 )
-from ceoline.errors import ConfigError
 
 knowledge_app = typer.Typer(
     help="Index and search the notes the persona answers from.", no_args_is_help=True
@@ -69,8 +69,7 @@ def knowledge_search(
 
     cfg = config_of(config)
     settings = {setting.name: setting for setting in line_configs(cfg)}
-    if line is not None and line not in settings:
-        raise ConfigError(f"--line {line!r}: this config's lines are {', '.join(settings)}")
+    line = checked_line(cfg, line)
     notes, name = notes_of(cfg, settings[line] if line else next(iter(settings.values())))
     limit = cfg.knowledge.max_passages if limit is None else limit
     with open_knowledge(cfg, notes, name) as kb:
