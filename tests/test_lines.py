@@ -23,6 +23,9 @@ from .conftest import ROOT, make_config
         ('"Ann" <sip:+46812345678@trunk.example;user=phone>', "+46812345678"),
         ("sips:hotline@box", "hotline"),
         ("tel:+15550100;phone-context=example", "+15550100"),
+        ("sip:%2B46812345678@trunk", "+46812345678"),
+        ("tel:+46-8-123(45)678", "+46812345678"),
+        ("sip:hotline-uk@box", "hotline-uk"),
         ("sip:10.0.0.5:5060", None),
         ("mailto:a@b", None),
         ("", None),
@@ -54,7 +57,7 @@ def test_a_single_line_without_numbers_answers_every_number():
 
 
 def test_calls_are_routed_on_the_request_uri_then_the_to_header():
-    us, uk = _line("us", ("hotline",)), _line("uk", ("hotline-uk", "+442079460000"))
+    us, uk = _line("us", ("hotline",)), _line("uk", ("hotline-uk", "+44-20-7946-0000"))
     board = Switchboard((us, uk))
     assert board.route("hotline", None) is us
     assert board.route("hotline-uk", "hotline") is uk  # the Request-URI decides

@@ -9,8 +9,10 @@ models seen through that line (``Engines.on_line``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from ceoline.config import Config, LineConfig
 from ceoline.errors import ConfigError
@@ -107,16 +109,25 @@ def load_lines(config: Config) -> tuple[Line, ...]:
 
 def user_part(uri: str) -> str | None:
     """``sip:hotline-se@box:5060;transport=udp`` (or ``"Ann" <sip:…>``) → ``hotline-se``;
-    None when the URI has no user part."""
+    None when the URI has no user part. Escapes are undone (``%2B46…`` is ``+46…``) and a
+    telephone number's visual separators dropped (``+46-8-123`` is ``+468123``, RFC 3966), so
+    a number matches however the trunk wrote it."""
     inner = uri.split("<", 1)[1].split(">", 1)[0] if "<" in uri else uri.strip()
     scheme, _, rest = inner.partition(":")
     if scheme.lower() not in ("sip", "sips", "tel"):
         return None
     if scheme.lower() == "tel":
-        return rest.split(";", 1)[0] or None
-    if "@" not in rest:
+        user = rest.split(";", 1)[0]
+    elif "@" in rest:
+        user = rest.split("@", 1)[0].split(";", 1)[0]
+    else:
         return None
-    return rest.split("@", 1)[0].split(";", 1)[0] or None
+    return plain_number(unquote(user)) or None
+
+
+def plain_number(user: str) -> str:
+    """A telephone number without its visual separators; any other user part as it is."""
+    return re.sub(r"[().-]", "", user) if re.fullmatch(r"\+?[0-9().-]+", user) else user
 
 
 def request_uri(message: str) -> str | None:
@@ -131,7 +142,7 @@ class Switchboard:
 
     def __init__(self, lines: tuple[Line, ...]):
         self.lines = lines
-        self._by_number = {n: line for line in lines for n in line.numbers}
+        self._by_number = {plain_number(n): line for line in lines for n in line.numbers}
 
     def route(self, request_user: str | None, to_user: str | None) -> Line | None:
         """The line for a call, or None: nobody answers that number (404)."""
