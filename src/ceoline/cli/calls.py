@@ -78,7 +78,10 @@ def calls_show(
     if as_json:
         typer.echo(json.dumps(call_row, indent=2))
         return
-    typer.echo(f"call {call_row['id']}  {call_row['source']}  caller={safe(call_row['caller'])}")
+    typer.echo(
+        f"call {call_row['id']}  {call_row['source']}  line {safe(call_row['line'])}  "
+        f"caller={safe(call_row['caller'])}"
+    )
     if call_row.get("sip_call_id"):
         typer.echo(
             f"SIP Call-ID {safe(call_row['sip_call_id'])}  from {safe(call_row['caller_uri'])}  "
