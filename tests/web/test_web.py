@@ -410,6 +410,7 @@ def test_calls_can_be_told_apart_and_filtered_by_line(config, store, ids):
         assert '<option value="se" selected>se</option>' in page and "<th>Line</th>" in page
         themes = client.get("/themes", params={"line": "se"}).text
         assert '<option value="se" selected>se</option>' in themes
+        assert " · line se · " in client.get(f"/calls/{ids['praise']}").text
     with TestClient(create_app(config, store=store)) as client:  # one line: nothing to show
         logged_in(client)
         assert "<th>Line</th>" not in client.get("/calls").text
