@@ -10,7 +10,7 @@ models seen through that line (``Engines.on_line``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -76,7 +76,7 @@ def load_lines(config: Config) -> tuple[Line, ...]:
         for setting in line_configs(config):
             persona_file = config.path(setting.persona) if setting.persona else config.persona_file
             try:
-                persona = load_persona(persona_file)
+                persona = replace(load_persona(persona_file), language=setting.language)
             except ConfigError as exc:
                 raise ConfigError(f"line {setting.name!r}: {exc}") from None
             notes, name = notes_of(config, setting)

@@ -81,3 +81,16 @@ def test_bad_persona_files(tmp_path, text, message):
 def test_missing_persona_file(tmp_path):
     with pytest.raises(ConfigError, match="persona file not found"):
         load_persona(tmp_path / "none.toml")
+
+
+def test_the_swedish_persona_discloses_in_swedish():
+    import dataclasses
+
+    from ..conftest import ROOT
+
+    swedish = dataclasses.replace(load_persona(ROOT / "configs" / "persona-se.toml"), language="sv")
+    assert swedish.greeting == (
+        "Hej, det här är en AI-version av Theo Marchetti, vd på Quillfern. Samtalet "
+        "transkriberas. Vad har du på hjärtat?"
+    )
+    assert swedish.acknowledgements_for("complaint")[0] == "Förlåt, det är vårt ansvar."

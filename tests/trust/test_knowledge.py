@@ -475,3 +475,14 @@ def test_cli_indexes_and_searches_each_lines_notes(tmp_path, notes):
     one_line_error(
         run_cli("knowledge", "search", "x", "--line", "se", config=config), "--line 'se'", 2
     )
+
+
+def test_the_swedish_notes_index_and_answer_in_swedish(tmp_path):
+    with KnowledgeBase.open(tmp_path) as kb:
+        stats = kb.index(ROOT / "configs" / "knowledge-se")
+        assert (stats.files, stats.passages) == (3, 8)
+        # The index tokenizes å, ä and ö as letters of the words they are in.
+        (best, *_) = kb.search("Vilka öppettider har supporten?", limit=1)
+        assert best.heading == "Supportens öppettider"
+        (best, *_) = kb.search("Vad kostar företagspaketet?", limit=1)
+        assert best.heading == "Priser i Sverige"

@@ -16,6 +16,11 @@ _REQUIRED = ("name", "company", "role", "tone", "opening_line", "goodbye_line", 
 _OPTIONAL = ("signature_phrases", "acknowledgements")
 # What a caller's words may be, as the feedback rules sort them, that a reply acknowledges.
 ACKNOWLEDGED = ("complaint", "suggestion", "praise")
+# The disclosure in each language a line may speak in (the line sets the persona's).
+DISCLOSURES = {
+    "en": "Hi, this is an AI version of {name}, {company}'s {role}. This call is transcribed.",
+    "sv": "Hej, det här är en AI-version av {name}, {role} på {company}. Samtalet transkriberas.",
+}
 
 
 @dataclass(frozen=True)
@@ -32,15 +37,16 @@ class Persona:
     # (kind, lines) for each kind in ACKNOWLEDGED the persona acknowledges: a reply to such
     # words opens with one of the lines, said at once, and the model goes on from it.
     acknowledgements: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The language the persona speaks in: its line's, not the file's to choose.
+    language: str = "en"
 
     def acknowledgements_for(self, kind: str) -> tuple[str, ...]:
         return dict(self.acknowledgements).get(kind, ())
 
     @property
     def disclosure(self) -> str:
-        return (
-            f"Hi, this is an AI version of {self.name}, {self.company}'s {self.role}. "
-            "This call is transcribed."
+        return DISCLOSURES[self.language].format(
+            name=self.name, company=self.company, role=self.role
         )
 
     @property
