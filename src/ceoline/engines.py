@@ -235,7 +235,9 @@ class Engines:
         use_vocabulary(transcriber.knows_whole)
         if warm:
             started = time.perf_counter()
-            for line in lines:
+            # One local context keeps one persona prompt's KV cache: the first line's is
+            # warmed last, so it is the one kept; another line's first turn reads its own.
+            for line in reversed(lines):
                 llm.warm(line.persona.system_prompt())
                 persona = line.persona
                 for text in [*fixed_lines(persona), *fixed_replies(persona)]:
