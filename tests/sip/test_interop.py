@@ -652,7 +652,10 @@ def test_thirty_calls_in_a_row(tmp_path):
             f"RSS {rss_kb[0] / 1024:.1f} MB -> {rss_kb[1] / 1024:.1f} MB "
             f"({(rss_kb[1] - rss_kb[0]) / 1024:+.1f} MB)"
         )
-        assert threads[1] <= threads[0], f"threads grew: {threads}"
+        # Thread pools (asyncio's default executor among them) start a worker only when a
+        # task finds none idle, so one may start late, under a burst; a thread kept per call
+        # would add twenty here.
+        assert threads[1] <= threads[0] + 2, f"threads grew: {threads}"
         assert rss_kb[1] - rss_kb[0] < ENDURANCE_RSS_BOUND_KB, f"RSS grew: {rss_kb} kB"
     finally:
         stop_cleanly(srv)
