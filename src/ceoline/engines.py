@@ -267,8 +267,9 @@ class Engines:
                     'English only; give the line a multilingual one (stt = "base")'
                 )
 
-    @property
+    @cached_property
     def switchboard(self) -> Switchboard:
+        """Built once: its number table is asked at every INVITE and every ``on_line``."""
         return Switchboard(self.lines)
 
     def on_line(self, line: Line | str | None = None) -> LineStages:
