@@ -116,6 +116,9 @@ class LlmConfig:
     history_turns: int = _opt(8, lo=0, hi=100)
     seed: int = _opt(7, lo=0, hi=2**31 - 1)
     adapter_scale: float = _opt(1.0, lo=0.0, hi=4.0)
+    # The languages the reply model speaks (the embedded SmolLM2: English only). A line in
+    # another language answers from its notes and keeps the rest, with no model reply.
+    languages: tuple[str, ...] = _opt(("en",))
 
 
 @dataclass(frozen=True)
@@ -340,8 +343,9 @@ class KnowledgeConfig:
 
 # A line's voice that is espeak-ng's, not a Piper model.
 ESPEAK_PREFIX = "espeak-ng:"
-# Languages a line may speak: the word rules, fixed lines and redaction exist in these.
-LINE_LANGUAGES = ("en",)
+# Languages a line may speak: each has a table of fixed lines and word rules
+# (ceoline.trust.languages).
+LINE_LANGUAGES = ("en", "sv")
 
 
 @dataclass(frozen=True)
@@ -537,6 +541,12 @@ def parse_config_file(path: Path) -> Config:
     _check_adapter(config.models, source)
     _check_webhooks(config.webhooks, source)
     _check_lines(config.lines, source)
+    for code in config.llm.languages:
+        if code not in LINE_LANGUAGES:
+            raise ConfigError(
+                f"{source}: [llm] languages has {code!r}; a line may speak only "
+                f"{', '.join(map(repr, LINE_LANGUAGES))}"
+            )
     names = {line.name for line in config.lines} or {"main"}
     for hook in config.webhooks:
         unknown = [name for name in hook.lines if name not in names]

@@ -20,6 +20,7 @@ from ceoline.locator import HashCache, ModelFiles, locate, verify_models
 from ceoline.persona.profile import Persona
 from ceoline.trust.dialogue import fixed_replies
 from ceoline.trust.knowledge import KnowledgeBase
+from ceoline.trust.languages import Language, language_of
 from ceoline.trust.names import use_vocabulary
 from ceoline.voice.espeak import EspeakSynthesizer
 from ceoline.voice.lifecycle import fixed_lines
@@ -161,14 +162,6 @@ def start_inference(config: Config) -> InferenceService:
     return service
 
 
-def model_less_lines(config: Config) -> list[str]:
-    """What a reply says when the model could not write one; with a shared service that may
-    be down, said often enough to synthesize ahead."""
-    from ceoline.voice.reply_writer import FALLBACK_REPLY, NOTED_REPLY
-
-    return [FALLBACK_REPLY, NOTED_REPLY] if config.inference.mode == "shared" else []
-
-
 # About 25 MB of audio at most: the fixed lines and every sentence of modest notes.
 SPEECH_CACHE_LINES = 256
 
@@ -238,12 +231,11 @@ class Engines:
             # One local context keeps one persona prompt's KV cache: the first line's is
             # warmed last, so it is the one kept; another line's first turn reads its own.
             for line in reversed(lines):
-                llm.warm(line.persona.system_prompt())
-                persona = line.persona
-                for text in [*fixed_lines(persona), *fixed_replies(persona)]:
+                persona, language = line.persona, language_of(line.language)
+                if line.language in config.llm.languages:
+                    llm.warm(persona.system_prompt())
+                for text in [*fixed_lines(persona, language), *fixed_replies(persona, language)]:
                     engines.cached_speech(text, line.voice)
-            for text in model_less_lines(config):
-                engines.cached_speech(text)
             load_ms["warm"] = (time.perf_counter() - started) * 1000
         log.info("models loaded %s", {k: round(v) for k, v in load_ms.items()})
         return engines
@@ -336,6 +328,16 @@ class LineStages:
     def knowledge(self) -> KnowledgeBase:
         return self.line.knowledge
 
+    @property
+    def language(self) -> Language:
+        return language_of(self.line.language)
+
+    @property
+    def model_replies(self) -> bool:
+        """The reply model speaks the line's language: it answers, and reads the caller's
+        words for the end of the turn. Elsewhere the notes answer and feedback is kept."""
+        return self.line.language in self.config.llm.languages
+
     @cached_property
     def transcriber(self) -> LineTranscriber:
         line = self.line
@@ -356,7 +358,7 @@ class LineStages:
 
     @property
     def turn_reader(self) -> TurnReader | None:
-        return self.engines.turn_reader
+        return self.engines.turn_reader if self.model_replies else None
 
     def cached_speech(self, text: str) -> np.ndarray:
         return self.engines.cached_speech(text, self.line.voice)

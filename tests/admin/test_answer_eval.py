@@ -14,7 +14,7 @@ from ceoline.admin.answer_eval import (
     word_errors,
 )
 from ceoline.errors import CeolineError
-from ceoline.trust.dialogue import DONT_KNOW
+from ceoline.trust.languages.english import LINES
 
 from ..cli_support import one_line_error, run_cli
 from ..conftest import DATA
@@ -38,7 +38,7 @@ def test_a_reply_is_scored_against_the_fact_and_the_wrong_ones():
     both = score(Outcome(q, "piper", "wide", "", "", "In 2016, or 2017.", 0))
     assert both.wrong and not both.correct
     unknown = Question("u", "What car do you drive?", answerable=False)
-    assert score(Outcome(unknown, "piper", "wide", "", "", DONT_KNOW, 0)).honest
+    assert score(Outcome(unknown, "piper", "wide", "", "", LINES.dont_know, 0)).honest
     assert not score(Outcome(unknown, "piper", "wide", "", "", "A red one.", 0)).honest
 
 

@@ -5,15 +5,12 @@ import dataclasses
 import pytest
 
 from ceoline.trust.dialogue import (
-    DONT_KNOW,
-    MESSAGE_TAKEN,
-    OFFER_HUMAN,
-    TRANSFERRING,
     Action,
     DialoguePolicy,
     fixed_replies,
 )
 from ceoline.trust.knowledge import Passage
+from ceoline.trust.languages.english import LINES
 
 
 class Notes:
@@ -39,12 +36,12 @@ def policy(config, persona):
 
 def test_asking_for_a_person_starts_a_handoff(policy):
     decision = policy.decide("can I talk to a real person please")
-    assert decision.action is Action.HANDOFF and decision.reply == TRANSFERRING
+    assert decision.action is Action.HANDOFF and decision.reply == LINES.transferring
     assert decision.reason == "caller_request"
 
 
 def test_frustration_offers_a_person_and_yes_accepts(policy):
-    assert policy.decide("this is useless you are not listening").reply == OFFER_HUMAN
+    assert policy.decide("this is useless you are not listening").reply == LINES.offer_human
     decision = policy.decide("yes please")
     assert decision.action is Action.HANDOFF and decision.reason == "frustration"
 
@@ -82,7 +79,7 @@ def test_company_questions_are_answered_from_notes_or_not_at_all(policy):
     complaint = policy.decide("why is the history page so slow?")
     assert complaint.action is Action.LLM and not complaint.grounded
     unknown = policy.decide("how many employees work in the tokyo office")
-    assert unknown.action is Action.SAY and unknown.reply == DONT_KNOW
+    assert unknown.action is Action.SAY and unknown.reply == LINES.dont_know
     feedback = policy.decide("the invoice editor is slow on my laptop")
     assert feedback.action is Action.LLM and not feedback.notes
 
@@ -90,7 +87,7 @@ def test_company_questions_are_answered_from_notes_or_not_at_all(policy):
 def test_a_message_is_taken_after_the_offer(policy):
     policy.taking_message = True
     decision = policy.decide("please call me back about the export bug")
-    assert decision.action is Action.MESSAGE and decision.reply == MESSAGE_TAKEN
+    assert decision.action is Action.MESSAGE and decision.reply == LINES.message_taken
     assert not policy.taking_message
 
 
@@ -111,7 +108,7 @@ def test_persona_facts_answer_when_the_notes_do_not(policy):
 def test_a_question_for_information_the_notes_lack_gets_an_honest_no(policy):
     for text in ("How old are you?", "What car do you drive?", "Who are your competitors?"):
         decision = policy.decide(text)
-        assert decision.action is Action.SAY and decision.reply == DONT_KNOW, text
+        assert decision.action is Action.SAY and decision.reply == LINES.dont_know, text
 
 
 def test_suggestions_phrased_as_questions_still_reach_the_model(policy):
@@ -205,7 +202,7 @@ def test_a_misheard_company_name_still_gets_the_notes_answer(notes_policy):
 def test_what_the_notes_never_mention_still_gets_the_honest_no(notes_policy):
     for heard in ("Do you have an office in Germany?", "When did the Madrid office open?"):
         decision = notes_policy.decide(heard)
-        assert decision.action is Action.SAY and decision.reply == DONT_KNOW, heard
+        assert decision.action is Action.SAY and decision.reply == LINES.dont_know, heard
 
 
 @pytest.mark.parametrize(
@@ -230,10 +227,10 @@ def test_a_role_in_feedback_is_feedback_not_a_question(notes_policy):
 
 
 def test_a_guessed_turn_is_asked_again_unless_a_rule_or_the_notes_took_it(notes_policy):
-    from ceoline.trust.dialogue import NOT_CAUGHT, NOT_UNDERSTOOD
+    from ceoline.trust.languages.english import LINES
 
     made_up = notes_policy.decide("Food route at all, go")
-    assert notes_policy.unheard(made_up).reply == NOT_CAUGHT
+    assert notes_policy.unheard(made_up).reply == LINES.not_caught
     grounded = notes_policy.decide("When was Quillfern founded?")
     assert notes_policy.unheard(grounded) is grounded
     complaint = notes_policy.decide("The invoice screen is broken")
@@ -242,7 +239,7 @@ def test_a_guessed_turn_is_asked_again_unless_a_rule_or_the_notes_took_it(notes_
     assert notes_policy.unheard(refused) is refused
     # Asked again and again: the offer of a person.
     offers = [notes_policy.unheard(made_up).reply for _ in range(3)]
-    assert NOT_UNDERSTOOD in offers
+    assert LINES.not_understood in offers
 
 
 @pytest.mark.parametrize(
@@ -263,4 +260,4 @@ def test_a_question_word_heard_as_another_word_is_put_back(notes_policy, heard, 
 
 def test_an_absent_launch_asked_with_a_misheard_when_is_still_an_honest_no(notes_policy):
     decision = notes_policy.decide("Wenwick Quill from Launch in Germany")
-    assert decision.reply == DONT_KNOW and decision.understood.startswith("When will")
+    assert decision.reply == LINES.dont_know and decision.understood.startswith("When will")

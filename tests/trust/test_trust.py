@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ceoline.store import Store
-from ceoline.trust.dialogue import DONT_KNOW
+from ceoline.trust.languages.english import LINES
 from ceoline.voice.audio import SAMPLE_RATE
 from ceoline.voice.simulate import EchoingLine, InterruptingCaller, WavCaller, run_call
 
@@ -149,4 +149,4 @@ def test_a_question_the_notes_cannot_answer_gets_no_invented_answer(engines, tmp
     pcm = pad(speak(engines, "Who are your investors?"))
     _, stored = call(engines, WavCaller(pcm, 30), tmp_path)
     reply = next(t["text"] for t in stored["turns"] if t["role"] == "bot")
-    assert reply == DONT_KNOW
+    assert reply == LINES.dont_know

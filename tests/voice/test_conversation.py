@@ -6,8 +6,9 @@ import numpy as np
 
 from ceoline.config import config_with
 from ceoline.store import Store
+from ceoline.trust.languages.english import LINES
 from ceoline.voice.audio import SAMPLE_RATE
-from ceoline.voice.conversation import FALLBACK_REPLY, Overlap, echo_residue
+from ceoline.voice.conversation import Overlap, echo_residue
 from ceoline.voice.simulate import CallerSource, WavCaller, run_call
 from ceoline.voice.stt import Transcript
 
@@ -133,7 +134,7 @@ def test_empty_or_failing_generation_gets_a_fallback(fake_stages):
     fake_stages.llm = Broken()
     result = call(fake_stages, one_question(), greet=False)
     (reply,) = bot_turns(result)
-    assert reply.text == FALLBACK_REPLY
+    assert reply.text == LINES.fallback
 
 
 def test_history_reaches_the_model(fake_stages):
@@ -230,17 +231,17 @@ class GuessingTranscriber(FakeTranscriber):
 
 
 def test_words_whisper_guessed_get_a_request_to_say_them_again(fake_stages):
-    from ceoline.trust.dialogue import NOT_CAUGHT
+    from ceoline.trust.languages.english import LINES
 
     fake_stages.transcriber = GuessingTranscriber("Food route at all, go")
     result = call(fake_stages, one_question(), greet=False)
     # No reply made up to the guess is heard, prepared during the pause or not.
-    assert [t.text for t in bot_turns(result)] == [NOT_CAUGHT]
+    assert [t.text for t in bot_turns(result)] == [LINES.not_caught]
 
 
 def test_a_guessed_request_for_a_person_is_still_heard(fake_stages):
-    from ceoline.trust.dialogue import NOT_CAUGHT
+    from ceoline.trust.languages.english import LINES
 
     fake_stages.transcriber = GuessingTranscriber("I want to talk to a real person")
     result = call(fake_stages, one_question(), greet=False)
-    assert NOT_CAUGHT not in [t.text for t in bot_turns(result)]
+    assert LINES.not_caught not in [t.text for t in bot_turns(result)]

@@ -4,8 +4,9 @@ import asyncio
 
 from ceoline.config import config_with
 from ceoline.store import Store
+from ceoline.trust.languages.english import LINES
 from ceoline.voice.audio import SILENT_FRAME
-from ceoline.voice.lifecycle import STILL_THERE, CallLifecycle
+from ceoline.voice.lifecycle import CallLifecycle
 from ceoline.voice.simulate import CallerSource, run_call
 
 
@@ -22,7 +23,7 @@ def test_silence_gets_a_prompt_then_a_goodbye_then_a_hang_up(fake_stages, tmp_pa
     assert result.end_reason == "silence"
     bot = [t.text for t in result.turns if t.role == "bot"]
     assert bot[0] == stages.persona.greeting
-    assert bot[1] == STILL_THERE
+    assert bot[1] == LINES.still_there
     assert bot[2].startswith("I can't hear anything") and stages.persona.goodbye_line in bot[2]
     # prompt after 1 s of quiet, goodbye after 2 s more quiet counted from the prompt's end
     turns = [t for t in result.turns if t.role == "bot"]

@@ -22,9 +22,10 @@ import numpy as np
 
 from ceoline.errors import CeolineError
 from ceoline.trust.answers import may_follow
-from ceoline.trust.dialogue import DONT_KNOW, Action, DialoguePolicy
+from ceoline.trust.dialogue import Action, DialoguePolicy
 from ceoline.trust.facts import mentions, tokens
 from ceoline.trust.grounding import question_with_notes, split_sentences
+from ceoline.trust.languages import ENGLISH, Language
 from ceoline.voice import espeak
 from ceoline.voice.audio import SAMPLE_RATE, through_phone_line
 from ceoline.voice.chunker import Sentences
@@ -214,11 +215,21 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
+# The espeak-ng voice a caller of each line's language is spoken by.
+ESPEAK_VOICES = {"en": "en-us", "sv": "sv"}
+
+
+def _language(engines) -> Language:
+    return getattr(engines, "language", None) or ENGLISH
+
+
 def speak(engines, voice: str, text: str) -> np.ndarray:
+    """``voice``: "piper", the line's own voice (the one the system speaks with), or
+    "espeak", espeak-ng in the line's language (one it never hears otherwise)."""
     if voice == "piper":
         return engines.synthesizer.synthesize(text).pcm
     if voice == "espeak":
-        return espeak.speak(text)
+        return espeak.speak(text, voice=ESPEAK_VOICES[_language(engines).code])
     raise CeolineError(f"unknown voice {voice!r}; choose from {', '.join(VOICES)}")
 
 
@@ -226,7 +237,13 @@ def answer(engines, text: str, unsure: bool = False) -> tuple[str, int]:
     """What a call says to ``text`` as its first turn, and how many model sentences of a
     company answer the notes did not back (so were never spoken). ``unsure``: Whisper was
     guessing at the words (a call asks again rather than let the model make a reply up)."""
-    policy = DialoguePolicy(engines.config, engines.persona, engines.knowledge)
+    policy = DialoguePolicy(
+        engines.config,
+        engines.persona,
+        engines.knowledge,
+        _language(engines),
+        model_replies=getattr(engines, "model_replies", True),
+    )
     decision = policy.decide(text)
     if unsure:
         decision = policy.unheard(decision)
@@ -256,13 +273,13 @@ def answer(engines, text: str, unsure: bool = False) -> tuple[str, int]:
     return spoken, dropped
 
 
-def score(outcome: Outcome) -> Outcome:
+def score(outcome: Outcome, language: Language = ENGLISH) -> Outcome:
     q = outcome.question
     if q.answerable:
         outcome.wrong = any(mentions(outcome.reply, w) for w in q.wrong)
         outcome.correct = not outcome.wrong and any(mentions(outcome.reply, f) for f in q.facts)
     else:
-        outcome.honest = outcome.reply == DONT_KNOW
+        outcome.honest = outcome.reply == language.lines.dont_know
     return outcome
 
 
@@ -288,7 +305,7 @@ def evaluate(
                 outcome = Outcome(
                     question, voice, line, heard, plain, reply, dropped, transcript.elapsed_ms
                 )
-                report.outcomes.append(score(outcome))
+                report.outcomes.append(score(outcome, _language(engines)))
     asked = [q for q in questions if q.answerable][:calls]
     for question in asked:
         report.responses_ms += asyncio.run(_call_response(engines, question.text))

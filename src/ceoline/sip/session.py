@@ -146,7 +146,9 @@ class CallSession:
         conversation.can_transfer = self._transfer is not None and bool(config.handoff.uri)
         conversation.on_action = self._on_conversation_action
         self.conversation = conversation
-        lifecycle = CallLifecycle(conversation, config.call, self.stages.persona)
+        lifecycle = CallLifecycle(
+            conversation, config.call, self.stages.persona, conversation.language
+        )
         await conversation.start()
         for digit in self._pending_dtmf:
             conversation.push_dtmf(digit)

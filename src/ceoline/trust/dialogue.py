@@ -16,40 +16,20 @@ from enum import Enum
 
 from ceoline.config import Config
 from ceoline.persona.profile import Persona
-from ceoline.trust import guardrails
 from ceoline.trust.answers import CompanyAnswers, company_answers
 from ceoline.trust.grounding import notes_about
-
-TRANSFERRING = "Of course. I'm transferring you to a person now, please hold on."
-TAKE_MESSAGE = (
-    "I can't put you through to a person right now, but I can take a message and someone "
-    "from the team will call you back. What would you like them to know?"
-)
-TRANSFER_FAILED = "I'm sorry, I couldn't reach anyone just now. " + TAKE_MESSAGE
-MESSAGE_TAKEN = "Thank you, I've passed that on, and someone will call you back."
-OFFER_HUMAN = "I'm sorry this is frustrating. Would you like me to put you through to a person?"
-OFFER_DECLINED = "No problem. I'm listening, go ahead."
-NOT_UNDERSTOOD = "Sorry, I don't think I understood. Would you like me to connect you to a person?"
-NOT_CAUGHT = "Sorry, I didn't catch that. Could you say it again?"
-DONT_KNOW = (
-    "I don't have that in front of me, and I'd rather not guess. I'll pass your question on "
-    "to the team."
-)
+from ceoline.trust.languages import ENGLISH, CallerRules, Language
 
 
-def truthful_identity(persona: Persona) -> str:
-    return (
-        f"Yes, I'm an AI version of {persona.name}, not the real person. I can pass anything "
-        "you tell me on to the team, or connect you to a person if you'd like."
-    )
-
-
-def fixed_replies(persona: Persona) -> list[str]:
+def fixed_replies(persona: Persona, language: Language = ENGLISH) -> list[str]:
     """Every fixed line a decision may speak, so start-up can synthesize them ahead of calls."""
-    lines = [TRANSFERRING, TAKE_MESSAGE, TRANSFER_FAILED, MESSAGE_TAKEN, OFFER_HUMAN]
-    lines += [OFFER_DECLINED, NOT_UNDERSTOOD, NOT_CAUGHT, DONT_KNOW, truthful_identity(persona)]
-    lines += [line for _, said in persona.acknowledgements for line in said]
-    return [*lines, *guardrails.caller_replies()]
+    said = language.lines
+    lines = [said.transferring, said.take_message, said.transfer_failed, said.message_taken]
+    lines += [said.offer_human, said.offer_declined, said.not_understood, said.not_caught]
+    lines += [said.dont_know, said.truthful_identity(persona.name), said.noted_first, said.noted]
+    lines += [said.fallback]
+    lines += [line for _, said_ in persona.acknowledgements for line in said_]
+    return [*lines, *language.rules.refusals]
 
 
 class Action(Enum):
@@ -79,115 +59,39 @@ class Decision:
     understood: str = ""
 
 
-_YES = re.compile(
-    r"^\s*(yes|yeah|yep|yup|sure|please|ok|okay|alright|all right|definitely|"
-    r"go ahead|that would be (great|good)|i would|i'd like that)\b"
-)
-_NO = re.compile(r"^\s*(no|nope|nah|not now|no thanks|that's okay|it's fine|i'm fine)\b")
-_CONFUSED = re.compile(
-    r"\b(that's not what i (asked|said|meant)|you (don't|do not|didn't) (understand|get it)|"
-    r"you misunderstood|that doesn't answer|i didn't ask (that|about)|what are you talking about)"
-)
-# Questions of fact about the company that must come from the notes, never from the model.
-_FACT_QUESTION = re.compile(
-    r"\b(when|where|who|how many|how much|what year|which year|how long|what is|what's|"
-    r"what are|tell me about)\b.*\b(company|quillfern|founded|founder|started|start|"
-    r"history|mission|office|headquarters|ceo|employees|customers|price|pricing|cost|"
-    r"product|app|launch|launched|values|investors|team)\b"
-)
-
-
-# A question asking for information ("who", "how many"), not a request ("can you add…") or
-# a suggestion ("why don't you…"): with nothing in the notes, the honest answer is "I don't
-# know", never the model's guess.
-_INFO_QUESTION = re.compile(
-    r"^(so |and |but |um |uh |okay |ok |hey |hi |well )*(what|when|where|who|whom|whose|which|"
-    r"how many|how much|how old|how long|how big|why (?!don't|not|can't|won't)|"
-    # "Did you found it alone?", "Is the company profitable?": yes or no is a fact too.
-    r"(did|does|is|are|was|were|has|have) (you|your|the|it|they)\b|"
-    # "Do you have an office in Germany?"; "do you like your job?" is small talk.
-    r"do (you|they) (have|offer|sell|own)\b)\b"
-    r"(?!.*\b(if|about|think|feel|idea|suggest\w*|add|could|should|please)\b)"
-)
-_QUESTION_START = re.compile(
-    r"^(so |and |but |um |uh |okay |ok |hey |hi |well )*(what|when|where|who|whom|whose|how|"
-    r"why|which|do|does|did|is|are|was|were|can|could|would|will|have|has|tell me)\b"
-)
-# Complaints and reports are feedback even when phrased as questions ("why is it so slow?").
-_COMPLAINT = re.compile(
-    r"\b(wrong|broken|broke|crash\w*|bug\w*|doesn't work|does not work|isn't working|"
-    r"not working|problem\w*|issue\w*|slow\w*|hate|annoy\w*|confus\w*|frustrat\w*|"
-    r"fix|error\w*|fail\w*|missing|stuck|freez\w*)\b"
-)
-
-
-# Praise beyond a plain "thanks", which is as often manners as praise.
-_PRAISE = re.compile(
-    r"\b(love\w*|great|brilliant|amazing|excellent|awesome|happy|helpful|fantastic|"
-    r"wonderful|perfect|easy|nice|good job|well done)\b"
-)
-_NEGATED = re.compile(r"\b(not|never|no|nothing|hardly)\b|n't\b")
-
-
-_SUGGESTION = re.compile(
-    r"\b(should|could you|can you add|would be (nice|great|good)|please add|i wish|"
-    r"it would help|why not|how about|suggest\w*|idea|feature request|add a|support for)\b"
-)
-
-
-def _feedback_kind(text: str) -> str:
+def _feedback_kind(text: str, rules: CallerRules) -> str:
     """Complaint, suggestion or praise, as the reply acknowledges it; "" for anything else.
 
     Praise needs a word of praise: "thanks for taking my call" is manners, and "I'm not
     happy" is no praise."""
     words = _norm(text)
-    if _COMPLAINT.search(words):
+    if rules.complaint.search(words):
         return "complaint"
-    if _SUGGESTION.search(words):
+    if rules.suggestion.search(words):
         return "suggestion"
     if text.rstrip().endswith("?"):
         return ""
-    if _PRAISE.search(words) and not _NEGATED.search(words):
+    if rules.praise.search(words) and not rules.negated.search(words):
         return "praise"
     return ""
 
 
-# A role named alone ("Your Chief Financial Officer."): Whisper dropped the "who is" in front.
-_ROLE = re.compile(
-    r"\b(ceo|cto|cfo|chief \w+ officer|co ?founders?|founders?|head of \w+|in charge of)\b"
-)
 _FRAGMENT_WORDS = 8
 
 
-def _role_fragment(words: str) -> bool:
+def _role_fragment(words: str, rules: CallerRules) -> bool:
     """A few words that name a role and nothing else: a who-question missing its frame."""
-    return len(words.split()) <= _FRAGMENT_WORDS and bool(_ROLE.search(words))
+    return len(words.split()) <= _FRAGMENT_WORDS and bool(rules.role.search(words))
 
 
-def _is_fact_question(text: str, words: str) -> bool:
-    asked = text.rstrip().endswith("?") or bool(_QUESTION_START.search(words))
-    return asked and not _COMPLAINT.search(words)
+def _is_fact_question(text: str, words: str, rules: CallerRules) -> bool:
+    asked = text.rstrip().endswith("?") or bool(rules.question_start.search(words))
+    return asked and not rules.complaint.search(words)
 
 
-# Whisper hears a quick "When was…" as "One was…" or one word (tiny on CTranslate2's AVX-512
-# kernels: "Wendwuss"), and "When did…" or "When will…" as one word (tiny: "Wendid",
-# "Winded", "Wounded"; base: "Wendet", "Wendell", "Wenwick"); no caller opens a sentence
-# that way.
-_LEAD_IN = r"^(\W*(?:so|um|uh|and)?\W*)"
-_REPAIRS = (
-    (re.compile(_LEAD_IN + r"one (was|did|is|were|will|does|do)\b", re.I), r"\1When \2"),
-    (
-        re.compile(_LEAD_IN + r"(?:winded|wendid|wounded|wenda|wended|wendet|wendell)\b", re.I),
-        r"\1When did",
-    ),
-    (re.compile(_LEAD_IN + r"(?:wenwick|wenwell)\b", re.I), r"\1When will"),
-    (re.compile(_LEAD_IN + r"(?:wendwuss|wenwuss|wendwas)\b", re.I), r"\1When was"),
-)
-
-
-def repair_question(text: str) -> str:
+def repair_question(text: str, language: Language = ENGLISH) -> str:
     """Undo the speech-to-text slips that turn a question into a statement."""
-    for pattern, replacement in _REPAIRS:
+    for pattern, replacement in language.rules.repairs:
         text = pattern.sub(replacement, text)
     return text
 
@@ -201,12 +105,17 @@ class DialoguePolicy:
     config: Config
     persona: Persona
     knowledge: object | None = None  # KnowledgeBase; None when there are no notes
+    language: Language = ENGLISH  # the line's: what the rules listen for, what is said
+    # False on a line whose language the reply model does not speak: what the model would
+    # answer becomes the notes' answer, the persona's acknowledgement, or "noted".
+    model_replies: bool = True
     offered: str | None = None  # the escalation reason of a pending "shall I connect you?"
     taking_message: bool = False
     misunderstandings: int = 0
     handoff_started: bool = False
     # The kinds acknowledged so far, to take the persona's lines for each kind in turn.
     acknowledged: tuple[str, ...] = ()
+    noted: int = 0  # feedback kept without a model reply, to say what the line does once
     _log: list[str] = field(default_factory=list)
 
     def fork(self) -> DialoguePolicy:
@@ -216,21 +125,24 @@ class DialoguePolicy:
     def decide(self, text: str) -> Decision:
         """What to do with ``text``, the caller's words as heard. A question word or a company
         name heard as a slip is put right first, and the decision says so (``understood``)."""
-        repaired = repair_question(text)
+        repaired = repair_question(text, self.language)
         answers = self.answers
         if answers is not None:
             repaired = answers.names.understand(repaired).text
         decision = self._decide(repaired)
+        if not self.model_replies:
+            decision = self._without_model(decision)
         if repaired == text:
             return decision
         return dataclasses.replace(decision, understood=repaired)
 
     def _decide(self, text: str) -> Decision:
         words = _norm(text)
+        rules, said = self.language.rules, self.language.lines
         if self.taking_message:
             self.taking_message = False
-            return Decision(Action.MESSAGE, MESSAGE_TAKEN, "callback")
-        verdict = guardrails.check_caller(text)
+            return Decision(Action.MESSAGE, said.message_taken, "callback")
+        verdict = rules.check_caller(text)
         if verdict is not None:
             if verdict.handoff:
                 self.offered = verdict.handoff
@@ -242,27 +154,28 @@ class DialoguePolicy:
                 keep_in_history=category != "prompt_injection",
                 redact=verdict.redact,
             )
-        if guardrails.wants_human(text):
-            return Decision(Action.HANDOFF, TRANSFERRING, "caller_request")
+        if rules.wants_human(text):
+            return Decision(Action.HANDOFF, said.transferring, "caller_request")
         if self.offered is not None:
             reason, self.offered = self.offered, None
-            if _YES.search(words):
-                return Decision(Action.HANDOFF, TRANSFERRING, reason)
-            if _NO.search(words):
-                return Decision(Action.SAY, OFFER_DECLINED, "offer_declined")
-        if guardrails.asks_if_bot(text):
-            return Decision(Action.SAY, truthful_identity(self.persona), "identity")
-        if guardrails.is_goodbye(text):
+            if rules.yes.search(words):
+                return Decision(Action.HANDOFF, said.transferring, reason)
+            if rules.no.search(words):
+                return Decision(Action.SAY, said.offer_declined, "offer_declined")
+        if rules.asks_if_bot(text):
+            identity = said.truthful_identity(self.persona.name)
+            return Decision(Action.SAY, identity, "identity")
+        if rules.is_goodbye(text):
             return Decision(Action.GOODBYE, self.persona.goodbye_line, "caller_goodbye")
-        if guardrails.is_frustrated(text):
+        if rules.is_frustrated(text):
             self.offered = "frustration"
-            return Decision(Action.SAY, OFFER_HUMAN, "frustration")
-        if _CONFUSED.search(words):
+            return Decision(Action.SAY, said.offer_human, "frustration")
+        if rules.confused.search(words):
             self.misunderstandings += 1
             if self.misunderstandings >= self.config.handoff.offer_after_misunderstandings:
                 self.misunderstandings = 0
                 self.offered = "misunderstanding"
-                return Decision(Action.SAY, NOT_UNDERSTOOD, "misunderstanding")
+                return Decision(Action.SAY, said.not_understood, "misunderstanding")
         return self._answer(text, words)
 
     @property
@@ -278,14 +191,15 @@ class DialoguePolicy:
         if self.knowledge is None:
             # No notes configured: the persona prompt is all.
             return Decision(Action.LLM, opening=self._acknowledgement(text))
+        rules = self.language.rules
         limit = self.config.knowledge.max_passages
         notes = tuple(p.text for p in self.knowledge.search(text, limit=limit))
         question = text
-        if not _is_fact_question(text, words):
-            if not (_role_fragment(words) and not _feedback_kind(text)):
+        if not _is_fact_question(text, words, rules):
+            if not (_role_fragment(words, rules) and not _feedback_kind(text, rules)):
                 # Feedback and complaints: the model answers, with what the notes say about it.
                 return self._with_notes_about(text, notes)
-            question = f"Who is {text.strip().rstrip('.?!')}?"
+            question = rules.who_is.format(role=text.strip().rstrip(".?!"))
         answers = self.answers
         opening = answers.opening(question, notes) if answers is not None else None
         if opening is not None:
@@ -295,8 +209,8 @@ class DialoguePolicy:
             return Decision(
                 Action.LLM, notes=context, grounded=True, reason="notes", opening=opening.text
             )
-        if _FACT_QUESTION.search(words) or _INFO_QUESTION.search(words):
-            return Decision(Action.SAY, DONT_KNOW, "no_notes")
+        if rules.fact_question.search(words) or rules.info_question.search(words):
+            return Decision(Action.SAY, self.language.lines.dont_know, "no_notes")
         return self._with_notes_about(text, notes)
 
     def _with_notes_about(self, text: str, passages: tuple[str, ...]) -> Decision:
@@ -311,7 +225,7 @@ class DialoguePolicy:
     def _acknowledgement(self, text: str) -> str:
         """The persona's line for a complaint, suggestion or praise, the next in turn; "" for
         anything else (a greeting, a question, small talk), which the model answers whole."""
-        kind = _feedback_kind(text)
+        kind = _feedback_kind(text, self.language.rules)
         lines = self.persona.acknowledgements_for(kind)
         if not lines:
             return ""
@@ -319,14 +233,30 @@ class DialoguePolicy:
         self.acknowledged = (*self.acknowledged, kind)
         return line
 
+    def _without_model(self, decision: Decision) -> Decision:
+        """What the model would have answered, said without it: a notes answer is its own
+        opening; anything else is acknowledged (the persona's line when there is one) and
+        kept, and the first time the caller hears what this line can and cannot do."""
+        if decision.action is not Action.LLM:
+            return decision
+        if decision.grounded:
+            return dataclasses.replace(decision, action=Action.SAY, reply=decision.opening)
+        said = self.language.lines
+        noted = said.noted if self.noted else said.noted_first
+        self.noted += 1
+        reply = f"{decision.opening} {noted}" if decision.opening else noted
+        return dataclasses.replace(decision, action=Action.SAY, reply=reply, reason="noted")
+
     def unheard(self, decision: Decision) -> Decision:
         """``decision`` for words Whisper was guessing at (its log-probability says so). A
         rule's reply, a notes answer and an acknowledged complaint stand; a reply the model
-        would make up to a guess becomes a request to say it again, or, repeated, the offer
-        of a person."""
-        if decision.action is not Action.LLM or decision.grounded or decision.opening:
+        would make up to a guess (or a "noted" to one) becomes a request to say it again, or,
+        repeated, the offer of a person."""
+        guessed = decision.action is Action.LLM or decision.reason == "noted"
+        if not guessed or decision.grounded or decision.opening:
             return decision
-        return self.fell_back() or Decision(Action.SAY, NOT_CAUGHT, "not_caught")
+        said = self.language.lines
+        return self.fell_back() or Decision(Action.SAY, said.not_caught, "not_caught")
 
     def fell_back(self) -> Decision | None:
         """The model produced nothing usable: count it as a misunderstanding."""
@@ -334,5 +264,5 @@ class DialoguePolicy:
         if self.misunderstandings >= self.config.handoff.offer_after_misunderstandings:
             self.misunderstandings = 0
             self.offered = "misunderstanding"
-            return Decision(Action.SAY, NOT_UNDERSTOOD, "misunderstanding")
+            return Decision(Action.SAY, self.language.lines.not_understood, "misunderstanding")
         return None

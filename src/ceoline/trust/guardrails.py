@@ -173,7 +173,8 @@ def luhn_valid(number: str) -> bool:
     return total % 10 == 0
 
 
-def _rules(*patterns: str) -> re.Pattern[str]:
+def word_patterns(*patterns: str) -> re.Pattern[str]:
+    """One pattern matching any of ``patterns`` as whole words of :func:`normalise`d text."""
     return re.compile("|".join(rf"\b(?:{p})\b" for p in patterns))
 
 
@@ -199,7 +200,7 @@ _SECRET_NAMES = (
     r"security code|verification code|one time code|code|otp|bank details|account number|"
     r"routing number|sort code|social security number|login details|login"
 )
-_SECRETS = _rules(
+_SECRETS = word_patterns(
     rf"(?:{_SECRET_CODE})(?: number)?(?: (?:\w+ ){{0,4}}?(?:is|was|its|would be|should be|reads"
     rf"|says))? \d{{3,}}",
     r"(?:my|the|your|that|this|a|sms|text|texted|emailed) code"
@@ -231,7 +232,9 @@ _NOT_A_CARD = re.compile(
 )
 
 
-def _reads_card_number(text: str) -> bool:
+def reads_card_number(text: str) -> bool:
+    """``text`` (normalised) reads out a card number: a checksum-valid run of 13 or more digits,
+    or any such run beside a card word."""
     for match in _LONG_DIGITS.finditer(text):
         digits = match.group()
         if _CARD_WORDS.search(text):
@@ -252,7 +255,7 @@ _RULES_NOUN = (
     r"|directives|context|restrictions|constraints|training|filters|policies|persona|script"
     r"|orders|configuration|config"
 )
-_INJECTION = _rules(
+_INJECTION = word_patterns(
     # "ignore the instructions" alone is how people talk about manuals, so it needs an owner.
     r"(?:ignore|disregard|forget|override|bypass|abandon|throw away|throw out)"
     rf" (?!the (?:{_RULES_NOUN})\b)"
@@ -414,7 +417,7 @@ _MY_THING = (
     r"|subscription|bill|statement|balance|card|card payment|bank feed|books|reconciliation"
     r"|login|password|transactions?|direct debit|client payment|customer payment|order"
 )
-_ACCOUNT_SPECIFIC = _rules(
+_ACCOUNT_SPECIFIC = word_patterns(
     r"(?:charged|billed|debited|taken|deducted)(?: me| us)? (?:twice|double|2 times|3 times"
     r"|again|too much|wrong|the wrong|incorrectly|more than|extra|for nothing|for something"
     r"|without|after i cancell?ed|even though)",
@@ -467,7 +470,7 @@ _FIRST_PERSON = re.compile(r"\b(?:i|my|me|we|our|us|im|ive)\b")
 
 # --- caller: regulated advice ----------------------------------------------------------------
 
-_ADVICE = _rules(
+_ADVICE = word_patterns(
     # credit
     r"(?:will|would|could|can|do|does|am|might) (?:i|we|my business|my company)(?: \w+)?"
     r" (?:get approved|be approved|qualify|be eligible|be accepted|get accepted|get (?:a |an )?"
@@ -575,7 +578,7 @@ def _account_problem(whole: str) -> bool:
 
 # In precedence order: the first category that matches decides the reply.
 _CALLER_RULES: tuple[tuple[Category, Callable[[str, list[str]], bool]], ...] = (
-    (Category.SECRET_DISCLOSURE, lambda t, _: bool(_SECRETS.search(t)) or _reads_card_number(t)),
+    (Category.SECRET_DISCLOSURE, lambda t, _: bool(_SECRETS.search(t)) or reads_card_number(t)),
     (Category.PROMPT_INJECTION, lambda t, _: bool(_INJECTION.search(t))),
     (Category.PAYMENT_ACTION, _asks_for_payment_action),
     (Category.ACCOUNT_SPECIFIC, lambda t, _: _account_problem(t)),
@@ -601,7 +604,7 @@ _HUMAN_KIND = (
     r"|customer support|support|manager|staff member|member of staff|employee|the real theo"
     r"|the real ceo"
 )
-_WANTS_HUMAN = _rules(
+_WANTS_HUMAN = word_patterns(
     rf"(?:talk|speak|chat) (?:to|with) (?:a |an |the |your |some |someone |an actual )?"
     rf"(?:real |actual |live )?(?:{_HUMAN_KIND})",
     rf"(?:get|give|find) me (?:a |an |the |some )?(?:real |actual |live )?(?:{_HUMAN_KIND})",
@@ -617,7 +620,7 @@ _WANTS_HUMAN = _rules(
     r"(?:human|real person|agent|representative|operator|customer service) please",
     r"^(?:a )?(?:human|agent|representative|operator|customer service)$",
 )
-_ASKS_IF_BOT = _rules(
+_ASKS_IF_BOT = word_patterns(
     r"(?:am i|are we) (?:talking|speaking|chatting) (?:to|with) (?:a |an |the |some |like )*"
     r"(?:robot|bot|machine|ai|computer|real|human|person|recording|actual|theo|live|chatbot"
     r"|program|someone real|somebody real)",
@@ -632,7 +635,7 @@ _GOODBYE_TAIL = (
     r"|ok|okay|so|theo|cheers|anyway|for now|for today|from me|really|again|great|have a good"
     r" day))*$"
 )
-_GOODBYE = _rules(
+_GOODBYE = word_patterns(
     r"good ?bye|bye bye|bye",
     r"have a (?:good|nice|great|lovely) (?:day|one|night|evening|weekend|afternoon)",
     r"talk (?:to you )?(?:later|soon)|see you (?:later|soon|around|next time)",
@@ -643,7 +646,7 @@ _GOODBYE = _rules(
     rf"(?:im|i am) (?:done|all done|finished|good){_GOODBYE_TAIL}",
     rf"nothing else{_GOODBYE_TAIL}|(?:im|i am) hanging up",
 )
-_FRUSTRATED = _rules(
+_FRUSTRATED = word_patterns(
     r"(?:this|that|you|it|this call|this thing|this bot|this line)(?: is| are|re|s)"
     r"(?: so| really| completely| totally| absolutely| just)? (?:useless|ridiculous|a joke"
     r"|pointless|stupid|absurd|insane|unacceptable|a waste|garbage|rubbish|pathetic|hopeless"
@@ -693,12 +696,18 @@ def is_goodbye(text: str) -> bool:
     return bool(_GOODBYE.search(normalise(text)))
 
 
-def is_frustrated(text: str) -> bool:
+def is_frustrated(
+    text: str,
+    pattern: re.Pattern[str] = _FRUSTRATED,
+    harmless_repeats: frozenset[str] = _HARMLESS_REPEATS,
+) -> bool:
+    """Frustration in words (``pattern``: English unless another language's), in a word said
+    three times over, or in shouting."""
     normalised = normalise(text)
-    if _FRUSTRATED.search(normalised):
+    if pattern.search(normalised):
         return True
     for match in _REPEATED_WORD.finditer(normalised):
-        if match.group(1) not in _HARMLESS_REPEATS:
+        if match.group(1) not in harmless_repeats:
             return True
     # Speech-to-text writes shouting in capitals when it hears it.
     words = text.split()
@@ -752,7 +761,7 @@ _MONEY_STATE = (
 _BOT_NEGATABLE = (
     (
         BotCategory.SECRET_REQUEST,
-        _rules(
+        word_patterns(
             r"(?:what is|whats|what are|tell me|give me|read me|read out|read|share|say|provide"
             r"|confirm|verify|need|i need|may i have|can i have|could i have|can i get"
             r"|send me|enter|type in|spell out|let me have|ask for|ask you for)"
@@ -765,7 +774,7 @@ _BOT_NEGATABLE = (
     ),
     (
         BotCategory.HUMAN_CLAIM,
-        _rules(
+        word_patterns(
             r"(?:i am|im) (?:a |an )?(?:real |actual |living |flesh and blood )?"
             r"(?:human|human being|person)",
             r"(?:i am|im) not (?:an? )?(?:ai|bot|robot|machine|computer|program|chatbot|recording"
@@ -781,7 +790,7 @@ _BOT_NEGATABLE = (
     ),
     (
         BotCategory.PAYMENT_ACTION,
-        _rules(
+        word_patterns(
             rf"{_PROMISE_SUBJECT}{_PROMISE_AUX} (?:{_MONEY_VERB})",
             rf"{_PROMISE_SUBJECT}{_PROMISE_AUX} (?:{_ACCOUNT_VERB}){_BOT_OBJECT}",
             r"your (?:\w+ )?(?:refund|payment|money|payout|transfer|fee|account|plan|subscription"
@@ -797,7 +806,7 @@ _BOT_NEGATABLE = (
     ),
     (
         BotCategory.FINANCIAL_ADVICE,
-        _rules(
+        word_patterns(
             r"you (?:should|must|ought to|need to|could|might want to|would be wise to|definitely"
             r" should|really should|can)(?: definitely| really| absolutely| totally)?"
             r" (?:invest|buy|sell|short|hold|put (?:your|some|all) (?:money|savings)|take out a"
@@ -823,7 +832,7 @@ _BOT_NEGATABLE = (
     ),
 )
 # Talking about its own instructions is a leak even when phrased as a refusal.
-_INSTRUCTION_LEAK = _rules(
+_INSTRUCTION_LEAK = word_patterns(
     r"my (?:system )?(?:instructions|prompt)|system prompt",
     r"i (?:was|have been|ve been|am|m) (?:told|instructed|programmed|prompted) to",
     r"i (?:was|have been|ve been) (?:trained|designed|configured|given instructions) to",

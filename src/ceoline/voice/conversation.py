@@ -34,15 +34,8 @@ from ceoline.config import Config
 from ceoline.lines import DEFAULT_LINE
 from ceoline.persona.profile import Persona
 from ceoline.store import ANSWERED_EVENT, Store, TurnRecord
-from ceoline.trust.dialogue import (
-    TAKE_MESSAGE,
-    TRANSFER_FAILED,
-    TRANSFERRING,
-    Action,
-    Decision,
-    DialoguePolicy,
-)
-from ceoline.trust.guardrails import wants_human
+from ceoline.trust.dialogue import Action, Decision, DialoguePolicy
+from ceoline.trust.languages import ENGLISH, Language
 from ceoline.trust.redaction import redact
 from ceoline.voice.audio import FRAME_MS, SILENT_FRAME, rms_dbfs
 from ceoline.voice.bargein import BargeAction, BargeIn, BargeInDetector
@@ -56,19 +49,13 @@ from ceoline.voice.endpointing import (
     TurnEnded,
 )
 from ceoline.voice.llm import Message
-from ceoline.voice.reply_writer import FALLBACK_REPLY, ReplyWriter
+from ceoline.voice.reply_writer import ReplyWriter
 from ceoline.voice.speculation import Speculation
 from ceoline.voice.stt import Transcript
 from ceoline.voice.timings import TurnTimings
 from ceoline.voice.turn_judge import TurnJudge
 from ceoline.voice.utterance import Utterance
-from ceoline.voice.word_rules import (
-    echoes,
-    has_words,
-    is_backchannel,
-    is_stop_request,
-    looks_unfinished,
-)
+from ceoline.voice.word_rules import ENGLISH_WORDS, WordRules, echoes, has_words
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +82,12 @@ ECHO_RESIDUE_SHARE = 0.5
 
 
 def echo_residue(
-    text: str, transcript: Transcript, bot_words: str, over: Overlap, speech_ms: int
+    text: str,
+    transcript: Transcript,
+    bot_words: str,
+    over: Overlap,
+    speech_ms: int,
+    words: WordRules = ENGLISH_WORDS,
 ) -> bool:
     """Heard while the bot's audio went out, ``text`` is its echo coming back, not the caller:
     the bot's own words; or audio the canceller found was mostly echo alone; or a short burst
@@ -107,7 +99,7 @@ def echo_residue(
         return False
     # Words that cut the bot, or "wait" said over a loud echo, may come out unsure and are
     # still the caller's: the barge-in heard a voice, not an echo.
-    return not over.cut_bot and not is_stop_request(text)
+    return not over.cut_bot and not words.is_stop_request(text)
 
 
 # An echo leaks past the canceller for a moment while its delay moves (a jitter buffer
@@ -137,6 +129,10 @@ class Stages(Protocol):
     # absent in a test fake: the single line, without notes.
     line: Any
     knowledge: Any
+    # The line's language table (``ceoline.trust.languages.Language``), and whether the reply
+    # model speaks it; absent in a test fake: English, with model replies.
+    language: Any
+    model_replies: bool
 
     def cached_speech(self, text: str) -> np.ndarray: ...
 
@@ -180,6 +176,9 @@ class Conversation:
         self.stages = stages
         self.config = stages.config
         self.persona = stages.persona
+        # The line's language: what the call says and listens for beyond the persona's words.
+        self.language: Language = getattr(stages, "language", None) or ENGLISH
+        self.words = WordRules(self.language.words)
         self.store = store
         self.call_id = call_id
         self.streaming = streaming
@@ -207,7 +206,13 @@ class Conversation:
         self._goodbye: Utterance | None = None
         self._goodbye_due = False
         self.dtmf: list[str] = []
-        self.policy = DialoguePolicy(self.config, self.persona, getattr(stages, "knowledge", None))
+        self.policy = DialoguePolicy(
+            self.config,
+            self.persona,
+            getattr(stages, "knowledge", None),
+            self.language,
+            model_replies=getattr(stages, "model_replies", True),
+        )
         self.writer = ReplyWriter(
             stages,
             call_id,
@@ -219,6 +224,7 @@ class Conversation:
             on_guardrail=self._guardrail_event,
             # Only a policy with notes decides a turn is grounded, so it has the answers.
             notes_check=lambda: self.policy.answers.check,
+            language=self.language,
         )
         self.bargein = BargeInDetector(self.config.bargein)
         self.echo = EchoCanceller(self.config.echo)
@@ -344,12 +350,14 @@ class Conversation:
         log.info("call %s: escalation %s (%s)", self.call_id, reason, outcome)
         if transfer:
             self.say(
-                TRANSFERRING, on_played=lambda: self._request_transfer(escalation), answers=answers
+                self.language.lines.transferring,
+                on_played=lambda: self._request_transfer(escalation),
+                answers=answers,
             )
         else:
             self.policy.taking_message = True
             self.policy.handoff_started = False
-            self.say(TAKE_MESSAGE, answers=answers)
+            self.say(self.language.lines.take_message, answers=answers)
 
     def _request_transfer(self, escalation: int | None) -> None:
         if self.on_action is not None:
@@ -367,7 +375,7 @@ class Conversation:
             return
         self.policy.handoff_started = False
         self.policy.taking_message = True
-        self.say(TRANSFER_FAILED)
+        self.say(self.language.lines.transfer_failed)
 
     @property
     def idle(self) -> bool:
@@ -517,7 +525,7 @@ class Conversation:
             transcript = await asyncio.shield(spec.transcript)
             text = transcript.text.strip()
             held_back = self._carry is not None or self._ending or not has_words(text)
-            if held_back or looks_unfinished(text):
+            if held_back or self.words.looks_unfinished(text):
                 return  # the turn's end decides these, as without preparation
             policy = self.policy.fork()
             decision = policy.decide(text)
@@ -544,7 +552,7 @@ class Conversation:
                 return
             still_paused = self._prefetch is not None and self._prefetch[0] is paused
             extra = self.config.vad.unfinished_extra_ms
-            if still_paused and extra and looks_unfinished(future.result().text):
+            if still_paused and extra and self.words.looks_unfinished(future.result().text):
                 self.endpointer.extend(extra)
 
         return check
@@ -746,13 +754,14 @@ class Conversation:
             return
         if (
             over.over_audio
-            and not wants_human(text)
+            and not self.language.rules.wants_human(text)
             and echo_residue(
                 text,
                 transcript,
                 self._bot_words_near(event),
                 over,
                 event.speech_end_ms - event.speech_start_ms,
+                self.words,
             )
         ):
             # The canceller lets a trace through while it re-learns a moving echo path (a
@@ -768,12 +777,16 @@ class Conversation:
         # The early transcript may not have been ready to extend the wait in time (a busy
         # CPU); wait now, and if the caller goes on, the two turns become one.
         extra = self.config.vad.unfinished_extra_ms
-        hanging = extra and not self._ending and not over.over_bot and looks_unfinished(text)
+        hanging = (
+            extra and not self._ending and not over.over_bot and self.words.looks_unfinished(text)
+        )
         if hanging and await self._caller_resumes(extra):
             self._carry = (text, event.speech_start_ms)
             return
         short = event.speech_end_ms - event.speech_start_ms < self.config.bargein.confirm_ms
-        if over.over_bot and (is_backchannel(text) or (short and not is_stop_request(text))):
+        if over.over_bot and (
+            self.words.is_backchannel(text) or (short and not self.words.is_stop_request(text))
+        ):
             # "mm-hm" while the bot talks: the caller is listening, not taking the turn.
             # Short over-talk counts as that too: Whisper often hears "mm-hm" as words.
             log.info("call %s: backchannel %r ignored", self.call_id, text)
@@ -853,7 +866,7 @@ class Conversation:
             log.error("call %s: reply failed: %s", self.call_id, generation.exception())
         if reply.text and decision.keep_in_history:
             self._history.append(Message("assistant", reply.text))
-        if reply.text == FALLBACK_REPLY:
+        if reply.text == self.language.lines.fallback:
             offer = self.policy.fell_back()
             if offer is not None:
                 self.say(offer.reply)
@@ -953,9 +966,13 @@ def _turn_taking(stages: Stages, streaming: bool) -> tuple[Endpointer, TurnJudge
         end_ms=config.turn.fallback_ms,
         check_every_ms=config.turn.recheck_ms,
     )
+    # The reply model reads words only in a language it speaks; elsewhere the turn model and
+    # the fallback silence decide.
+    reads = getattr(stages, "model_replies", True)
     return endpointer, TurnJudge(
         model,
         config.turn,
-        getattr(stages.llm, "read_end", None),
-        getattr(stages, "turn_reader", None),
+        getattr(stages.llm, "read_end", None) if reads else None,
+        getattr(stages, "turn_reader", None) if reads else None,
+        getattr(stages, "language", None) or ENGLISH,
     )

@@ -14,30 +14,28 @@ from dataclasses import dataclass
 
 from ceoline.config import CallConfig
 from ceoline.persona.profile import Persona
+from ceoline.trust.languages import ENGLISH, Language
 
 log = logging.getLogger(__name__)
 
 # A goodbye that cannot be played (the caller talks over it without end) is given up on.
 GOODBYE_LIMIT_MS = 15_000
 
-STILL_THERE = "Are you still there? I'm here whenever you're ready."
-SILENCE_GOODBYE = "I can't hear anything, so I'll hang up now."
-MAX_DURATION_GOODBYE = "We've reached the time limit for this call, so I have to wrap up."
-SHUTDOWN_GOODBYE = "I'm sorry, the hotline has to close right now."
 
-
-def ending_lines(persona: Persona) -> dict[str, str]:
+def ending_lines(persona: Persona, language: Language = ENGLISH) -> dict[str, str]:
     """What the bot says before each hang-up of its own, keyed by end reason."""
+    said = language.lines
     return {
-        "silence": f"{SILENCE_GOODBYE} {persona.goodbye_line}",
-        "max_duration": f"{MAX_DURATION_GOODBYE} {persona.goodbye_line}",
-        "shutdown": f"{SHUTDOWN_GOODBYE} {persona.goodbye_line}",
+        "silence": f"{said.silence_goodbye} {persona.goodbye_line}",
+        "max_duration": f"{said.max_duration_goodbye} {persona.goodbye_line}",
+        "shutdown": f"{said.shutdown_goodbye} {persona.goodbye_line}",
     }
 
 
-def fixed_lines(persona: Persona) -> list[str]:
+def fixed_lines(persona: Persona, language: Language = ENGLISH) -> list[str]:
     """Every fixed line a call may play, so start-up can synthesize them ahead of calls."""
-    return [persona.greeting, STILL_THERE, *ending_lines(persona).values()]
+    still_there = language.lines.still_there
+    return [persona.greeting, still_there, *ending_lines(persona, language).values()]
 
 
 @dataclass
@@ -45,6 +43,7 @@ class CallLifecycle:
     conversation: object  # Conversation; typed loosely to keep this module free of it
     call: CallConfig
     persona: Persona
+    language: Language = ENGLISH
     _quiet_since_ms: int = 0
     _prompted: bool = False
     _ending: str | None = None
@@ -60,7 +59,7 @@ class CallLifecycle:
             return
         self._ending = reason
         log.info("call ending: %s", reason)
-        self.conversation.finish(ending_lines(self.persona)[reason])
+        self.conversation.finish(ending_lines(self.persona, self.language)[reason])
 
     def tick(self, t_ms: int) -> str | None:
         """The end reason once the goodbye has been heard and the call should hang up."""
@@ -90,5 +89,5 @@ class CallLifecycle:
             and silent_ms >= self.call.silence_prompt_s * 1000
         ):
             self._prompted = True
-            conv.say(STILL_THERE)
+            conv.say(self.language.lines.still_there)
         return None

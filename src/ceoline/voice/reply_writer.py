@@ -22,17 +22,13 @@ from ceoline.trust import guardrails
 from ceoline.trust.answers import may_follow
 from ceoline.trust.dialogue import Action, Decision
 from ceoline.trust.grounding import NotesCheck, question_with_notes, split_sentences
+from ceoline.trust.languages import ENGLISH, Language
 from ceoline.voice.chunker import Chunker, Sentences, clean_for_speech, ends_sentence
 from ceoline.voice.llm import Message
 from ceoline.voice.timings import TurnTimings
 from ceoline.voice.utterance import Utterance
 
 log = logging.getLogger(__name__)
-
-FALLBACK_REPLY = "Sorry, I lost my train of thought there. Could you say that again?"
-# When the reply model cannot be reached at all, asking the caller to repeat would not help:
-# what they said is kept, and they are told so.
-NOTED_REPLY = "Thank you, I've noted that, and the team will see it. What else is on your mind?"
 
 
 class ReplyWriter:
@@ -48,9 +44,11 @@ class ReplyWriter:
         spawn: Callable[[Any], asyncio.Task],
         on_guardrail: Callable[[str, str], None],
         notes_check: Callable[[], NotesCheck],
+        language: Language = ENGLISH,
     ):
         """``clock``: the call timeline's now in ms; ``stopped``: the call is ending;
-        ``notes_check``: the notes check a grounded answer is held to."""
+        ``notes_check``: the notes check a grounded answer is held to; ``language``: the
+        line's, for the lines said when the model gives nothing."""
         self.stages = stages
         self.config = stages.config
         self.call_id = call_id
@@ -61,6 +59,7 @@ class ReplyWriter:
         self._spawn = spawn
         self._on_guardrail = on_guardrail
         self.notes_check = notes_check
+        self.language = language
 
     async def write(
         self,
@@ -86,7 +85,10 @@ class ReplyWriter:
         else:
             await self._generate_sequential(reply, timings, self._messages(history))
         if not reply.text:
-            line = NOTED_REPLY if timings.model_unavailable else FALLBACK_REPLY
+            # When the reply model cannot be reached at all, asking the caller to repeat
+            # would not help: what they said is kept, and they are told so.
+            said = self.language.lines
+            line = said.noted if timings.model_unavailable else said.fallback
             pcm = await asyncio.to_thread(self.stages.cached_speech, line)
             reply.add(line, pcm)
 

@@ -214,7 +214,7 @@ async def run_call(
             line=line_name(stages),
         )
     conversation = Conversation(stages, store, call_id, streaming=streaming, greet=greet)
-    lifecycle = CallLifecycle(conversation, config.call, stages.persona)
+    lifecycle = CallLifecycle(conversation, config.call, stages.persona, conversation.language)
     out: list[bytes] = []
     end_reason = "error"
     tick = 0

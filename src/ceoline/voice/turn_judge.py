@@ -34,11 +34,12 @@ from typing import NamedTuple
 
 from ceoline.config import TurnConfig
 from ceoline.trust.dialogue import repair_question
+from ceoline.trust.languages import ENGLISH, Language
 from ceoline.voice.endpointing import TurnCheck
 from ceoline.voice.llm import EndReading, Message
 from ceoline.voice.turn_model import TurnModel, TurnVerdict
 from ceoline.voice.turn_reader import TurnReader
-from ceoline.voice.word_rules import is_question, looks_unfinished
+from ceoline.voice.word_rules import WordRules
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +68,22 @@ def ends_turn(
     words_end: float | None = None,
     words_finished: float | None = None,
     silence_ms: int = 0,
+    language: Language = ENGLISH,
 ) -> bool:
     """Do the words so far, the reply model's reading of them (``words_end``: P(end of
     message)), the turn reader's (``words_finished``: P(finished)) and the turn model's
     verdicts on this pause end the turn now? ``silence_ms``: the caller's silence now, which
-    the reader's waits count (the verdicts' own come only every ``recheck_ms``)."""
-    if not text.strip() or looks_unfinished(text):
+    the reader's waits count (the verdicts' own come only every ``recheck_ms``). ``language``:
+    the line's, whose word rules say which words hang and which ask."""
+    rules = WordRules(language.words)
+    if not text.strip() or rules.looks_unfinished(text):
         return False
     if words_end is not None and 0 < config.text_threshold <= words_end:
         return True
     if not verdicts:
         return False
     silence, last = verdicts[-1]
-    if is_question(repair_question(text)):
+    if rules.is_question(repair_question(text, language)):
         return last.complete >= config.threshold
     if words_finished is not None:
         if words_finished >= config.reader_threshold and last.complete >= config.reader_verdict:
@@ -100,14 +104,17 @@ class TurnJudge:
         config: TurnConfig,
         words: WordsModel | None = None,
         reader: TurnReader | None = None,
+        language: Language = ENGLISH,
     ):
         """``words``: the reply model's end-of-turn reading; None (or ``text_threshold`` 0)
         leaves the turn to the turn model's verdicts alone. ``reader``: the turn reader over
-        that reading; None leaves statements to the verdicts."""
+        that reading; None leaves statements to the verdicts. ``language``: the line's."""
         self.model = model
         self.config = config
         self.words = words if config.text_threshold > 0 else None
         self.reader = reader
+        self.language = language
+        self._rules = WordRules(language.words)
         self._pause = 0
         self._busy = False
         self.verdicts: Verdicts = []
@@ -147,7 +154,7 @@ class TurnJudge:
             text = (await asyncio.shield(transcript)).text
         except Exception:  # the transcript's own consumer reports its failure
             return
-        if pause != self._pause or not text.strip() or looks_unfinished(text):
+        if pause != self._pause or not text.strip() or self._rules.looks_unfinished(text):
             return
         started = time.perf_counter()
         try:
@@ -174,7 +181,13 @@ class TurnJudge:
 
     def ends_turn(self, text: str, silence_ms: int = 0) -> bool:
         return ends_turn(
-            text, self.verdicts, self.config, self.words_end, self.words_finished, silence_ms
+            text,
+            self.verdicts,
+            self.config,
+            self.words_end,
+            self.words_finished,
+            silence_ms,
+            self.language,
         )
 
     @property
