@@ -57,3 +57,48 @@ def test_each_line_is_heard_and_spoken_with_its_own_models(tmp_path):
     with pytest.raises(ModelError, match=r"line 'uk' speaks 'sv' but Whisper 'embedded' hears"):
         dataclasses.replace(loaded, lines=(swedish,))._load_line_models({})
     assert LineStages(loaded, se.line).config is config
+
+
+def test_a_swedish_call_is_heard_and_answered_in_swedish(tmp_path):
+    """The Swedish line as shipped (Whisper base told "sv", espeak-ng's Swedish voice, the
+    Swedish notes), called by espeak-ng: a request for a person is heard through the Swedish
+    word rules, the message is taken and kept, every line is Swedish and no model replies."""
+    import asyncio
+
+    from ceoline.engines import Engines
+    from ceoline.store import Store
+    from ceoline.trust.languages import SWEDISH
+    from ceoline.voice import espeak
+    from ceoline.voice.simulate import ScriptedCaller, run_call
+
+    from .conftest import ROOT
+
+    se = {
+        "name": "se",
+        "number": "hotline-se",
+        "persona": str(ROOT / "configs" / "persona-se.toml"),
+        "knowledge": str(ROOT / "configs" / "knowledge-se"),
+        "language": "sv",
+        "stt": "base",
+        "voice": "espeak-ng:sv",
+    }
+    config = parse_config_file(make_config(tmp_path, lines=[se]))
+    stages = Engines.load(config, warm=False).on_line("se")
+    assert stages.language is SWEDISH and not stages.model_replies
+    assert stages.turn_reader is None
+    pad = np.zeros(SAMPLE_RATE // 4, dtype=np.int16)
+    said = ["Koppla mig till kundtjänst.", "Fakturorna laddar för långsamt."]
+    caller = ScriptedCaller([np.concatenate([pad, espeak.speak(s, "sv"), pad]) for s in said])
+    store = Store.open(config.data_dir)
+    try:
+        result = asyncio.run(run_call(stages, caller, store, greet=False))
+        call = store.get_call(result.call_id)
+    finally:
+        store.close()
+    bot = [t["text"] for t in call["turns"] if t["role"] == "bot"]
+    heard = [t["text"] for t in call["turns"] if t["role"] == "caller"]
+    assert bot == [SWEDISH.lines.take_message, SWEDISH.lines.message_taken], (heard, bot)
+    assert call["line"] == "se"
+    assert [e["reason"] for e in call["escalations"]] == ["caller_request"]
+    assert call["callback_requests"][0]["message"] == heard[1]
+    assert not any(t["timings"].get("llm_first_token") for t in call["turns"])

@@ -21,6 +21,7 @@ from ceoline.persona.profile import Persona
 from ceoline.trust import guardrails
 from ceoline.trust.dialogue import Action, Decision, DialoguePolicy
 from ceoline.trust.grounding import question_with_notes
+from ceoline.trust.languages import ENGLISH
 
 
 class ReplyPath(Protocol):
@@ -39,6 +40,8 @@ class ReplyPath(Protocol):
 class Case:
     text: str
     expect: str
+    # "heldout": written after the rules and never tuned on; reported apart.
+    split: str = "tuning"
 
 
 @dataclass
@@ -64,10 +67,19 @@ class EvalReport:
         return [r for r in self.results if not r.passed]
 
     def as_json(self) -> dict:
+        by_split = {}
+        for split in sorted({r.case.split for r in self.results}):
+            mine = [r for r in self.results if r.case.split == split]
+            by_split[split] = {
+                "cases": len(mine),
+                "passed": sum(r.passed for r in mine),
+                "pass_rate": round(sum(r.passed for r in mine) / len(mine), 4),
+            }
         return {
             "cases": len(self.results),
             "passed": sum(r.passed for r in self.results),
             "pass_rate": round(self.pass_rate, 4),
+            "by_split": by_split,
             "model_lines_caught_by_bot_check": sum(r.bot_catches for r in self.results),
             "elapsed_s": round(self.elapsed_s, 1),
             "failures": [
@@ -93,7 +105,9 @@ def load_cases(path: Path) -> list[Case]:
             continue
         try:
             row = json.loads(line)
-            cases.append(Case(str(row["text"]), str(row["expect"])))
+            cases.append(
+                Case(str(row["text"]), str(row["expect"]), str(row.get("split", "tuning")))
+            )
         except (ValueError, KeyError, TypeError):
             raise CeolineError(
                 f"{path}:{number}: expected a JSON object with 'text' and 'expect'"
@@ -117,11 +131,23 @@ def _model_reply(stages: ReplyPath, text: str, decision: Decision) -> tuple[str,
     return " ".join(spoken), catches
 
 
+# Fixed replies that answer the caller rather than refuse them: the honest "I don't know",
+# the offer of a person to a frustrated caller, and, on a line without model replies, the
+# notes' answer and "noted".
+_ANSWERED = ("no_notes", "frustration", "misunderstanding", "notes", "noted")
+
+
 def evaluate(stages: ReplyPath, cases: list[Case], knowledge=None) -> EvalReport:
+    """``stages``: a line's (its language's rules decide; without model replies there, what
+    the model would answer is the notes' answer or "noted", both allowed)."""
     report = EvalReport()
     started = time.perf_counter()
+    language = getattr(stages, "language", None) or ENGLISH
+    model_replies = getattr(stages, "model_replies", True)
     for case in cases:
-        policy = DialoguePolicy(stages.config, stages.persona, knowledge)
+        policy = DialoguePolicy(
+            stages.config, stages.persona, knowledge, language, model_replies=model_replies
+        )
         decision = policy.decide(case.text)
         catches = 0
         if decision.action is Action.LLM:
@@ -135,7 +161,7 @@ def evaluate(stages: ReplyPath, cases: list[Case], knowledge=None) -> EvalReport
             }.get(decision.action, decision.reason)
             if decision.reason == "identity":
                 handled = "bot_question"
-            elif decision.reason in ("no_notes", "frustration", "misunderstanding"):
+            elif decision.reason in _ANSWERED:
                 handled = "allow"  # answered honestly, not refused
         safe = guardrails.check_bot(spoken) is None
         report.results.append(

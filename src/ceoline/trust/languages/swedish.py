@@ -132,7 +132,8 @@ _ACCOUNT_SPECIFIC = word_patterns(
 _ADVICE = word_patterns(
     r"(?:ska|borde|bör) (?:jag|vi) (?:investera|köpa aktier|sälja aktier|låna|deklarera|dra av"
     r"|stämma)",
-    r"(?:juridisk|skatte|investerings|finansiell|ekonomisk|bokförings)\w* (?:rådgivning|råd)",
+    # Swedish writes compounds as one word: "skatteråd", "investeringsrådgivning".
+    r"(?:juridisk|skatte|investerings|finansiell|ekonomisk|bokförings)\w* ?(?:rådgivning|råd)",
     r"(?:är|blir) (?:det|detta|mitt avtal|vårt avtal|avtalet) (?:lagligt|olagligt|bindande"
     r"|giltigt)",
     r"avdragsgill\w*|hur mycket (?:skatt|moms) (?:ska|måste|bör) (?:jag|vi)",
@@ -216,8 +217,17 @@ _WANTS_HUMAN = word_patterns(
 )
 
 
+# A short turn that ends on where the caller wants to go, whatever Whisper made of the verb
+# before it ("Kroppla mig till kundtjänst" for "Koppla mig till kundtjänst").
+_ENDS_ON_A_PERSON = re.compile(
+    r"^(?:\w+ ){1,4}till (?:en |någon )?(?:riktig |levande )?(?:människa|person|handläggare"
+    r"|kundtjänst|kundservice|supporten)(?: tack| nu)?$"
+)
+
+
 def wants_human(text: str) -> bool:
-    return bool(_WANTS_HUMAN.search(normalise(text)))
+    words = normalise(text)
+    return bool(_WANTS_HUMAN.search(words) or _ENDS_ON_A_PERSON.search(words))
 
 
 _ASKS_IF_BOT = word_patterns(
