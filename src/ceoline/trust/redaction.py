@@ -224,6 +224,10 @@ _CODE_CONTEXT = _ends(
     r"(?:pin|pin number|pin code|cvv|cvv2|cvc|cv2|otp)" + _GLUE,
     r"(?:my|the|your|that|this) code" + _GLUE,
     r"code (?:they|you) (?:sent|texted|gave)(?: me| us)?" + _GLUE,
+    # Swedish: "engångskoden jag fick är ...", "pinkoden är ...", "koden är ...".
+    r"(?:engångs|säkerhets|verifierings|sms |bankid |pin|pin |inloggnings)?kod(?:en)?"
+    r"(?: (?:jag|vi) fick| (?:som )?(?:ni|du) skickade(?: till mig)?)?"
+    r"(?: (?:är|var|lyder|blir|nummer|bara|typ|alltså|öh|eh))*",
     r"(?:three|3) digits on the back(?: of (?:the|my) card)?" + _GLUE,
 )
 # "code is 500" alone is a code unless the word before "code" says it is a product message.
@@ -503,9 +507,11 @@ def _email_findings(text: str) -> Iterator[Finding]:
 # --- passwords ------------------------------------------------------------------------------
 
 _PASSWORD_LEAD = re.compile(
-    r"\b(?:password|pass word|passcode|pass code|passphrase|pass phrase)"
+    r"\b(?:(?:password|pass word|passcode|pass code|passphrase|pass phrase)"
     r"(?:\s+(?:is|was|would be|should be|will be|equals)|'s|’s|\s*:|\s*=)"
-    r"(?:\s+(?:just|like|actually|literally|um|uh|er))*\s+",
+    # Swedish: "mitt lösenord är ...", "lösenordet lyder ...".
+    r"|lösenord(?:et)?(?:\s+(?:är|var|lyder|blir)|\s*:|\s*=))"
+    r"(?:\s+(?:just|like|actually|literally|um|uh|er|bara|typ|alltså|öh|eh))*\s+",
     re.IGNORECASE,
 )
 _CLAUSE_END = re.compile(
