@@ -220,3 +220,10 @@ def test_calls_keep_their_line_and_are_listed_by_it(store):
     assert {c["id"] for c in store.list_calls()} == {us, se, before}
     assert store.get_call(before)["line"] == "main"
     assert store.list_calls(line="uk") == []
+
+
+def test_calls_keep_the_language_their_caller_spoke(store):
+    swedish = store.create_call("sip", "1002@pbx", "Theo", line="se", language="sv")
+    english = store.create_call("simulated", "", "Theo")
+    assert store.get_call(swedish)["language"] == "sv"
+    assert store.get_call(english)["language"] == "en"

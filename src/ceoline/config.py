@@ -343,9 +343,10 @@ class KnowledgeConfig:
 
 # A line's voice that is espeak-ng's, not a Piper model.
 ESPEAK_PREFIX = "espeak-ng:"
-# Languages a line may speak: each has a table of fixed lines and word rules
+# Languages a line may speak, by name: each has a table of fixed lines and word rules
 # (ceoline.trust.languages).
-LINE_LANGUAGES = ("en", "sv")
+LANGUAGE_NAMES = {"en": "English", "sv": "Swedish"}
+LINE_LANGUAGES = tuple(LANGUAGE_NAMES)
 
 
 @dataclass(frozen=True)

@@ -300,6 +300,12 @@ def _v10_lines(db: sqlite_utils.Database) -> None:
     db["calls"].create_index(["line", "started_at"])
 
 
+def _v11_call_language(db: sqlite_utils.Database) -> None:
+    # The language the caller spoke (their line's), so product teams know a quote is not in
+    # English. Calls from before were all English.
+    db["calls"].add_column("language", str, not_null_default="en")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_calls_and_turns", _v1_calls_and_turns),
     ("0002_sip_calls_and_events", _v2_sip_calls_and_events),
@@ -311,6 +317,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0008_themes", _v8_themes),
     ("0009_webhook_outbox", _v9_webhook_outbox),
     ("0010_lines", _v10_lines),
+    ("0011_call_language", _v11_call_language),
 ]
 
 CRASHED = "crashed"
@@ -450,12 +457,14 @@ class Store:
         sip_call_id: str | None = None,
         caller_uri: str | None = None,
         line: str = "main",
+        language: str = "en",
     ) -> str:
         call_id = new_call_id()
         with self._lock, self._transaction():
             self.db.execute(
                 "INSERT INTO calls (id, source, caller, persona, started_at, sip_call_id, "
-                "caller_uri, box, worker, owner, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "caller_uri, box, worker, owner, line, language) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     call_id,
                     source,
@@ -468,6 +477,7 @@ class Store:
                     self.worker,
                     self.owner,
                     line,
+                    language,
                 ],
             )
         return call_id
@@ -659,11 +669,14 @@ class Store:
                         "SELECT id FROM feedback_items WHERE call_id = ? ORDER BY seq", [call_id]
                     ).fetchall()
                 ]
-                line = self.db.execute("SELECT line FROM calls WHERE id = ?", [call_id]).fetchone()
+                line, language = self.db.execute(
+                    "SELECT line, language FROM calls WHERE id = ?", [call_id]
+                ).fetchone() or ("main", "en")
                 stored = {
                     **insights,
                     "call_id": call_id,
-                    "line": line[0] if line else "main",
+                    "line": line,
+                    "language": language,
                     "items": [
                         {**item, "id": item_id}
                         for item, item_id in zip(insights["items"], ids, strict=True)

@@ -223,7 +223,7 @@ def test_calls_show_never_replays_control_characters_from_the_wire(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "\\x1b[2J" in result.stdout and "hi\\x1b[31m red" in result.stdout
-    assert result.stdout.startswith(f"call {call_id}  sip  line main  caller=x@y")
+    assert result.stdout.startswith(f"call {call_id}  sip  line main (en)  caller=x@y")
 
 
 def test_doctor_names_a_store_past_retention_and_calls_left_by_a_crash(tmp_path):

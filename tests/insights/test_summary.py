@@ -176,6 +176,22 @@ def test_ending_a_call_queues_its_insights_and_the_worker_stores_them(tmp_path, 
     store.close()
 
 
+def test_a_call_in_a_language_the_model_does_not_speak_is_filed_by_the_rules(tmp_path, config):
+    store = Store.open(tmp_path)
+    call_id = store.create_call("sip", "1002@pbx", "Theo", line="se", language="sv")
+    said = "Appen är väldigt långsam när jag skickar fakturor."
+    store.add_turn(call_id, TurnRecord("caller", said, 2000, 4000, {}))
+    store.end_call(call_id, "caller_hangup", 8.0)
+    asked = []
+    worker = InsightsWorker(config, store, model_factory=lambda c: asked.append(c))
+    assert worker.run_pending() == 1
+    call = store.get_call(call_id)
+    # No gloss, no model summary: the caller's own words, kept in Swedish.
+    assert not asked and call["summary_method"] == "rules"
+    assert [item["quote"] for item in call["items"]] == [said]
+    store.close()
+
+
 def test_a_job_interrupted_by_a_kill_resumes(tmp_path, config):
     store = Store.open(tmp_path)
     call_id = a_call(store, "The mobile app logs me out every day.")

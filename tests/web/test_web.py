@@ -411,6 +411,11 @@ def test_calls_can_be_told_apart_and_filtered_by_line(config, store, ids):
         themes = client.get("/themes", params={"line": "se"}).text
         assert '<option value="se" selected>se</option>' in themes
         assert " · line se · " in client.get(f"/calls/{ids['praise']}").text
+        # A Swedish caller's quotes are shown as said, and marked.
+        store.db.execute("UPDATE calls SET language = 'sv' WHERE id = ?", [ids["praise"]])
+        page = client.get(f"/calls/{ids['praise']}").text
+        assert " · in Swedish · " in page and "quote in Swedish, not translated" in page
+        assert '<blockquote class="quote" lang="sv">' in page
     with TestClient(create_app(config, store=store)) as client:  # one line: nothing to show
         logged_in(client)
         assert "<th>Line</th>" not in client.get("/calls").text

@@ -2,7 +2,7 @@
 
 import json
 
-from ceoline.config import WebhookConfig
+from ceoline.config import Config, WebhookConfig
 from ceoline.webhooks import events, formats
 
 ITEM = {
@@ -69,3 +69,23 @@ def test_chat_and_gitlab_render_from_the_stored_event():
     issue = json.loads(formats.render("gitlab", body))
     assert issue["title"].startswith("[high] complaint") and "urgency::high" in issue["labels"]
     assert formats.render("standard", body) == body.encode()
+
+
+def test_a_swedish_quote_is_sent_as_said_and_marked_as_swedish():
+    stored = {"call_id": "c1", "line": "se", "language": "sv", "summary": "s",
+              "items": [{**ITEM, "quote": "Appen drog pengarna två gånger."}]}  # fmt: skip
+    hook = WebhookConfig(name="chat", url="http://127.0.0.1/", format="chat",
+                         events=("item.created", "call.summarised"))  # fmt: skip
+    config = Config(webhooks=(hook,))
+    rows = events.for_insights(config)(stored)
+    sent = [json.loads(row["body"]) for row in rows]
+    item = next(e for e in sent if e["type"] == "item.created")["data"]["item"]
+    assert item["language"] == "sv" and item["quote"] == "Appen drog pengarna två gånger."
+    assert next(e for e in sent if e["type"] == "call.summarised")["data"]["language"] == "sv"
+    text = formats.chat_text(next(e for e in sent if e["type"] == "item.created"))
+    assert "(quote in Swedish)" in text
+    issue = formats.gitlab_issue(next(e for e in sent if e["type"] == "item.created"))
+    assert "language::sv" in issue["labels"].split(",")
+    english = {**stored, "language": "en"}
+    english_text = formats.chat_text(json.loads(events.for_insights(config)(english)[0]["body"]))
+    assert "quote in" not in english_text

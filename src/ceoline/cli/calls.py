@@ -79,8 +79,8 @@ def calls_show(
         typer.echo(json.dumps(call_row, indent=2))
         return
     typer.echo(
-        f"call {call_row['id']}  {call_row['source']}  line {safe(call_row['line'])}  "
-        f"caller={safe(call_row['caller'])}"
+        f"call {call_row['id']}  {call_row['source']}  line {safe(call_row['line'])} "
+        f"({safe(call_row['language'])})  caller={safe(call_row['caller'])}"
     )
     if call_row.get("sip_call_id"):
         typer.echo(

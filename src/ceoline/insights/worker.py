@@ -103,7 +103,10 @@ class InsightsWorker:
                 raise LookupError(f"call {call_id} is gone")
             # The rules take milliseconds and never wait; the model drafts only while no
             # call is live, and stops at the first token a call needs the CPU.
-            model = None if self.busy() else self.model
+            # A call in a language the model does not speak is filed by the rules, its quotes
+            # kept as said: a small model's gloss would be a guess presented as the caller's.
+            spoken = call.get("language", "en") in self.config.llm.languages
+            model = None if self.busy() or not spoken else self.model
             try:
                 insights = analyse(
                     call,

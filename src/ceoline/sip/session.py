@@ -120,6 +120,7 @@ class CallSession:
             sip_call_id=incoming.sip_call_id,
             caller_uri=incoming.caller_uri,
             line=line_name(self.stages),
+            language=self.stages.persona.language,
         )
         log_event(
             "call.incoming",

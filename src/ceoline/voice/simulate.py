@@ -212,6 +212,7 @@ async def run_call(
             caller_label,
             stages.persona.name,
             line=line_name(stages),
+            language=stages.persona.language,
         )
     conversation = Conversation(stages, store, call_id, streaming=streaming, greet=greet)
     lifecycle = CallLifecycle(conversation, config.call, stages.persona, conversation.language)

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from ceoline.config import Config
+from ceoline.config import LANGUAGE_NAMES, Config
 from ceoline.insights.summary import SENTIMENTS, load_taxonomy
 from ceoline.store import Store
 from ceoline.web import auth, charts, queries
@@ -73,6 +73,7 @@ def _templates() -> Jinja2Templates:
         autoescape=True,  # everything a caller said is escaped, in every template
     )
     env.filters["ts"] = _timestamp
+    env.globals["language_names"] = LANGUAGE_NAMES
     return Jinja2Templates(env=env)
 
 

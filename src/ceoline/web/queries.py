@@ -162,7 +162,9 @@ def _with_notes(db, items: list[dict]) -> list[dict]:
 
 _ITEM_COLUMNS = (
     "fi.id, fi.call_id, fi.created_at, fi.type, fi.product_area, fi.sentiment, fi.urgency, "
-    "fi.quote, fi.needs_followup, fi.method, fi.reviewed_at, fi.reviewed_by, fi.assigned_team"
+    "fi.quote, fi.needs_followup, fi.method, fi.reviewed_at, fi.reviewed_by, fi.assigned_team, "
+    # The language the quote is in: its call's.
+    "(SELECT c.language FROM calls c WHERE c.id = fi.call_id) AS language"
 )
 
 

@@ -59,6 +59,8 @@ def for_insights(config: Config):
 
     def rows(stored: dict) -> list[dict]:
         call_id, line = stored["call_id"], stored["line"]
+        # The language the quotes are in, as the caller spoke them: no model here glosses them.
+        language = stored.get("language", "en")
         link = dashboard_link(config, call_id)
         out = []
         for hook in config.webhooks:
@@ -69,9 +71,10 @@ def for_insights(config: Config):
                         "line": line,
                         "link": link,
                         "item": {
-                            key: item[key]
-                            for key in ("id", "type", "product_area", "sentiment", "urgency",
-                                        "needs_followup", "quote")
+                            **{key: item[key]
+                               for key in ("id", "type", "product_area", "sentiment", "urgency",
+                                           "needs_followup", "quote")},
+                            "language": language,
                         },
                     }  # fmt: skip
                     out.append(_row(hook, "item.created", f"item:{item['id']}", data))
@@ -79,6 +82,7 @@ def for_insights(config: Config):
                 data = {
                     "call_id": call_id,
                     "line": line,
+                    "language": language,
                     "link": link,
                     "summary": stored["summary"],
                     "items": len(stored["items"]),
@@ -117,10 +121,10 @@ def periodic_rows(config: Config, store: Store, now: datetime | None = None) -> 
     with store.reading() as db:
         overdue = list(
             db.query(
-                "SELECT fi.id, fi.call_id, c.line, fi.type, fi.product_area, fi.sentiment, "
-                "fi.urgency, fi.needs_followup, fi.quote, fi.created_at FROM feedback_items fi "
-                "JOIN calls c ON c.id = fi.call_id WHERE fi.reviewed_at IS NULL "
-                "AND fi.created_at < ? ORDER BY fi.id LIMIT 500",
+                "SELECT fi.id, fi.call_id, c.line, c.language, fi.type, fi.product_area, "
+                "fi.sentiment, fi.urgency, fi.needs_followup, fi.quote, fi.created_at "
+                "FROM feedback_items fi JOIN calls c ON c.id = fi.call_id "
+                "WHERE fi.reviewed_at IS NULL AND fi.created_at < ? ORDER BY fi.id LIMIT 500",
                 [due],
             )
         )
@@ -146,7 +150,8 @@ def periodic_rows(config: Config, store: Store, now: datetime | None = None) -> 
                 data = {"call_id": item["call_id"], "line": item["line"],
                         "link": dashboard_link(config, item["call_id"]),
                         "item": {k: item[k] for k in ("id", "type", "product_area", "sentiment",
-                                                      "urgency", "needs_followup", "quote")},
+                                                      "urgency", "needs_followup", "quote",
+                                                      "language")},
                         "created_at": item["created_at"]}  # fmt: skip
                 rows.append(_row(hook, "item.overdue", f"item:{item['id']}", data))
         for theme in rising:

@@ -10,6 +10,16 @@ from __future__ import annotations
 
 import json
 
+from ceoline.config import LANGUAGE_NAMES
+
+
+def _quote_language(item: dict) -> str:
+    """' (quote in Swedish)' for a quote not in English; "" for an English one."""
+    language = item.get("language", "en")
+    if language == "en":
+        return ""
+    return f" (quote in {LANGUAGE_NAMES.get(language, language)})"
+
 
 def chat_text(event: dict) -> str:
     data = event["data"]
@@ -19,7 +29,8 @@ def chat_text(event: dict) -> str:
         follow = " · needs follow-up" if item["needs_followup"] else ""
         return (
             f"{urgent}*{item['type']}* about *{item['product_area']}* "
-            f"({item['sentiment']}{follow})\n> {item['quote']}\n{data['link']}"
+            f"({item['sentiment']}{follow}){_quote_language(item)}\n> {item['quote']}\n"
+            f"{data['link']}"
         )
     if event["type"] == "call.summarised":
         return f"Call summarised ({data['items']} items, {data['urgent']} urgent): " + (
@@ -34,9 +45,11 @@ def gitlab_issue(event: dict) -> dict:
         item = data["item"]
         title = f"[{item['urgency']}] {item['type']}: {item['quote'][:80]}"
         labels = ["ceoline", item["type"], item["product_area"], f"urgency::{item['urgency']}"]
+        if item.get("language", "en") != "en":
+            labels.append(f"language::{item['language']}")
         description = (
-            f"> {item['quote']}\n\nSentiment: {item['sentiment']}; follow-up: "
-            f"{'yes' if item['needs_followup'] else 'no'}.\n\nCall: {data['link']}"
+            f"> {item['quote']}{_quote_language(item)}\n\nSentiment: {item['sentiment']}; "
+            f"follow-up: {'yes' if item['needs_followup'] else 'no'}.\n\nCall: {data['link']}"
         )
     else:
         title = f"{event['type']}: call {data.get('call_id', '')}"
