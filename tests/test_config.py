@@ -235,6 +235,14 @@ def test_a_bad_line_is_refused_with_what_to_fix(tmp_path, lines, message):
         parse_config_file(write(tmp_path, f"[[lines]]\n{lines}"))
 
 
+def test_the_reply_models_languages_are_ones_a_line_may_speak(tmp_path):
+    config = parse_config_file(write(tmp_path, '[[lines]]\nname = "se"\nnumber = "a"\n'
+                                                'language = "sv"\n'))  # fmt: skip
+    assert config.lines[0].language == "sv" and config.llm.languages == ("en",)
+    with pytest.raises(ConfigError, match=r"\[llm\] languages has 'de'; a line may speak only"):
+        parse_config_file(write(tmp_path, '[llm]\nlanguages = ["en", "de"]\n'))
+
+
 def test_two_lines_cannot_share_a_name_or_a_number(tmp_path):
     twice = '[[lines]]\nname = "us"\nnumber = "a"\n\n[[lines]]\nname = "us"\nnumber = "b"\n'
     with pytest.raises(ConfigError, match=r"\[\[lines\]\] 2: the name 'us' is used twice"):

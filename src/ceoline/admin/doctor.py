@@ -178,12 +178,17 @@ def _line_checks(config: Config) -> list[Check]:
         except CeolineError as exc:
             checks.append(Check(f"line {line.name}", False, str(exc)))
             continue
+        replies = (
+            "model replies"
+            if line.language in config.llm.languages
+            else "no model replies: notes and the persona's lines"
+        )
         checks.append(
             Check(
                 f"line {line.name}",
                 True,
                 f"{', '.join(line.numbers)} → {line.persona.name}, {line.persona.company} "
-                f"({line.language}, Whisper {line.stt}, voice {line.voice}); notes: "
+                f"({line.language}, Whisper {line.stt}, voice {line.voice}, {replies}); notes: "
                 f"{stats.files} files, {stats.passages} passages",
             )
         )

@@ -144,16 +144,15 @@ _STOP = _COMMON | {
     *["what's", "there's", "don't", "didn't", "doesn't", "can't", "won't", "isn't", "wasn't"],
 }
 # Swedish function words, for lines in Swedish: none is an English word a caller asks about.
-_STOP |= set(
-    """
+_SWEDISH_FUNCTION_WORDS = """
     och att det som en ett är var har hade ni vi de du jag mig dig oss er ert era min mitt
     mina din ditt dina sin sitt sina vår vårt våra den denna detta dessa där här vad när vem
     vems vilken vilket vilka hur varför kan kunde ska skulle får fick vill måste finns fanns
     till från med utan för av om på över efter inte också bara eller men så sedan redan nu
     mycket många länge ungefär just något någon några alla allt hos mot vid kring ligger
     gör gjorde blir blev sig själv tack hej
-    """.split()
-)
+"""
+_STOP |= set(_SWEDISH_FUNCTION_WORDS.split())
 STOPWORDS = frozenset(_STOP)
 # Words a question uses that pick no sentence of the notes ("how many", "how old are you").
 _FILLER_WORDS = """
