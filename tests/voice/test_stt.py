@@ -88,3 +88,13 @@ def test_whisper_says_which_words_it_knows_whole(engines):
     knows = engines.transcriber.knows_whole
     assert knows("portable") and knows("Madrid") and knows("welcome")
     assert not knows("Wilfern") and not knows("quillford") and not knows("Fenwik")
+
+
+def test_whisper_reading_back_its_hotwords_is_not_taken_for_words():
+    from ceoline.voice.stt import echoes_prompt
+
+    hotwords = "Theo Marchetti Quillfern Sverige Swish Hjälp EU Göteborg Järntorgsgatan"
+    assert echoes_prompt("Hjälp EU Göteborg Järntorgsgatan", hotwords)
+    assert echoes_prompt("Göteborg, Sverige.", hotwords)
+    assert not echoes_prompt("Quillfern", hotwords)  # a caller may say one name alone
+    assert not echoes_prompt("Har ni ett kontor i Göteborg?", hotwords)

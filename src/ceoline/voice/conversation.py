@@ -826,7 +826,10 @@ class Conversation:
         if decision.action is Action.GOODBYE:
             self.finish(decision.reply, reason="caller_goodbye")
             return
-        if decision.reason and decision.action is not Action.LLM:
+        # A notes answer or "noted" said in the model's place (a line it does not speak) is
+        # an answer, not a rule's.
+        ruled = decision.reason not in ("", "notes", "noted")
+        if ruled and decision.action is not Action.LLM:
             self._guardrail_event("caller", decision.reason)
         if decision.grounded and self.store and self.call_id:
             # The insights file no follow-up for a question the notes answered.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import zlib
@@ -48,6 +49,14 @@ def whisper_options(model: ModelFiles, config: SttConfig, runtime: RuntimeConfig
         "num_workers": 1,
         "local_files_only": True,
     }
+
+
+def echoes_prompt(text: str, hotwords: str) -> bool:
+    """``text`` is two or more of the prompt's names and nothing else ("Hjälp EU Göteborg
+    Järntorgsgatan"): Whisper reading back its hotwords, not a caller naming them."""
+    said = re.findall(r"\w+", text.lower())
+    names = set(re.findall(r"\w+", hotwords.lower()))
+    return len(said) >= 2 and all(word in names for word in said)
 
 
 class Transcriber:
@@ -98,27 +107,35 @@ class Transcriber:
         audio = to_float(samples)
         started = time.perf_counter()
         with self._lock:
-            text, logprob = self._in_short_window(audio, hotwords, language)
-            if text is None:
-                segments, _info = self._model.transcribe(
-                    audio,
-                    language=language,
-                    beam_size=self.config.beam_size,
-                    without_timestamps=True,
-                    condition_on_previous_text=False,
-                    vad_filter=False,
-                    no_speech_threshold=self.config.no_speech_threshold,
-                    hotwords=hotwords,
-                )
-                segments = [seg for seg in segments if seg.text.strip()]
-                text = " ".join(seg.text.strip() for seg in segments).strip()
-                logprob = min((seg.avg_logprob for seg in segments), default=0.0)
+            text, logprob = self._decode(audio, hotwords, language)
+            if hotwords and echoes_prompt(text, hotwords):
+                # Whisper wrote out its prompt instead of what it heard (unclear audio, a
+                # language it hears poorly): that is no caller's words, so hear it again bare.
+                text, logprob = self._decode(audio, None, language)
         return Transcript(
             text=text,
             duration_s=len(samples) / SAMPLE_RATE,
             elapsed_ms=(time.perf_counter() - started) * 1000,
             avg_logprob=logprob,
         )
+
+    def _decode(self, audio: np.ndarray, hotwords: str | None, language: str) -> tuple[str, float]:
+        text, logprob = self._in_short_window(audio, hotwords, language)
+        if text is None:
+            segments, _info = self._model.transcribe(
+                audio,
+                language=language,
+                beam_size=self.config.beam_size,
+                without_timestamps=True,
+                condition_on_previous_text=False,
+                vad_filter=False,
+                no_speech_threshold=self.config.no_speech_threshold,
+                hotwords=hotwords,
+            )
+            segments = [seg for seg in segments if seg.text.strip()]
+            text = " ".join(seg.text.strip() for seg in segments).strip()
+            logprob = min((seg.avg_logprob for seg in segments), default=0.0)
+        return text, logprob
 
     def _in_short_window(
         self, audio: np.ndarray, hotwords: str | None, language: str | None = None
