@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ceoline.errors import ConfigError
+from ceoline.hours import parse_hours
 
 CONFIG_ENV = "CEOLINE_CONFIG"
 DEFAULT_CONFIG = Path("configs/ceoline.toml")
@@ -180,6 +181,10 @@ class HandoffConfig:
     uri: str = _opt("")
     dtmf: str = _opt("0")
     offer_after_misunderstandings: int = _opt(2, lo=1, hi=10)
+    # When someone is there to take a transfer ("mon-fri 08:00-17:00; sat 10:00-14:00"), in
+    # `timezone`; outside them the caller is offered a message instead. Empty: always.
+    hours: str = _opt("")
+    timezone: str = _opt("UTC")
 
 
 @dataclass(frozen=True)
@@ -369,6 +374,9 @@ class LineConfig:
     voice: str = _opt("")
     # Empty: [handoff] uri.
     handoff_uri: str = _opt("")
+    # Empty: [handoff] hours and timezone.
+    handoff_hours: str = _opt("")
+    timezone: str = _opt("")
 
 
 @dataclass(frozen=True)
@@ -542,6 +550,14 @@ def parse_config_file(path: Path) -> Config:
     _check_adapter(config.models, source)
     _check_webhooks(config.webhooks, source)
     _check_lines(config.lines, source)
+    _check_hours("[handoff]", config.handoff.hours, config.handoff.timezone, source)
+    for line in config.lines:
+        _check_hours(
+            f"[[lines]] {line.name}",
+            line.handoff_hours or config.handoff.hours,
+            line.timezone or config.handoff.timezone,
+            source,
+        )
     for code in config.llm.languages:
         if code not in LINE_LANGUAGES:
             raise ConfigError(
@@ -594,6 +610,13 @@ def _check_webhooks(hooks: tuple[WebhookConfig, ...], source: str) -> None:
                 f"{where} ({hook.name}): events {bad or '[]'} not allowed; choose from "
                 f"{', '.join(WEBHOOK_EVENTS)}"
             )
+
+
+def _check_hours(where: str, hours: str, timezone: str, source: str) -> None:
+    try:
+        parse_hours(hours, timezone)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {where} handoff hours: {exc}") from None
 
 
 def _check_lines(lines: tuple[LineConfig, ...], source: str) -> None:

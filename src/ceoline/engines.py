@@ -316,8 +316,13 @@ class LineStages:
     @cached_property
     def config(self) -> Config:
         config = self.engines.config
-        if self.line.handoff_uri != config.handoff.uri:
-            config = config_with(config, handoff={"uri": self.line.handoff_uri})
+        handoff = {
+            "uri": self.line.handoff_uri,
+            "hours": self.line.handoff_hours,
+            "timezone": self.line.timezone,
+        }
+        if any(getattr(config.handoff, key) != value for key, value in handoff.items()):
+            config = config_with(config, handoff=handoff)
         return config
 
     @property

@@ -36,6 +36,9 @@ class Line:
     # The names Whisper is told to expect on this line (see hotwords_for).
     hotwords: str | None
     handoff_uri: str
+    # When a transfer may ring someone, and where ("mon-fri 08:00-17:00", "Europe/Stockholm").
+    handoff_hours: str = ""
+    timezone: str = "UTC"
     # The Whisper it is heard with and the voice it speaks with, as [models] stt and tts name
     # them (a voice may be "espeak-ng:VOICE"); the engines load each once for every line.
     stt: str = "embedded"
@@ -96,6 +99,8 @@ def load_lines(config: Config) -> tuple[Line, ...]:
                     knowledge=knowledge,
                     hotwords=hotwords_for(config, persona, answers.passages),
                     handoff_uri=setting.handoff_uri or config.handoff.uri,
+                    handoff_hours=setting.handoff_hours or config.handoff.hours,
+                    timezone=setting.timezone or config.handoff.timezone,
                     stt=setting.stt or config.models.stt,
                     voice=setting.voice or config.models.tts,
                 )

@@ -1,6 +1,7 @@
 """Conversation logic with scripted stages: real endpointing on real speech, real-time pacing."""
 
 import asyncio
+import dataclasses
 
 import numpy as np
 
@@ -245,3 +246,31 @@ def test_a_guessed_request_for_a_person_is_still_heard(fake_stages):
     fake_stages.transcriber = GuessingTranscriber("I want to talk to a real person")
     result = call(fake_stages, one_question(), greet=False)
     assert LINES.not_caught not in [t.text for t in bot_turns(result)]
+
+
+def test_outside_the_lines_hours_a_request_for_a_person_takes_a_message(fake_stages, tmp_path):
+    from ceoline.voice.conversation import Conversation
+
+    class Closed:
+        def open_at(self, when=None):
+            return False
+
+    stages = dataclasses.replace(
+        fake_stages, config=config_with(fake_stages.config, handoff={"uri": "sip:support@pbx"})
+    )
+    store = Store.open(tmp_path)
+
+    async def ask_for_a_person(hours) -> tuple[str, bool]:
+        call_id = store.create_call("simulated", "", "Theo")
+        conversation = Conversation(stages, store, call_id, greet=False)
+        conversation.can_transfer = True
+        if hours is not None:
+            conversation.handoff_hours = hours
+        await conversation._handoff("caller_request")
+        await conversation.close()
+        (escalation,) = store.get_call(call_id)["escalations"]
+        return escalation["outcome"], conversation.policy.taking_message
+
+    assert asyncio.run(ask_for_a_person(None)) == ("transferring", False)
+    assert asyncio.run(ask_for_a_person(Closed())) == ("after_hours", True)
+    store.close()

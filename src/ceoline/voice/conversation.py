@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ceoline.config import Config
+from ceoline.hours import parse_hours
 from ceoline.lines import DEFAULT_LINE
 from ceoline.persona.profile import Persona
 from ceoline.store import ANSWERED_EVENT, Store, TurnRecord
@@ -179,6 +180,8 @@ class Conversation:
         # The line's language: what the call says and listens for beyond the persona's words.
         self.language: Language = getattr(stages, "language", None) or ENGLISH
         self.words = WordRules(self.language.words)
+        handoff = self.config.handoff
+        self.handoff_hours = parse_hours(handoff.hours, handoff.timezone)
         self.store = store
         self.call_id = call_id
         self.streaming = streaming
@@ -341,7 +344,10 @@ class Conversation:
         if interrupt:
             self._cut_reply()
         transfer = self.can_transfer and bool(self.config.handoff.uri)
-        outcome = "transferring" if transfer else "message_offered"
+        closed = transfer and not self.handoff_hours.open_at()
+        # Outside the line's hours a transfer would ring an empty room: a message instead.
+        transfer = transfer and not closed
+        outcome = "transferring" if transfer else "after_hours" if closed else "message_offered"
         escalation = None
         if self.store and self.call_id:
             escalation = await asyncio.to_thread(
