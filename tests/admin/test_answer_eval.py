@@ -14,6 +14,7 @@ from ceoline.admin.answer_eval import (
     word_errors,
 )
 from ceoline.errors import CeolineError
+from ceoline.trust.languages import SWEDISH
 from ceoline.trust.languages.english import LINES
 
 from ..cli_support import one_line_error, run_cli
@@ -85,3 +86,26 @@ def test_the_real_path_meets_the_targets_on_a_slice(engines):
     # The company's names are heard more often with the hotwords than without.
     assert data["names_heard"] > data["names_heard_without_hotwords"]
     assert data["calls"] == 2 and data["response_ms_p50"] is not None
+
+
+@pytest.mark.models
+def test_the_swedish_notes_answer_swedish_questions_as_written(tmp_path):
+    """The Swedish set as text (how well Whisper hears espeak-ng's Swedish is `make eval`'s
+    to report): no wrong fact, and at least the tuning part's share answered."""
+    from ceoline.config import parse_config_file
+    from ceoline.engines import Engines
+
+    from ..conftest import ROOT, make_config
+
+    se = {"name": "se", "number": "hotline-se", "language": "sv", "stt": "base",
+          "persona": str(ROOT / "configs" / "persona-se.toml"),
+          "knowledge": str(ROOT / "configs" / "knowledge-se")}  # fmt: skip
+    stages = Engines.load(parse_config_file(make_config(tmp_path, lines=[se])), warm=False)
+    report = evaluate(stages.on_line("se"), load_questions(DATA / "company_questions_se.jsonl"),
+                      ("text",), ("wide",), calls=0)  # fmt: skip
+    data = report.as_json()
+    assert data["wrong_fact_rate"] == 0 and data["word_error_rate"] is None, data["failures"]
+    assert data["by_split"]["tuning"]["correct_fact_rate"] >= 0.7, data["failures"]
+    assert data["by_split"]["tuning"]["dont_know_rate"] == 1.0, data["failures"]
+    tuned = [o for o in report.outcomes if o.question.split == "tuning"]
+    assert {o.reply for o in tuned if not o.question.answerable} == {SWEDISH.lines.dont_know}

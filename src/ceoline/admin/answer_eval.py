@@ -33,7 +33,8 @@ from ceoline.voice.llm import Message
 from ceoline.voice.simulate import ScriptedCaller, run_call
 from ceoline.voice.timings import percentile
 
-VOICES = ("piper", "espeak")
+# "text": the question's words as written, not spoken, to tell hearing from answering.
+VOICES = ("piper", "espeak", "text")
 LINES = ("wide", "phone")
 # The targets a company answer is held to (see the README).
 TARGETS = {"correct": 0.95, "wrong": 0.0, "dont_know": 0.95}
@@ -130,12 +131,11 @@ class AnswerReport:
     def as_json(self) -> dict:
         answerable = [o for o in self.outcomes if o.question.answerable]
         unknown = [o for o in self.outcomes if not o.question.answerable]
-        edits = [word_errors(o.question.text, o.heard) for o in self.outcomes]
-        plain = [word_errors(o.question.text, o.heard_plain) for o in self.outcomes]
-        named = [names_heard(o.question.text, o.heard, self.names) for o in self.outcomes]
-        named_plain = [
-            names_heard(o.question.text, o.heard_plain, self.names) for o in self.outcomes
-        ]
+        spoken = [o for o in self.outcomes if o.voice != "text"]  # what was heard at all
+        edits = [word_errors(o.question.text, o.heard) for o in spoken]
+        plain = [word_errors(o.question.text, o.heard_plain) for o in spoken]
+        named = [names_heard(o.question.text, o.heard, self.names) for o in spoken]
+        named_plain = [names_heard(o.question.text, o.heard_plain, self.names) for o in spoken]
 
         def ratio(pairs: list[tuple[int, int]]) -> float | None:
             total = sum(n for _, n in pairs)
@@ -172,8 +172,8 @@ class AnswerReport:
             "names_heard": _round(_share(named)),
             "names_heard_without_hotwords": _round(_share(named_plain)),
             "dropped_model_sentences": sum(o.dropped for o in self.outcomes),
-            "stt_ms_p50": _round_ms(percentile([o.stt_ms for o in self.outcomes], 50)),
-            "stt_ms_p95": _round_ms(percentile([o.stt_ms for o in self.outcomes], 95)),
+            "stt_ms_p50": _round_ms(percentile([o.stt_ms for o in spoken], 50)),
+            "stt_ms_p95": _round_ms(percentile([o.stt_ms for o in spoken], 95)),
             "response_ms_p50": percentile(self.responses_ms, 50),
             "response_ms_p95": percentile(self.responses_ms, 95),
             "calls": len(self.responses_ms),
@@ -295,6 +295,14 @@ def evaluate(
     report = AnswerReport(names={w.lower() for w in hotwords.split()})
     for question in questions:
         for voice in voices:
+            if voice == "text":
+                # The words as asked, unheard: what the notes and rules make of them alone.
+                reply, dropped = answer(engines, question.text)
+                outcome = Outcome(
+                    question, voice, "none", question.text, question.text, reply, dropped
+                )
+                report.outcomes.append(score(outcome, _language(engines)))
+                continue
             wide = speak(engines, voice, question.text)
             for line in lines:
                 pcm = through_phone_line(wide) if line == "phone" else wide

@@ -82,7 +82,11 @@ def eval_answers(
         typer.Option("--set", help="Labelled company questions (JSON lines: id, question, fact)."),
     ] = Path("tests/data/company_questions.jsonl"),
     voices: Annotated[
-        str, typer.Option(help="Comma-separated voices to speak them in: piper, espeak.")
+        str,
+        typer.Option(
+            help="Comma-separated voices to speak them in: piper (the line's own voice), "
+            "espeak (espeak-ng in the line's language), text (the words unspoken)."
+        ),
     ] = "piper,espeak",
     lines: LinesOption = "wide,phone",
     limit: Annotated[int, typer.Option(min=1, help="Use only the first N questions.")] = 1000,
@@ -129,7 +133,7 @@ def eval_answers(
             return "n/a" if value is None else f"{value:.1%}"
 
         typer.echo(
-            f"{data['answerable']} answerable x {len(chosen_voices) * len(chosen_lines)} "
+            f"{data['answerable']} answers over {len(data['correct_by_variant'])} "
             f"variants: correct fact {pct(data['correct_fact_rate'])}, wrong fact "
             f"{pct(data['wrong_fact_rate'])}; {data['unanswerable']} unanswerable: honest "
             f"don't-know {pct(data['dont_know_rate'])}"
