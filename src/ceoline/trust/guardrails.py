@@ -586,13 +586,22 @@ _CALLER_RULES: tuple[tuple[Category, Callable[[str, list[str]], bool]], ...] = (
 )
 
 
-def check_caller(text: str) -> CallerVerdict | None:
-    """The fixed reply for an utterance the LLM must not see, or None when it may."""
+CallerRule = tuple[Category, Callable[[str, list[str]], bool]]
+
+
+def check_caller(
+    text: str,
+    rules: tuple[CallerRule, ...] = _CALLER_RULES,
+    verdicts: dict[Category, CallerVerdict] = _VERDICTS,
+) -> CallerVerdict | None:
+    """The fixed reply for an utterance the LLM must not see, or None when it may.
+    ``rules`` (in precedence order, each given the whole text and its sentences, normalised)
+    and ``verdicts`` are English unless another language's."""
     whole = normalise(text)
     sentences = [normalise(sentence) for sentence in _SENTENCE_END.split(text)]
-    for category, matches in _CALLER_RULES:
+    for category, matches in rules:
         if matches(whole, sentences):
-            return _VERDICTS[category]
+            return verdicts[category]
     return None
 
 

@@ -170,7 +170,6 @@ _VERDICTS = {
         "fråga en rådgivare. Jag hör ändå gärna vad du tycker om oss.",
     ),
 }
-_SENTENCE_END = re.compile(r"[.!?…]+(?=\s|$)")
 
 
 def _reads_card_number(whole: str) -> bool:
@@ -186,16 +185,6 @@ _CALLER_RULES = (
     (Category.ACCOUNT_SPECIFIC, lambda t, _: bool(_ACCOUNT_SPECIFIC.search(t))),
     (Category.FINANCIAL_ADVICE, lambda t, _: bool(_ADVICE.search(t))),
 )
-
-
-def check_caller(text: str) -> CallerVerdict | None:
-    """The fixed reply for Swedish words no reply may touch, or None."""
-    whole = normalise(text)
-    sentences = [normalise(sentence) for sentence in _SENTENCE_END.split(text)]
-    for category, matches in _CALLER_RULES:
-        if matches(whole, sentences):
-            return _VERDICTS[category]
-    return None
 
 
 # --- the conversation ----------------------------------------------------------------------
@@ -279,7 +268,7 @@ _FRUSTRATED = word_patterns(
 _HARMLESS_REPEATS = frozenset({"mycket", "väldigt", "jätte", "ha", "haha", "hej", "ja", "nej"})
 
 RULES = CallerRules(
-    check_caller=check_caller,
+    check_caller=partial(guardrails.check_caller, rules=_CALLER_RULES, verdicts=_VERDICTS),
     refusals=tuple(verdict.reply for verdict in _VERDICTS.values()),
     wants_human=wants_human,
     asks_if_bot=asks_if_bot,
