@@ -68,3 +68,22 @@ def test_two_points_in_one_turn_are_two_items_and_an_aside_joins_its_point():
 def test_a_call_without_feedback_says_so():
     insights = rule_insights(call("Who do you think will win the football on Saturday?"), AREAS)
     assert insights.items == [] and insights.summary == "The caller left no feedback."
+
+
+def test_swedish_callers_words_are_labelled_by_the_same_rules():
+    """A Swedish line's call: no model glosses it, so the rules must file it."""
+    from ceoline.insights.rules import rule_item
+
+    cases = {
+        "Ni har dragit pengarna två gånger från mitt konto.": ("complaint", "payments", "high"),
+        "Ni borde lägga till mörkt läge i appen.": ("suggestion", "mobile_app", "low"),
+        "Jag älskar den nya fakturamallen.": ("praise", "invoices", "low"),
+        "Exporten till Fortnox fungerar inte.": ("complaint", "export", "normal"),
+        "Vad kostar företagspaketet?": ("question", "pricing", "low"),
+    }
+    for quote, labels in cases.items():
+        item = rule_item(quote, AREAS)
+        assert (item.type, item.product_area, item.urgency) == labels, quote
+    insights = rule_insights(call("Utbetalningen till mina anställda har inte kommit fram."), AREAS)
+    (item,) = insights.items
+    assert (item.type, item.urgency, item.needs_followup) == ("complaint", "high", True)

@@ -25,21 +25,31 @@ _COMPLAINT = re.compile(
     r"|nobody|no one|never|hard|difficult|cut off|cuts off|squashed|blurry|cropped|ugly|worse"
     r"|price rise|put the price|worst|ridiculous|angry|upset|charged"
     r"|takes (?:hours|ages|days|weeks)"
-    r"|same \w+ (?:twice|again|three times|over and over))\b"
+    r"|same \w+ (?:twice|again|three times|over and over)"
+    # Swedish, for the Swedish line's calls.
+    r"|fungerar inte|funkar inte|långsam\w*|krånglig\w*|krångl\w*|krasch\w*|hänger sig"
+    r"|fastnar|fel|felet|buggar?|problem\w*|irriter\w*|dålig\w*|dyr\w*|för dyrt|saknas"
+    r"|försvunnit|väntat|ingen svarar|svårt|svår|tar (?:timmar|dagar|evigheter))\b"
 )
 _SUGGESTION = re.compile(
     r"\b(should|could you|would be (?:nice|great|good|lovely|useful|helpful)|would help|it would"
     r"|would save|please add|please let|i wish|i'd like|i would like|i'd love|i would love|why"
-    r" not|how about|what about|suggest\w*|idea|feature request|add an?|support for|let me)\b"
+    r" not|how about|what about|suggest\w*|idea|feature request|add an?|support for|let me"
+    r"|borde|skulle kunna|vore (?:bra|fint|skönt|smidigt)|lägg till|lägga till|jag önskar"
+    r"|önskar|förslag\w*|idé|varför inte|stöd för)\b"
     r"|^could (?!i\b)\w+"
 )
 _QUESTION = re.compile(
     r"^(?:what|when|where|who|why|how|which|is|are|do|does|did|can|will|would i|could i|have"
     r"|has)\b|\b(?:do you plan|are you going to|will there be|is there a way|when will)\b"
+    r"|^(?:vad|när|var|vem|vilken|vilket|vilka|varför|hur|kan ni|kommer ni|finns det|har ni"
+    r"|är det|tänker ni|planerar ni)\b"
 )
 _PRAISE = re.compile(
     r"\b(love|loved|great|brilliant|amazing|excellent|fantastic|awesome|happy|wonderful"
-    r"|perfect|superb|easier|professional|sorted|helpful|thank you|thanks|impressed|best)\b"
+    r"|perfect|superb|easier|professional|sorted|helpful|thank you|thanks|impressed|best"
+    r"|älskar|gillar|toppen|jättebra|fantastisk\w*|suverän\w*|utmärkt\w*|grym\w*|nöjd"
+    r"|smidig\w*|enklare|hjälpsam\w*|bra jobbat|tack)\b"
 )
 _NOT_FEEDBACK = re.compile(
     r"^(?:hi|hello|hey|good (?:morning|afternoon|evening)|oh hello|hi there|yes|yeah|no|ok"
@@ -62,7 +72,7 @@ def _plain(text: str) -> str:
 
 def is_feedback(sentence: str, areas: dict[str, Area]) -> bool:
     plain = _plain(sentence)
-    if len(re.findall(r"[a-z]+", plain)) < 3 or _NOT_FEEDBACK.search(plain):
+    if len(re.findall(r"[^\W\d_]+", plain)) < 3 or _NOT_FEEDBACK.search(plain):
         return False
     return not (_INSULT_ONLY.search(plain) and area_for(plain, areas) == "other")
 
