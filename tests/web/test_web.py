@@ -234,7 +234,7 @@ def test_fts_index_backfills_turns_written_before_the_migration(tmp_path):
     before.db["feedback_items"].transform(
         drop={"reviewed_by", "assigned_team", "assigned_by", "assigned_at", "theme_id"}
     )
-    before.db["calls"].transform(drop={"box", "worker", "owner", "line"})
+    before.db["calls"].transform(drop={"box", "worker", "owner", "line", "language"})
     before.db["turns"].transform(drop={"understood"})
     before.close()
     after = Store.open(tmp_path)
