@@ -121,6 +121,10 @@ class LlmConfig:
     # another language answers from its notes and keeps the rest, with no model reply.
     languages: tuple[str, ...] = _opt(("en",))
 
+    def speaks(self, language: str) -> bool:
+        """The reply model speaks ``language``: it may answer, and read words, in it."""
+        return language in self.languages
+
 
 @dataclass(frozen=True)
 class TtsConfig:

@@ -232,7 +232,7 @@ class Engines:
             # warmed last, so it is the one kept; another line's first turn reads its own.
             for line in reversed(lines):
                 persona, language = line.persona, language_of(line.language)
-                if line.language in config.llm.languages:
+                if config.llm.speaks(line.language):
                     llm.warm(persona.system_prompt())
                 for text in [*fixed_lines(persona, language), *fixed_replies(persona, language)]:
                     engines.cached_speech(text, line.voice)
@@ -341,7 +341,7 @@ class LineStages:
     def model_replies(self) -> bool:
         """The reply model speaks the line's language: it answers, and reads the caller's
         words for the end of the turn. Elsewhere the notes answer and feedback is kept."""
-        return self.line.language in self.config.llm.languages
+        return self.config.llm.speaks(self.line.language)
 
     @cached_property
     def transcriber(self) -> LineTranscriber:

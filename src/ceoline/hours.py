@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -48,6 +49,8 @@ def _days(text: str) -> list[int]:
     return out
 
 
+# Each call of a line asks for its hours; the spec is parsed once.
+@lru_cache(maxsize=64)
 def parse_hours(spec: str, timezone: str = "UTC") -> Hours:
     """``spec`` such as "mon-fri 08:00-17:00; sat 10:00-14:00" in ``timezone`` (IANA, e.g.
     "Europe/Stockholm"). Raises ValueError naming what is wrong."""

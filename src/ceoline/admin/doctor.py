@@ -180,7 +180,7 @@ def _line_checks(config: Config) -> list[Check]:
             continue
         replies = (
             "model replies"
-            if line.language in config.llm.languages
+            if config.llm.speaks(line.language)
             else "no model replies: notes and the persona's lines"
         )
         checks.append(

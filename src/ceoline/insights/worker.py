@@ -105,7 +105,7 @@ class InsightsWorker:
             # call is live, and stops at the first token a call needs the CPU.
             # A call in a language the model does not speak is filed by the rules, its quotes
             # kept as said: a small model's gloss would be a guess presented as the caller's.
-            spoken = call.get("language", "en") in self.config.llm.languages
+            spoken = self.config.llm.speaks(call.get("language", "en"))
             model = None if self.busy() or not spoken else self.model
             try:
                 insights = analyse(

@@ -164,4 +164,4 @@ RULES = CallerRules(
     repairs=_REPAIRS,
 )
 
-ENGLISH = Language(code="en", name="English", lines=LINES, words=WORDS, rules=RULES)
+ENGLISH = Language(code="en", lines=LINES, words=WORDS, rules=RULES)

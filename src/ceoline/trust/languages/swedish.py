@@ -326,4 +326,4 @@ RULES = CallerRules(
     who_is="Vem är {role}?",
 )
 
-SWEDISH = Language(code="sv", name="Swedish", lines=LINES, words=WORDS, rules=RULES)
+SWEDISH = Language(code="sv", lines=LINES, words=WORDS, rules=RULES)

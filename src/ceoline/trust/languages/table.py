@@ -86,8 +86,7 @@ class CallerRules:
 
 @dataclass(frozen=True)
 class Language:
-    code: str  # ISO 639-1, as Whisper and the config name it
-    name: str  # in English, for the dashboard and the logs
+    code: str  # ISO 639-1, as Whisper and the config name it (config.LANGUAGE_NAMES)
     lines: FixedLines
     words: Words
     rules: CallerRules
