@@ -136,3 +136,51 @@ def test_without_lines_there_is_one_line_on_every_number(tmp_path):
         assert "Quillfern" in (line.hotwords or "")
     finally:
         line.knowledge.close()
+
+
+def test_the_uk_line_reads_its_notes_with_the_companys_and_speaks_british_english(tmp_path):
+    """configs/markets.toml's UK line as shipped: the UK notes on top of the company's, the
+    UK disclosure, and Whisper told plain English."""
+    from ceoline.trust.languages import ENGLISH_GB
+
+    config = parse_config_file(ROOT / "configs" / "markets.toml")
+    config = parse_config_file(
+        make_config(tmp_path, lines=[_as_table(line) for line in config.lines])
+    )
+    us, uk, se = load_lines(config)
+    try:
+        sources = {p.source.split("/")[0] for p in uk.knowledge.passages()}
+        assert sources == {"knowledge", "knowledge-uk"}
+        assert (config.data_dir / "knowledge-uk.db").is_file()
+        assert {p.source for p in us.knowledge.passages()}.isdisjoint(
+            {p.source for p in uk.knowledge.passages() if p.source.startswith("knowledge-uk/")}
+        )
+        assert uk.knowledge.search("Who regulates Quillfern Payments?")[0].source == (
+            "knowledge-uk/uk.md"
+        )
+        assert uk.knowledge.search("When was Quillfern founded?")[0].source == (
+            "knowledge/history.md"
+        )
+        assert uk.persona.greeting.startswith("Hello, you're speaking with an AI version of Theo")
+        assert "transcribed and kept for our product teams" in uk.persona.greeting
+        assert us.persona.greeting.startswith("Hi, this is an AI version of Theo")
+        engines = SimpleNamespace(config=config, transcribers={}, transcriber=object())
+        stages = LineStages(engines, uk)
+        assert stages.language is ENGLISH_GB and stages.model_replies
+        assert stages.transcriber.language == "en"
+        assert (uk.handoff_hours, uk.timezone) == ("mon-fri 09:00-17:00", "Europe/London")
+    finally:
+        for line in (us, uk, se):
+            line.knowledge.close()
+
+
+def _as_table(line) -> dict:
+    """A shipped [[lines]] entry with its files made absolute, for a config in tmp_path."""
+    import dataclasses
+
+    table = {k: v for k, v in dataclasses.asdict(line).items() if v not in ("", (), False)}
+    for key in ("persona", "knowledge"):
+        if key in table:
+            table[key] = str(ROOT / "configs" / table[key])
+    table["dids"] = list(line.dids)
+    return table

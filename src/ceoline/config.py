@@ -122,8 +122,9 @@ class LlmConfig:
     languages: tuple[str, ...] = _opt(("en",))
 
     def speaks(self, language: str) -> bool:
-        """The reply model speaks ``language``: it may answer, and read words, in it."""
-        return language in self.languages
+        """The reply model speaks ``language`` (or the language a regional variant such as
+        "en-gb" is of): it may answer, and read words, in it."""
+        return language in self.languages or base_language(language) in self.languages
 
 
 @dataclass(frozen=True)
@@ -353,9 +354,16 @@ class KnowledgeConfig:
 # A line's voice that is espeak-ng's, not a Piper model.
 ESPEAK_PREFIX = "espeak-ng:"
 # Languages a line may speak, by name: each has a table of fixed lines and word rules
-# (ceoline.trust.languages).
-LANGUAGE_NAMES = {"en": "English", "sv": "Swedish"}
+# (ceoline.trust.languages). A regional variant ("en-gb") differs from its language in what
+# it says (the disclosure a market's law asks for); Whisper, the reply model and the word
+# rules take it as its language.
+LANGUAGE_NAMES = {"en": "English", "en-gb": "British English", "sv": "Swedish"}
 LINE_LANGUAGES = tuple(LANGUAGE_NAMES)
+
+
+def base_language(code: str) -> str:
+    """ "en-gb" → "en": the language Whisper is told and a quote's language is judged by."""
+    return code.split("-", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -370,6 +378,9 @@ class LineConfig:
     # Empty: the [persona] file and the [knowledge] dir.
     persona: str = _opt("")
     knowledge: str = _opt("")
+    # The line's own notes are read with the company's ([knowledge] dir) as well: a market's
+    # prices and regulators on top of the company's history.
+    company_notes: bool = _opt(False)
     language: str = _opt("en", choices=LINE_LANGUAGES)
     # Empty: [models] stt. Another Whisper, as [models] stt names one ("base", multilingual).
     stt: str = _opt("")

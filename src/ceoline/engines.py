@@ -11,7 +11,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ceoline.config import ESPEAK_PREFIX, Config, config_with
+from ceoline.config import ESPEAK_PREFIX, Config, base_language, config_with
 from ceoline.errors import ModelError
 from ceoline.inference.client import SharedLanguageModel
 from ceoline.inference.service import InferenceService
@@ -253,7 +253,10 @@ class Engines:
         for line in self.lines:
             if line.voice.startswith(ESPEAK_PREFIX) and line.voice not in self.voices:
                 self.voices[line.voice] = EspeakSynthesizer(line.voice.removeprefix(ESPEAK_PREFIX))
-            if line.language != "en" and not self.transcribers[line.stt].multilingual:
+            if (
+                base_language(line.language) != "en"
+                and not self.transcribers[line.stt].multilingual
+            ):
                 raise ModelError(
                     f"line {line.name!r} speaks {line.language!r} but Whisper {line.stt!r} hears "
                     'English only; give the line a multilingual one (stt = "base")'
@@ -347,7 +350,7 @@ class LineStages:
     def transcriber(self) -> LineTranscriber:
         line = self.line
         transcriber = self.engines.transcribers.get(line.stt, self.engines.transcriber)
-        return LineTranscriber(transcriber, line.hotwords, line.language)
+        return LineTranscriber(transcriber, line.hotwords, base_language(line.language))
 
     @property
     def llm(self):

@@ -53,11 +53,14 @@ def line_configs(config: Config) -> tuple[LineConfig, ...]:
     return config.lines or (LineConfig(name=DEFAULT_LINE),)
 
 
-def notes_of(config: Config, setting: LineConfig) -> tuple[Path, str]:
-    """A line's notes directory and the index file (in data_dir) they are kept in: the
-    [knowledge] dir's is knowledge.db, another line's knowledge-NAME.db."""
-    notes = config.path(setting.knowledge) if setting.knowledge else config.knowledge_dir
-    return notes, DB_NAME if notes == config.knowledge_dir else f"knowledge-{setting.name}.db"
+def notes_of(config: Config, setting: LineConfig) -> tuple[tuple[Path, ...], str]:
+    """A line's notes directories (its own, after the company's where it reads both) and the
+    index file (in data_dir) they are kept in: the [knowledge] dir's alone is knowledge.db,
+    any other line's knowledge-NAME.db."""
+    own = config.path(setting.knowledge) if setting.knowledge else config.knowledge_dir
+    shared = setting.company_notes and own != config.knowledge_dir
+    notes = (config.knowledge_dir, own) if shared else (own,)
+    return notes, DB_NAME if notes == (config.knowledge_dir,) else f"knowledge-{setting.name}.db"
 
 
 def hotwords_for(config: Config, persona: Persona, passages: list[str]) -> str | None:
@@ -74,7 +77,7 @@ def load_lines(config: Config) -> tuple[Line, ...]:
     """Every line with its persona read and its notes indexed (again, where they changed).
     Lines with the same notes share one index; the [knowledge] dir keeps knowledge.db."""
     lines = []
-    indexes: dict[Path, KnowledgeBase] = {}
+    indexes: dict[tuple[Path, ...], KnowledgeBase] = {}
     try:
         for setting in line_configs(config):
             persona_file = config.path(setting.persona) if setting.persona else config.persona_file

@@ -51,7 +51,7 @@ def scored(answers, rows=None) -> tuple[float, int, list]:
             continue
         total += 1
         said = opening.text if opening else ""
-        if any(mentions(said, w) for w in row["wrong"]):
+        if any(mentions(said, w) for w in row.get("wrong", ())):
             wrong += 1
             misses.append((row["id"], said))
         elif any(mentions(said, f) for f in row["fact"]):
@@ -117,3 +117,46 @@ def test_a_caller_who_greets_the_persona_by_name_is_asked_about_the_company(answ
     built, _ = answers
     opening = built.opening("Hi Theo, how did Quillfern get started?")
     assert opening is not None and "2016" in opening.text, opening
+
+
+UK = [json.loads(line) for line in (DATA / "company_questions_uk.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def uk_answers(tmp_path_factory):
+    """The UK line as shipped (configs/markets.toml): its persona, its notes and the company's."""
+    from ceoline.lines import load_lines
+
+    from ..conftest import ROOT
+
+    config = parse_config_file(ROOT / "configs" / "markets.toml")
+    (uk,) = [line for line in config.lines if line.name == "uk"]
+    config = parse_config_file(
+        make_config(
+            tmp_path_factory.mktemp("uk"),
+            lines=[{"name": "uk", "number": "hotline-uk", "company_notes": True,
+                    "persona": str(ROOT / "configs" / uk.persona),
+                    "knowledge": str(ROOT / "configs" / uk.knowledge)}],
+        )
+    )  # fmt: skip
+    (line,) = load_lines(config)
+    persona = line.persona
+    yield (
+        company_answers(line.knowledge, persona.name, persona.company, persona.facts),
+        line.knowledge,
+    )
+    line.knowledge.close()
+
+
+def test_the_uk_line_is_held_to_the_same_targets(uk_answers):
+    """A second English line, its own notes on top of the company's: the main line's targets
+    on the tuning part, its floor on the held-out part (`make eval` reports both, spoken)."""
+    tuning = [row for row in UK if row.get("split", "tuning") == "tuning"]
+    held_out = [row for row in UK if row.get("split") == "heldout"]
+    assert len(tuning) >= 30 and len(held_out) >= 12
+    right, wrong, misses = scored(uk_answers, tuning)
+    assert right >= 0.95 and wrong == 0, misses
+    unknown = [o for row, o in openings(uk_answers, tuning) if not row.get("answerable", True)]
+    assert all(o is None for o in unknown), [o.text for o in unknown if o]
+    right, wrong, misses = scored(uk_answers, held_out)
+    assert wrong == 0, misses

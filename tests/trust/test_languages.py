@@ -4,11 +4,11 @@ import dataclasses
 
 import pytest
 
-from ceoline.config import LINE_LANGUAGES
+from ceoline.config import LINE_LANGUAGES, LlmConfig, base_language
 from ceoline.persona.profile import load_persona
 from ceoline.trust.dialogue import Action, DialoguePolicy, fixed_replies
 from ceoline.trust.knowledge import KnowledgeBase
-from ceoline.trust.languages import ENGLISH, LANGUAGES, SWEDISH, language_of
+from ceoline.trust.languages import ENGLISH, ENGLISH_GB, LANGUAGES, SWEDISH, language_of
 from ceoline.voice.lifecycle import fixed_lines
 from ceoline.voice.word_rules import WordRules
 
@@ -40,6 +40,21 @@ def test_every_language_a_line_may_speak_has_a_table():
     assert language_of("sv") is SWEDISH and language_of("en") is ENGLISH
     with pytest.raises(ValueError, match="no language table for 'de'"):
         language_of("de")
+
+
+def test_british_english_is_english_with_the_uks_disclosure(persona):
+    """Whisper and a model that speaks English take "en-gb" as English; what differs is what
+    the line says first, and a few words a British caller listens with."""
+    assert base_language("en-gb") == "en" and base_language("sv") == "sv"
+    assert LlmConfig().speaks("en-gb") and not LlmConfig().speaks("sv")
+    assert ENGLISH_GB.lines == ENGLISH.lines and ENGLISH_GB.rules == ENGLISH.rules
+    british = WordRules(ENGLISH_GB.words)
+    assert british.is_backchannel("Lovely.") and british.is_backchannel("cheers")
+    assert not WordRules(ENGLISH.words).is_backchannel("Lovely.")
+    uk = dataclasses.replace(persona, language="en-gb")
+    assert uk.greeting.startswith("Hello, you're speaking with an AI version of Theo Marchetti")
+    assert "transcribed and kept for our product teams" in uk.disclosure
+    assert persona.disclosure != uk.disclosure
 
 
 def test_a_tables_fixed_lines_are_all_its_own(swedish_persona, persona):

@@ -86,6 +86,8 @@ def test_a_swedish_quote_is_sent_as_said_and_marked_as_swedish():
     assert "(quote in Swedish)" in text
     issue = formats.gitlab_issue(next(e for e in sent if e["type"] == "item.created"))
     assert "language::sv" in issue["labels"].split(",")
-    english = {**stored, "language": "en"}
-    english_text = formats.chat_text(json.loads(events.for_insights(config)(english)[0]["body"]))
-    assert "quote in" not in english_text
+    for code in ("en", "en-gb"):
+        english = {**stored, "language": code}
+        english_event = json.loads(events.for_insights(config)(english)[0]["body"])
+        assert "quote in" not in formats.chat_text(english_event)
+        assert "language::" not in formats.gitlab_issue(english_event)["labels"]

@@ -216,7 +216,7 @@ def _round(value: float | None) -> float | None:
 
 
 # The espeak-ng voice a caller of each line's language is spoken by.
-ESPEAK_VOICES = {"en": "en-us", "sv": "sv"}
+ESPEAK_VOICES = {"en": "en-us", "en-gb": "en-gb", "sv": "sv"}
 
 
 def _language(engines) -> Language:

@@ -36,7 +36,8 @@ def knowledge_index(
         with KnowledgeBase.open(cfg.data_dir, min_score=cfg.knowledge.min_score, name=name) as kb:
             stats = kb.index(notes, force=force)
         outcome = "index rebuilt" if stats.changed else "unchanged, index already up to date"
-        typer.echo(f"{stats.files} files, {stats.passages} passages in {notes}: {outcome}")
+        where = " + ".join(map(str, notes))
+        typer.echo(f"{stats.files} files, {stats.passages} passages in {where}: {outcome}")
 
 
 @knowledge_app.command("search")

@@ -19,6 +19,11 @@ ACKNOWLEDGED = ("complaint", "suggestion", "praise")
 # The disclosure in each language a line may speak in (the line sets the persona's).
 DISCLOSURES = {
     "en": "Hi, this is an AI version of {name}, {company}'s {role}. This call is transcribed.",
+    # UK GDPR asks that callers hear why their words are kept, not only that they are.
+    "en-gb": (
+        "Hello, you're speaking with an AI version of {name}, {company}'s {role}. This call is "
+        "transcribed and kept for our product teams."
+    ),
     "sv": "Hej, det här är en AI-version av {name}, {role} på {company}. Samtalet transkriberas.",
 }
 

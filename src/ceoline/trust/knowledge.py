@@ -17,8 +17,8 @@ import re
 import sqlite3
 import threading
 import unicodedata
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -367,13 +367,21 @@ class KnowledgeBase:
             passages = self._conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
         return IndexStats(files=files, passages=passages, changed=False)
 
-    def index(self, directory: Path, force: bool = False) -> IndexStats:
-        """Index the ``*.md`` notes in ``directory`` unless they are what is indexed already.
+    def index(self, directory: Path | Sequence[Path], force: bool = False) -> IndexStats:
+        """Index the ``*.md`` notes in ``directory`` (or in each of several, kept apart as
+        ``DIR/NOTE.md``) unless they are what is indexed already.
 
         Every note is read before anything is written, and the rewrite is one transaction, so
         an unreadable note or a failed write leaves the previous index answering.
         """
-        notes = _read_notes(Path(directory))
+        if isinstance(directory, (str, Path)):
+            notes = _read_notes(Path(directory))
+        else:
+            notes = [
+                replace(note, name=f"{Path(each).name}/{note.name}")
+                for each in directory
+                for note in _read_notes(Path(each))
+            ]
         wanted = {note.name: note.sha256 for note in notes}
         rows = [
             (note.name, heading, text)
@@ -459,8 +467,10 @@ class _Transaction:
         return False
 
 
-def open_knowledge(config: Config, notes: Path | None = None, name: str = DB_NAME) -> KnowledgeBase:
-    """The configured knowledge base (or a line's: its ``notes`` directory, indexed into
+def open_knowledge(
+    config: Config, notes: Path | Sequence[Path] | None = None, name: str = DB_NAME
+) -> KnowledgeBase:
+    """The configured knowledge base (or a line's: its ``notes`` directories, indexed into
     data_dir/``name``), re-indexed first if any note changed."""
     kb = KnowledgeBase.open(config.data_dir, min_score=config.knowledge.min_score, name=name)
     try:

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from ceoline.config import LANGUAGE_NAMES, Config
+from ceoline.config import LANGUAGE_NAMES, Config, base_language
 from ceoline.insights.summary import SENTIMENTS, load_taxonomy
 from ceoline.store import Store
 from ceoline.web import auth, charts, queries
@@ -74,6 +74,7 @@ def _templates() -> Jinja2Templates:
     )
     env.filters["ts"] = _timestamp
     env.globals["language_names"] = LANGUAGE_NAMES
+    env.globals["base_language"] = base_language
     return Jinja2Templates(env=env)
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 
-from ceoline.config import LANGUAGE_NAMES
+from ceoline.config import LANGUAGE_NAMES, base_language
 
 
 def _quote_language(item: dict) -> str:
-    """' (quote in Swedish)' for a quote not in English; "" for an English one."""
+    """' (quote in Swedish)' for a quote not in English; "" for an English one (British
+    English included)."""
     language = item.get("language", "en")
-    if language == "en":
+    if base_language(language) == "en":
         return ""
     return f" (quote in {LANGUAGE_NAMES.get(language, language)})"
 
@@ -45,7 +46,7 @@ def gitlab_issue(event: dict) -> dict:
         item = data["item"]
         title = f"[{item['urgency']}] {item['type']}: {item['quote'][:80]}"
         labels = ["ceoline", item["type"], item["product_area"], f"urgency::{item['urgency']}"]
-        if item.get("language", "en") != "en":
+        if base_language(item.get("language", "en")) != "en":
             labels.append(f"language::{item['language']}")
         description = (
             f"> {item['quote']}{_quote_language(item)}\n\nSentiment: {item['sentiment']}; "

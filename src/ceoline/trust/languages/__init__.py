@@ -11,13 +11,22 @@ unfinished endings, question openers). The logic that applies them stays in
 
 from __future__ import annotations
 
-from ceoline.trust.languages.english import ENGLISH
+from ceoline.trust.languages.english import ENGLISH, ENGLISH_GB
 from ceoline.trust.languages.swedish import SWEDISH
 from ceoline.trust.languages.table import CallerRules, FixedLines, Language, Words
 
-LANGUAGES = {table.code: table for table in (ENGLISH, SWEDISH)}
+LANGUAGES = {table.code: table for table in (ENGLISH, ENGLISH_GB, SWEDISH)}
 
-__all__ = ["ENGLISH", "LANGUAGES", "SWEDISH", "CallerRules", "FixedLines", "Language", "Words"]
+__all__ = [
+    "ENGLISH",
+    "ENGLISH_GB",
+    "LANGUAGES",
+    "SWEDISH",
+    "CallerRules",
+    "FixedLines",
+    "Language",
+    "Words",
+]
 
 
 def language_of(code: str) -> Language:

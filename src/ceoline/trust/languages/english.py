@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from ceoline.trust import guardrails
 from ceoline.trust.languages.table import CallerRules, FixedLines, Language, Words
@@ -132,8 +133,9 @@ RULES = CallerRules(
         r"which|how many|how much|how old|how long|how big|why (?!don't|not|can't|won't)|"
         # "Did you found it alone?", "Is the company profitable?": yes or no is a fact too.
         r"(did|does|is|are|was|were|has|have) (you|your|the|it|they)\b|"
-        # "Do you have an office in Germany?"; "do you like your job?" is small talk.
-        r"do (you|they) (have|offer|sell|own)\b)\b"
+        # "Do you have an office in Germany?", "do you support Xero?"; "do you like your
+        # job?" is small talk.
+        r"do (you|they) (have|offer|sell|own|support|sponsor|accept|work with|partner with)\b)\b"
         r"(?!.*\b(if|about|think|feel|idea|suggest\w*|add|could|should|please)\b)"
     ),
     question_start=re.compile(
@@ -165,3 +167,12 @@ RULES = CallerRules(
 )
 
 ENGLISH = Language(code="en", lines=LINES, words=WORDS, rules=RULES)
+
+# British English: the same rules and lines (they were written in British usage), with the
+# backchannels a British caller says while listening. What a UK line says differently is its
+# disclosure (ceoline.persona.profile).
+ENGLISH_GB = replace(
+    ENGLISH,
+    code="en-gb",
+    words=replace(WORDS, backchannels=_BACKCHANNELS | {"lovely", "cheers", "ta"}),
+)
