@@ -160,3 +160,13 @@ def test_the_uk_line_is_held_to_the_same_targets(uk_answers):
     assert all(o is None for o in unknown), [o.text for o in unknown if o]
     right, wrong, misses = scored(uk_answers, held_out)
     assert wrong == 0, misses
+
+
+def test_lines_sharing_notes_keep_their_personas_facts(answers):
+    _, kb = answers
+    boat, kite = ("Quillfern has a boat.",), ("Quillfern has a kite.",)
+    a = company_answers(kb, "Theo Marchetti", "Quillfern", boat)
+    b = company_answers(kb, "Theo Marchetti", "Quillfern", kite)
+    assert a is not b and company_answers(kb, "Theo Marchetti", "Quillfern", boat) is a
+    assert any("boat" in text for text in a.passages)
+    assert not any("boat" in text for text in b.passages)

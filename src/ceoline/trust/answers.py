@@ -212,20 +212,21 @@ def words_of(text: str) -> set[str]:
     return {t.key for t in tokens(text)}
 
 
-_CACHE: dict[tuple[int, int, str, str], CompanyAnswers] = {}
+_CACHE: dict[tuple[int, int, str, str, tuple[str, ...]], CompanyAnswers] = {}
 
 
 def company_answers(knowledge, persona_name: str, company: str, facts: tuple[str, ...] = ()):
     """The answers for this knowledge base and persona, built once per version of the notes
-    (the notes and the persona's own facts are read once, not on every call)."""
-    key = (id(knowledge), knowledge.generation, persona_name, company)
+    (the notes and the persona's own facts are read once, not on every call). Lines that
+    share notes but not a persona keep one each."""
+    key = (id(knowledge), knowledge.generation, persona_name, company, tuple(facts))
     answers = _CACHE.get(key)
     if answers is None:
         passages = [(p.heading, p.text) for p in knowledge.passages()]
         if facts:
             passages.append(("", " ".join(facts)))
         answers = CompanyAnswers(passages, persona_name, company)
-        for stale in [k for k in _CACHE if k[0] == key[0]]:
+        for stale in [k for k in _CACHE if k[0] == key[0] and k[1] != key[1]]:
             del _CACHE[stale]
         _CACHE[key] = answers
     return answers
