@@ -54,12 +54,13 @@ def line_configs(config: Config) -> tuple[LineConfig, ...]:
 
 
 def notes_of(config: Config, setting: LineConfig) -> tuple[tuple[Path, ...], str]:
-    """A line's notes directories (its own, after the company's where it reads both) and the
+    """A line's notes directories (its own, then the company's where it reads both) and the
     index file (in data_dir) they are kept in: the [knowledge] dir's alone is knowledge.db,
-    any other line's knowledge-NAME.db."""
+    any other line's knowledge-NAME.db. The line's own come first, so their names lead the
+    words Whisper is told to expect (hotwords_for keeps the first few dozen)."""
     own = config.path(setting.knowledge) if setting.knowledge else config.knowledge_dir
     shared = setting.company_notes and own != config.knowledge_dir
-    notes = (config.knowledge_dir, own) if shared else (own,)
+    notes = (own, config.knowledge_dir) if shared else (own,)
     return notes, DB_NAME if notes == (config.knowledge_dir,) else f"knowledge-{setting.name}.db"
 
 

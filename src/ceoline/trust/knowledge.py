@@ -382,7 +382,9 @@ class KnowledgeBase:
                 for each in directory
                 for note in _read_notes(Path(each))
             ]
-        wanted = {note.name: note.sha256 for note in notes}
+        # In order: the passages keep the notes' order (a line's own notes before the
+        # company's), which decides whose names lead Whisper's hotwords.
+        wanted = [(note.name, note.sha256) for note in notes]
         rows = [
             (note.name, heading, text)
             for note in notes
@@ -391,7 +393,9 @@ class KnowledgeBase:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._lock:
             try:
-                indexed = dict(self._conn.execute("SELECT path, sha256 FROM knowledge_files"))
+                indexed = self._conn.execute(
+                    "SELECT path, sha256 FROM knowledge_files ORDER BY rowid"
+                ).fetchall()
                 if indexed == wanted and not force:
                     return self.stats()
                 with _Transaction(self._conn):
