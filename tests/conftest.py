@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import socket
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ from ceoline.voice.turn_model import TurnVerdict
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
+# The fixed lines' speech every test config keeps (see make_config).
+SPEECH_CACHE = Path(tempfile.gettempdir()) / f"ceoline-tests-speech-{os.getuid()}"
 REPO_CONFIG = ROOT / "configs" / "ceoline.toml"
 
 
@@ -102,6 +106,9 @@ def make_config(tmp_path: Path, **sections: dict) -> Path:
         "dashboard": {"enabled": False},
         "metrics": {"enabled": False},
         "store": {"data_dir": str(tmp_path / "data")},
+        # One speech cache for the run: each test's server would otherwise synthesize the
+        # same fixed lines at its start (tests/voice/test_speech_cache.py tests the cache).
+        "tts": {"cache_dir": str(SPEECH_CACHE)},
     }
     arrays = {name: values for name, values in sections.items() if isinstance(values, list)}
     for name, values in sections.items():

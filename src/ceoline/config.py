@@ -133,6 +133,9 @@ class TtsConfig:
     noise_scale: float = _opt(0.667, lo=0.0, hi=2.0)
     noise_w_scale: float = _opt(0.8, lo=0.0, hi=2.0)
     volume: float = _opt(1.0, lo=0.0, hi=4.0)
+    # Where the fixed lines' speech is kept across restarts (empty: data_dir/speech-cache;
+    # "off": synthesized at every start). Only the hotline's own words, never a caller's.
+    cache_dir: str = _opt("")
 
 
 @dataclass(frozen=True)
@@ -431,6 +434,13 @@ class Config:
     @property
     def data_dir(self) -> Path:
         return self.path(self.store.data_dir)
+
+    @property
+    def speech_cache_dir(self) -> Path | None:
+        setting = self.tts.cache_dir.strip()
+        if setting == "off":
+            return None
+        return self.path(setting) if setting else self.data_dir / "speech-cache"
 
     @property
     def models_dir(self) -> Path:

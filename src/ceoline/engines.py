@@ -25,6 +25,7 @@ from ceoline.trust.names import use_vocabulary
 from ceoline.voice.espeak import EspeakSynthesizer
 from ceoline.voice.lifecycle import fixed_lines
 from ceoline.voice.llm import LanguageModel, spoken_reply
+from ceoline.voice.speech_cache import SpeechCache
 from ceoline.voice.stt import Transcriber
 from ceoline.voice.tts import Synthesizer
 from ceoline.voice.turn_model import TurnModel
@@ -183,6 +184,8 @@ class Engines:
     voices: dict[str, Synthesizer | EspeakSynthesizer] = field(default_factory=dict)
     _speech_cache: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     _cache_lock: threading.Lock = field(default_factory=threading.Lock)
+    # The same audio on disk, for the next process (see voice.speech_cache).
+    kept_speech: SpeechCache = field(default_factory=lambda: SpeechCache(None))
 
     @classmethod
     def load(
@@ -216,6 +219,7 @@ class Engines:
         synthesizer = Synthesizer(models["tts"], config.tts, config.runtime)
         load_ms["tts"] = (time.perf_counter() - started) * 1000
         engines = cls(config, transcriber, llm, synthesizer, load_ms, lines)
+        engines.kept_speech = SpeechCache(config.speech_cache_dir)
         engines.transcribers[config.models.stt] = transcriber
         engines.voices[config.models.tts] = synthesizer
         engines._load_line_models(own)
@@ -281,7 +285,13 @@ class Engines:
         with self._cache_lock:
             pcm = self._speech_cache.get(key)
         if pcm is None:
-            pcm = self.voices.get(key[0], self.synthesizer).synthesize(text).pcm
+            synthesizer = self.voices.get(key[0], self.synthesizer)
+            identity = getattr(synthesizer, "identity", None)
+            pcm = self.kept_speech.get(identity, text) if identity else None
+            if pcm is None:
+                pcm = synthesizer.synthesize(text).pcm
+                if identity:
+                    self.kept_speech.put(identity, text, pcm)
             with self._cache_lock:
                 if len(self._speech_cache) >= SPEECH_CACHE_LINES:
                     # Notes re-indexed while serving leave old sentences: drop the oldest.

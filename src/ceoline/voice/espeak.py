@@ -14,12 +14,14 @@ import io
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import soundfile
 
 from ceoline.errors import CeolineError, ModelError
 from ceoline.voice.audio import SAMPLE_RATE, resample, to_int16
+from ceoline.voice.speech_cache import file_identity
 from ceoline.voice.tts import Speech
 
 ESPEAK = "espeak-ng"
@@ -61,6 +63,11 @@ class EspeakSynthesizer:
                 f"espeak-ng voice {voice!r} does not speak ({exc}); install espeak-ng, or pick "
                 "a voice from `espeak-ng --voices`"
             ) from None
+
+    @property
+    def identity(self) -> str:
+        """What the audio of a text depends on (an upgraded espeak-ng speaks differently)."""
+        return f"{ESPEAK}|{self.voice}|{file_identity(Path(shutil.which(ESPEAK) or ESPEAK))}"
 
     def synthesize(self, text: str) -> Speech:
         started = time.perf_counter()

@@ -14,6 +14,7 @@ from ceoline.config import RuntimeConfig, TtsConfig
 from ceoline.errors import ModelError
 from ceoline.locator import ModelFiles
 from ceoline.voice.audio import SAMPLE_RATE, resample, to_int16
+from ceoline.voice.speech_cache import file_identity
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ class Synthesizer:
         )
         self.voice_rate = voice_config.sample_rate
         self._lock = threading.Lock()
+        # What the audio of a text depends on: kept speech is reused only for the same.
+        self.identity = "|".join(
+            map(str, ("piper", file_identity(model.path, config_path), self._syn_config,
+                      SAMPLE_RATE))
+        )  # fmt: skip
 
     def synthesize(self, text: str) -> Speech:
         started = time.perf_counter()
