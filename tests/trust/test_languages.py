@@ -109,16 +109,19 @@ def test_off_limits_requests_get_swedish_refusals(policy, words, category):
 
 def test_without_a_reply_model_the_notes_answer_and_feedback_is_kept(policy):
     answer = policy.decide("Vilka öppettider har supporten?")
-    assert answer.action is Action.SAY and answer.grounded
+    assert answer.action is Action.SAY and answer.grounded and answer.instead_of_model
     assert "måndag till fredag" in answer.reply
     complaint = policy.decide("Appen är väldigt långsam när jag skickar fakturor.")
     assert complaint.action is Action.SAY and complaint.reason == "noted"
+    # Answers in the model's place, not a rule's replies: no guardrail event is filed.
+    assert complaint.instead_of_model
     # The persona's acknowledgement first, then, once, what this line can and cannot do.
     assert complaint.reply == f"Förlåt, det är vårt ansvar. {SAID.noted_first}"
     idea = policy.decide("Ni borde lägga till mörkt läge i appen.")
     assert idea.reply == f"Tack för idén. {SAID.noted}"
     unknown = policy.decide("Hur många anställda har ni i Norge?")
     assert unknown.action is Action.SAY and unknown.reply == SAID.dont_know
+    assert not unknown.instead_of_model
 
 
 def test_a_guess_at_swedish_words_is_asked_again_not_noted(policy):

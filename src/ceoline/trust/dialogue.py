@@ -57,6 +57,9 @@ class Decision:
     # The caller's words as decided on, when a misheard company name was put right
     # ("Wilfern" → "Quillfern"); "" when they were taken as heard.
     understood: str = ""
+    # Said in the reply model's place, on a line whose language it does not speak (the notes'
+    # answer, or "noted"): an answer, not a rule's reply.
+    instead_of_model: bool = False
 
 
 def _feedback_kind(text: str, rules: CallerRules) -> str:
@@ -240,12 +243,16 @@ class DialoguePolicy:
         if decision.action is not Action.LLM:
             return decision
         if decision.grounded:
-            return dataclasses.replace(decision, action=Action.SAY, reply=decision.opening)
+            return dataclasses.replace(
+                decision, action=Action.SAY, reply=decision.opening, instead_of_model=True
+            )
         said = self.language.lines
         noted = said.noted if self.noted else said.noted_first
         self.noted += 1
         reply = f"{decision.opening} {noted}" if decision.opening else noted
-        return dataclasses.replace(decision, action=Action.SAY, reply=reply, reason="noted")
+        return dataclasses.replace(
+            decision, action=Action.SAY, reply=reply, reason="noted", instead_of_model=True
+        )
 
     def unheard(self, decision: Decision) -> Decision:
         """``decision`` for words Whisper was guessing at (its log-probability says so). A

@@ -832,9 +832,7 @@ class Conversation:
         if decision.action is Action.GOODBYE:
             self.finish(decision.reply, reason="caller_goodbye")
             return
-        # A notes answer or "noted" said in the model's place (a line it does not speak) is
-        # an answer, not a rule's.
-        ruled = decision.reason not in ("", "notes", "noted")
+        ruled = decision.reason and not decision.instead_of_model
         if ruled and decision.action is not Action.LLM:
             self._guardrail_event("caller", decision.reason)
         if decision.grounded and self.store and self.call_id:
