@@ -135,6 +135,7 @@ def server_turns(data_dir: Path, since: str) -> list[dict]:
                                 k: timings.get(k)
                                 for k in ("endpoint", "turn_words", "turn_finished", "response")
                             },
+                            "timings": timings,
                         }
                     )
         return turns
