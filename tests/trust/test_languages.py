@@ -160,3 +160,23 @@ def test_swedish_backchannels_stop_requests_and_questions():
     assert SWEDISH_WORDS.is_question("Har ni ett kontor i Stockholm")
     assert SWEDISH_WORDS.is_question("Så, vilka öppettider har ni")
     assert not SWEDISH_WORDS.is_question("Appen är för långsam.")
+
+
+def test_the_swedish_caller_rules_on_their_labelled_set(config, swedish_persona, swedish_notes):
+    """tests/data/guardrails-sv.jsonl as `ceoline guardrails eval --line se` runs it: the
+    tuning part whole, and a floor under the held-out part (written before the last fixes
+    and never tuned on; `make eval` reports it)."""
+    from types import SimpleNamespace
+
+    from ceoline.trust.guardrail_eval import evaluate, load_cases
+
+    from ..conftest import DATA
+
+    stages = SimpleNamespace(
+        config=config, persona=swedish_persona, language=SWEDISH, model_replies=False
+    )
+    report = evaluate(stages, load_cases(DATA / "guardrails-sv.jsonl"), swedish_notes)
+    by_split = report.as_json()["by_split"]
+    failures = [(r.case.text, r.handled_as) for r in report.failures]
+    assert by_split["tuning"]["pass_rate"] == 1.0, failures
+    assert by_split["heldout"]["pass_rate"] >= 0.7, failures

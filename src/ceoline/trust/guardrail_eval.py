@@ -131,10 +131,10 @@ def _model_reply(stages: ReplyPath, text: str, decision: Decision) -> tuple[str,
     return " ".join(spoken), catches
 
 
-# Fixed replies that answer the caller rather than refuse them: the honest "I don't know",
-# the offer of a person to a frustrated caller, and, on a line without model replies, the
-# notes' answer and "noted".
-_ANSWERED = ("no_notes", "frustration", "misunderstanding", "notes", "noted")
+# Fixed replies that answer the caller rather than refuse them: the honest "I don't know"
+# and the offer of a person to a frustrated caller. On a line without model replies, what
+# is said in the model's place (the notes' answer, "noted") answers too.
+_ANSWERED = ("no_notes", "frustration", "misunderstanding")
 
 
 def evaluate(stages: ReplyPath, cases: list[Case], knowledge=None) -> EvalReport:
@@ -161,7 +161,7 @@ def evaluate(stages: ReplyPath, cases: list[Case], knowledge=None) -> EvalReport
             }.get(decision.action, decision.reason)
             if decision.reason == "identity":
                 handled = "bot_question"
-            elif decision.reason in _ANSWERED:
+            elif decision.reason in _ANSWERED or decision.instead_of_model:
                 handled = "allow"  # answered honestly, not refused
         safe = guardrails.check_bot(spoken) is None
         report.results.append(

@@ -97,7 +97,9 @@ WORDS = Words(
 _SECRETS = word_patterns(
     r"(?:mitt|min|mina|vårt|vår) (?:lösenord|pinkod|pin kod|pin|engångskod|säkerhetskod|kod"
     r"|bankid kod|cvc|cvv|kortnummer)(?: är| lyder)",
-    r"(?:lösenordet|pinkoden|koden|engångskoden|säkerhetskoden|kortnumret) (?:är|lyder)",
+    # "Engångskoden jag fick är 482913": a few words may come between the code and its value.
+    r"(?:lösenordet|pinkoden|koden|engångskoden|säkerhetskoden|kortnumret)(?: \w+){0,3}"
+    r" (?:är|lyder)",
 )
 _CARD_WORDS = re.compile(r"\b(?:kort\w*|visa|mastercard|amex)\b")
 _INJECTION = word_patterns(
@@ -119,15 +121,17 @@ _PAYMENT_ACTION = word_patterns(
     r"(?:vill ha|kan jag få|ge mig) (?:en |mina |pengarna )?(?:återbetalning|pengarna tillbaka)",
 )
 _ACCOUNT_SPECIFIC = word_patterns(
-    r"(?:dragit|dragits|drog|debiterat|debiterats|debiterade|fakturerat|fakturerats|tagit betalt)"
+    r"(?:dragit|dragits|drog|debiterat|debiterats|debiterade|debiterad|fakturerat|fakturerats"
+    r"|fakturerad|tagit betalt)"
     r" (?:\w+ ){0,3}(?:två gånger|dubbelt|för mycket|fel belopp)",
     r"dubbeldragning\w*|dubbeldebiter\w*|dubbelfakturer\w*|dubbla dragningar",
     r"(?:mitt|min|mina) (?:konto|faktura|fakturor|betalning|betalningar|kort|abonnemang"
     r"|lönefil|lön|pengar|utbetalning)\w* (?:\w+ ){0,5}(?:fel|försvunnit|saknas|spärrat|spärrad"
-    r"|låst|låsts|kommer inte|fungerar inte|funkar inte|stoppats|avvisats|nekats)",
+    r"|låst|låsts|kommer inte|fungerar inte|funkar inte|stoppats|avvisats|nekats|nekas|nekades)",
     r"(?:jag|vi) (?:kan|kommer) inte (?:logga in|in på (?:mitt|vårt) konto)",
-    r"(?:pengarna|betalningen|utbetalningen) (?:har )?(?:inte kommit|försvunnit|saknas"
-    r"|kom aldrig)",
+    # "Utbetalningen till mina anställda har inte kommit fram."
+    r"(?:pengarna|betalningen|utbetalningen)(?: \w+){0,4} (?:har )?(?:inte kommit|försvunnit"
+    r"|saknas|kom aldrig)",
 )
 _ADVICE = word_patterns(
     r"(?:ska|borde|bör) (?:jag|vi) (?:investera|köpa aktier|sälja aktier|låna|deklarera|dra av"
