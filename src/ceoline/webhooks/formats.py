@@ -46,7 +46,7 @@ def gitlab_issue(event: dict) -> dict:
         item = data["item"]
         title = f"[{item['urgency']}] {item['type']}: {item['quote'][:80]}"
         labels = ["ceoline", item["type"], item["product_area"], f"urgency::{item['urgency']}"]
-        if base_language(item.get("language", "en")) != "en":
+        if _quote_language(item):
             labels.append(f"language::{item['language']}")
         description = (
             f"> {item['quote']}{_quote_language(item)}\n\nSentiment: {item['sentiment']}; "

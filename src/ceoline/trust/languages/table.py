@@ -86,7 +86,9 @@ class CallerRules:
 
 @dataclass(frozen=True)
 class Language:
-    code: str  # ISO 639-1, as Whisper and the config name it (config.LANGUAGE_NAMES)
+    # A language tag as the config names it (config.LANGUAGE_NAMES): ISO 639-1, or a
+    # regional variant ("en-gb") that Whisper is told as its language.
+    code: str
     lines: FixedLines
     words: Words
     rules: CallerRules
