@@ -13,6 +13,10 @@ _RULES = {
     "charged": (
         r"charged (?:me |him |her |them |my \w+ )?(?:twice|two times|double|three times)"
         r"|double charge\w*|charged .{0,30}\b(?:twice|two times)\b|taken twice|paid twice"
+        # "charged my customer twice" as Whisper often hears it, the "d" gone; "will you
+        # charge me twice ..." is a question about pricing.
+        r"|(?<!will you )(?<!would you )(?<!do you )(?<!if you )(?<!to )"
+        r"charge (?:me|us|my \w+|our \w+) (?:twice|two times|double|three times)"
         r"|(?:want|need) (?:my|the|our) money back|refund me"
         r"|(?:dragit|dragits|drog|debiterat|debiterats|debiterad|tagit betalt) .{0,30}"
         r"(?:två gånger|dubbelt|tre gånger)|dubbeldragning\w*|dubbeldebiter\w*"

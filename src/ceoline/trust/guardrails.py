@@ -418,9 +418,13 @@ _MY_THING = (
     r"|login|password|transactions?|direct debit|client payment|customer payment|order"
 )
 _ACCOUNT_SPECIFIC = word_patterns(
-    r"(?:charged|billed|debited|taken|deducted)(?: me| us)? (?:twice|double|2 times|3 times"
-    r"|again|too much|wrong|the wrong|incorrectly|more than|extra|for nothing|for something"
-    r"|without|after i cancell?ed|even though)",
+    r"(?:charged|billed|debited|taken|deducted)(?: me| us| (?:my|our) \w+)? (?:twice|double"
+    r"|2 times|3 times|again|too much|wrong|the wrong|incorrectly|more than|extra|for nothing"
+    r"|for something|without|after i cancell?ed|even though)",
+    # Whisper often drops the "d" of "charged" before "my": "your app charge my customer
+    # twice". "Will you charge me twice if ..." asks about pricing and is left to the notes.
+    r"(?<!will you )(?<!would you )(?<!do you )(?<!does it )(?<!if you )(?<!to )"
+    r"(?:charge|bill) (?:me|us|(?:my|our) \w+) (?:twice|double|2 times|3 times)",
     r"(?:double|over|wrongly|incorrectly) ?(?:charged|billed)|overcharged|double charge",
     r"(?:i|we) (?:was|were|got|have been|ve been|been|am being|m being|keep getting)"
     r"(?: \w+)? (?:charged|billed|debited)",
