@@ -65,6 +65,37 @@ def test_two_points_in_one_turn_are_two_items_and_an_aside_joins_its_point():
     assert items[1].quote.endswith("It's really annoying.")
 
 
+def test_a_point_the_turn_detector_cut_in_two_stays_one_item():
+    # The caller paused after "email" and went on before the hotline said anything: the
+    # tail has no point of its own and belongs to the point before it.
+    turns = [
+        {"role": "caller", "text": "Your app charge my customer twice and no one answer my "
+         "email", "start_ms": 0, "end_ms": 5120},
+        {"role": "bot", "text": GREETING, "start_ms": 0, "end_ms": 6760},
+        {"role": "caller", "text": "I want my money back now.", "start_ms": 5440,
+         "end_ms": 6980},
+        {"role": "bot", "text": REFUSAL, "start_ms": 8160, "end_ms": 16580},
+    ]  # fmt: skip
+    (item,) = rule_insights({"turns": turns, "events": [], "escalations": []}, AREAS).items
+    assert (item.type, item.product_area, item.urgency, item.needs_followup) == (
+        "complaint",
+        "payments",
+        "high",
+        True,
+    )
+    assert item.quote.endswith("email I want my money back now.")
+
+
+def test_a_point_less_turn_after_the_hotline_spoke_is_not_joined_to_the_last_point():
+    insights = rule_insights(
+        call("The bank feed keeps disconnecting.", "I want my money back now."), AREAS
+    )
+    assert [i.quote for i in insights.items] == [
+        "I want my money back now.",
+        "The bank feed keeps disconnecting.",
+    ]
+
+
 def test_a_call_without_feedback_says_so():
     insights = rule_insights(call("Who do you think will win the football on Saturday?"), AREAS)
     assert insights.items == [] and insights.summary == "The caller left no feedback."
