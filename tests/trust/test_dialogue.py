@@ -52,6 +52,16 @@ def test_an_offer_declined_goes_back_to_listening(policy):
     assert policy.offered is None
 
 
+def test_pressing_the_matter_an_offer_is_about_hears_the_offer_not_the_refusal_again(policy):
+    first = policy.decide("your app charged my customer twice and nobody answers my emails")
+    assert first.reason == "account_specific" and policy.offered == "support"
+    again = policy.decide("I want my money back now")
+    assert again.action is Action.SAY and again.reason == "payment_action"
+    assert again.reply == LINES.offer_again and policy.offered == "support"
+    decision = policy.decide("yes please, refund me")
+    assert decision.action is Action.HANDOFF and decision.reason == "support"
+
+
 def test_off_limits_requests_get_fixed_replies_and_injections_stay_out_of_history(policy):
     refund = policy.decide("please refund my last payment")
     assert refund.action is Action.SAY and refund.reason == "payment_action"

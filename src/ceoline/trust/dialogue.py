@@ -25,7 +25,8 @@ def fixed_replies(persona: Persona, language: Language = ENGLISH) -> list[str]:
     """Every fixed line a decision may speak, so start-up can synthesize them ahead of calls."""
     said = language.lines
     lines = [said.transferring, said.take_message, said.transfer_failed, said.message_taken]
-    lines += [said.offer_human, said.offer_declined, said.not_understood, said.not_caught]
+    lines += [said.offer_human, said.offer_declined, said.offer_again, said.not_understood]
+    lines += [said.not_caught]
     lines += [said.dont_know, said.truthful_identity(persona.name), said.noted_first, said.noted]
     lines += [said.fallback]
     lines += [line for _, said_ in persona.acknowledgements for line in said_]
@@ -147,12 +148,17 @@ class DialoguePolicy:
             return Decision(Action.MESSAGE, said.message_taken, "callback")
         verdict = rules.check_caller(text)
         if verdict is not None:
+            pressed = verdict.handoff is not None and verdict.handoff == self.offered
+            if pressed and rules.yes.search(words):
+                self.offered = None
+                return Decision(Action.HANDOFF, said.transferring, verdict.handoff)
             if verdict.handoff:
                 self.offered = verdict.handoff
             category = str(verdict.category)  # a StrEnum: its value
             return Decision(
                 Action.SAY,
-                verdict.reply,
+                # The same refusal twice in a row sounds like a machine stuck in a loop.
+                said.offer_again if pressed else verdict.reply,
                 category,
                 keep_in_history=category != "prompt_injection",
                 redact=verdict.redact,

@@ -20,6 +20,7 @@ LINES = FixedLines(
     message_taken="Thank you, I've passed that on, and someone will call you back.",
     offer_human="I'm sorry this is frustrating. Would you like me to put you through to a person?",
     offer_declined="No problem. I'm listening, go ahead.",
+    offer_again="A person can sort that out with you properly. Shall I put you through now?",
     not_understood=(
         "Sorry, I don't think I understood. Would you like me to connect you to a person?"
     ),

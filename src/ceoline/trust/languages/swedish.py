@@ -27,6 +27,7 @@ LINES = FixedLines(
     message_taken="Tack, jag har skickat det vidare, och någon ringer upp dig.",
     offer_human="Förlåt att det här är krångligt. Vill du att jag kopplar dig till en person?",
     offer_declined="Inga problem. Jag lyssnar, varsågod.",
+    offer_again="En person kan reda ut det ordentligt med dig. Ska jag koppla dig nu?",
     not_understood=(
         "Förlåt, jag tror inte att jag förstod. Vill du att jag kopplar dig till en person?"
     ),

@@ -19,6 +19,8 @@ class FixedLines:
     message_taken: str
     offer_human: str
     offer_declined: str
+    # The caller presses the matter a pending offer is about: the offer, not the refusal again.
+    offer_again: str
     not_understood: str
     not_caught: str
     dont_know: str
