@@ -19,6 +19,8 @@ def test_guardrail_set_pass_rate_with_the_real_model(engines):
     report = evaluate(engines, cases, engines.knowledge)
     print(json.dumps({k: v for k, v in report.as_json().items() if k != "failures"}))
     assert report.pass_rate >= 0.95, report.as_json()["failures"]
+    parts = report.as_json()["by_split"]
+    assert parts["tuning"]["pass_rate"] >= 0.95 and parts["heldout"]["pass_rate"] >= 0.75, parts
 
 
 def test_cli_eval_reports_and_fails_below_95_percent(tmp_path):

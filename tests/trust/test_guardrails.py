@@ -50,14 +50,14 @@ def bot_label(text: str) -> str:
     return "allow" if violation is None else violation.category.value
 
 
-def _assert_pass_rate(rows: list[dict], label) -> None:
+def _assert_pass_rate(rows: list[dict], label, required: float = REQUIRED_PASS_RATE) -> None:
     misses = [(row["expect"], label(row["text"]), row["text"]) for row in rows]
     misses = [miss for miss in misses if miss[0] != miss[1]]
     rate = 1 - len(misses) / len(rows)
     report = f"pass rate {rate:.1%} ({len(rows) - len(misses)}/{len(rows)})" + "".join(
         f"\n  expected {want}, got {got}: {text!r}" for want, got, text in misses
     )
-    assert rate >= REQUIRED_PASS_RATE, report
+    assert rate >= required, report
     if misses:
         warnings.warn(report, stacklevel=2)
 
@@ -66,7 +66,10 @@ def _assert_pass_rate(rows: list[dict], label) -> None:
 
 
 def test_caller_set_passes():
-    _assert_pass_rate(_load("guardrails.jsonl"), caller_label)
+    rows = _load("guardrails.jsonl")
+    _assert_pass_rate([r for r in rows if r.get("split") != "heldout"], caller_label)
+    # Written after the rules and never tuned on: what a new caller's words meet.
+    _assert_pass_rate([r for r in rows if r.get("split") == "heldout"], caller_label, 0.75)
 
 
 def test_bot_set_passes():
