@@ -2,6 +2,7 @@
 
 import asyncio
 import dataclasses
+import time
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from ceoline.voice.conversation import Overlap, echo_residue
 from ceoline.voice.simulate import CallerSource, WavCaller, run_call
 from ceoline.voice.stt import Transcript
 
-from ..conftest import FakeLanguageModel, FakeTranscriber, speech_segment
+from ..conftest import FakeLanguageModel, FakeSynthesizer, FakeTranscriber, speech_segment
 
 
 def silence(seconds: float) -> np.ndarray:
@@ -274,3 +275,54 @@ def test_outside_the_lines_hours_a_request_for_a_person_takes_a_message(fake_sta
     assert asyncio.run(ask_for_a_person(None)) == ("transferring", False)
     assert asyncio.run(ask_for_a_person(Closed())) == ("after_hours", True)
     store.close()
+
+
+class SentencePerTurn:
+    """Whisper as scripted: a turn of over 2.2 s is one sentence, a shorter one another."""
+
+    def __init__(self, long: str, short: str, delay_s: float = 0.05):
+        self.long, self.short, self.delay_s = long, short, delay_s
+
+    def transcribe(self, pcm) -> Transcript:
+        seconds = len(pcm) / SAMPLE_RATE / 2
+        time.sleep(self.delay_s)
+        return Transcript(self.long if seconds > 2.2 else self.short, seconds, 50.0)
+
+
+def test_a_caller_who_goes_on_over_the_greeting_is_answered_once_for_all_they_said(
+    fake_stages, tmp_path
+):
+    # The pause after the first sentence ends a turn while the disclosure still plays; the
+    # caller goes on before it ends, so nothing was lost by waiting for the rest.
+    complaint = "Your app charged my customer twice and nobody answers my emails."
+    fake_stages.transcriber = SentencePerTurn(complaint, "I want my money back now.")
+    fake_stages.synthesizer = FakeSynthesizer(seconds_per_word=0.4)  # a 7 s greeting
+    pcm = np.concatenate(
+        [silence(0.3), speech_segment(2.0), silence(0.8), speech_segment(0.8), silence(0.3)]
+    )
+    store = Store.open(tmp_path)
+    result = call(fake_stages, pcm, store)
+    stored = store.get_call(result.call_id)
+    callers = [t for t in stored["turns"] if t["role"] == "caller"]
+    bots = [t for t in stored["turns"] if t["role"] == "bot"]
+    assert [t["text"] for t in callers] == [f"{complaint} I want my money back now."]
+    assert callers[0]["start_ms"] < 500 and callers[0]["end_ms"] > 3500
+    greeting, *replies = bots
+    assert "AI version" in greeting["text"] and not greeting["interrupted"]
+    (reply,) = replies  # one answer, after the disclosure, to the whole complaint
+    assert reply["start_ms"] >= greeting["end_ms"]
+    assert "support team" in reply["text"] and reply["text"] != LINES.offer_again
+
+
+def test_a_caller_who_stops_over_the_greeting_is_answered_as_it_ends(fake_stages, tmp_path):
+    fake_stages.transcriber = FakeTranscriber("The invoice list is slow with many clients.")
+    fake_stages.synthesizer = FakeSynthesizer(seconds_per_word=0.4)
+    store = Store.open(tmp_path)
+    pcm = np.concatenate([silence(0.3), speech_segment(2.0), silence(0.6)])
+    result = call(fake_stages, pcm, store)
+    stored = store.get_call(result.call_id)
+    callers = [t for t in stored["turns"] if t["role"] == "caller"]
+    greeting, reply = (t for t in stored["turns"] if t["role"] == "bot")
+    assert len(callers) == 1 and callers[0]["end_ms"] < 3000
+    # The wait for more stopped before the greeting's end: the reply follows it at once.
+    assert greeting["end_ms"] <= reply["start_ms"] <= greeting["end_ms"] + 300, stored["turns"]

@@ -112,6 +112,10 @@ RESIDUE_MAX_MS = 1200
 # The longest echo path expected (RTP, both jitter buffers, the far end): a turn that begins
 # within this of the bot's audio may be its echo.
 ECHO_TAIL_MS = 600
+# A turn ended over the greeting cannot be answered before the disclosure ends, so the
+# caller's going on is waited for until this long before its end: time enough for a model
+# reply's first audio to be ready as the greeting stops.
+GREETING_REPLY_LEAD_MS = 400
 
 
 class Stages(Protocol):
@@ -755,10 +759,11 @@ class Conversation:
         timings.stt = max(0.0, self._clock_ms() - event.decided_ms)
         timings.stt_compute = transcript.elapsed_ms
         text = transcript.text.strip()
-        if not has_words(text):
+        heard_new = has_words(text)
+        if not heard_new:
             log.info("call %s: turn at %d ms had no words", self.call_id, event.speech_start_ms)
-            return
-        if (
+            text = ""
+        elif (
             over.over_audio
             and not self.language.rules.wants_human(text)
             and echo_residue(
@@ -773,12 +778,15 @@ class Conversation:
             # The canceller lets a trace through while it re-learns a moving echo path (a
             # jitter buffer resizing); the bot's own words are never the caller's turn.
             log.info("call %s: the bot's own words came back, not a turn: %r", self.call_id, text)
+            text = ""
+        if not text and self._carry is None:
             return
         if self._carry is not None:
-            # The caller's previous words stopped mid-sentence: this turn finishes them.
+            # The caller's previous words stopped mid-sentence: this turn finishes them (or,
+            # a cough or the bot's echo, leaves them to be answered as they were).
             carried, started = self._carry
             self._carry = None
-            text = f"{carried} {text}"
+            text = f"{carried} {text}".strip()
             event = dataclasses.replace(event, speech_start_ms=started)
         # The early transcript may not have been ready to extend the wait in time (a busy
         # CPU); wait now, and if the caller goes on, the two turns become one.
@@ -797,6 +805,16 @@ class Conversation:
             # Short over-talk counts as that too: Whisper often hears "mm-hm" as words.
             log.info("call %s: backchannel %r ignored", self.call_id, text)
             return
+        greeting_left = self._playback[0].left_ms if self.speaking_greeting else 0
+        if (
+            greeting_left > GREETING_REPLY_LEAD_MS
+            and not self._ending
+            and await self._caller_resumes(greeting_left - GREETING_REPLY_LEAD_MS)
+        ):
+            # A pause between two sentences over the greeting ended the turn, and nothing
+            # could have been said in it: the caller was not done, and the two turns are one.
+            self._carry = (text, event.speech_start_ms)
+            return
         if over.over_bot and not self._ending:
             self._cut_reply()  # a short but real interruption ("wait", "stop")
         if spec is not None:
@@ -808,7 +826,7 @@ class Conversation:
             decision, self.policy = spec.decision, spec.policy
         else:
             decision = Decision(Action.LLM) if self._ending else self.policy.decide(text)
-        if transcript.unsure and not self._ending:
+        if transcript.unsure and heard_new and not self._ending:
             asked_again = self.policy.unheard(decision)
             if asked_again is not decision:
                 log.info("call %s: Whisper was guessing at %r", self.call_id, text)

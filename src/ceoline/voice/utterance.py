@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ceoline.voice.audio import FRAME_BYTES
+from ceoline.voice.audio import FRAME_BYTES, FRAME_MS
 from ceoline.voice.timings import TurnTimings
 
 
@@ -64,6 +64,11 @@ class Utterance:
             self.audio.clear()
             return frame
         return None
+
+    @property
+    def left_ms(self) -> int:
+        """How long the audio synthesized so far and not yet played lasts."""
+        return len(self.audio) * FRAME_MS // FRAME_BYTES
 
     @property
     def drained(self) -> bool:
