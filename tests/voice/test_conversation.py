@@ -326,3 +326,15 @@ def test_a_caller_who_stops_over_the_greeting_is_answered_as_it_ends(fake_stages
     assert len(callers) == 1 and callers[0]["end_ms"] < 3000
     # The wait for more stopped before the greeting's end: the reply follows it at once.
     assert greeting["end_ms"] <= reply["start_ms"] <= greeting["end_ms"] + 300, stored["turns"]
+
+
+def test_a_caller_who_hangs_up_while_the_greeting_plays_loses_no_words(fake_stages, tmp_path):
+    fake_stages.transcriber = FakeTranscriber("The invoice list is slow with many clients.")
+    fake_stages.synthesizer = FakeSynthesizer(seconds_per_word=0.4)
+    store = Store.open(tmp_path)
+    pcm = np.concatenate([silence(0.3), speech_segment(2.0), silence(0.8)])
+    started = time.perf_counter()
+    result = asyncio.run(run_call(fake_stages, WavCaller(pcm, reply_wait_s=0.2), store))
+    assert time.perf_counter() - started < 8  # the wait for more ends with the call
+    callers = [t for t in store.get_call(result.call_id)["turns"] if t["role"] == "caller"]
+    assert [t["text"] for t in callers] == ["The invoice list is slow with many clients."]

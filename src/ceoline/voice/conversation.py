@@ -719,7 +719,8 @@ class Conversation:
 
     async def _caller_resumes(self, within_ms: int) -> bool:
         start = self._now_ms
-        while self._now_ms - start < within_ms:
+        # After a hang-up the clock stops: waiting on would hold the turn past the close.
+        while self._now_ms - start < within_ms and not self._ending:
             if self.endpointer.in_speech or not self._pending_turns.empty():
                 return True
             await asyncio.sleep(FRAME_MS / 1000)
