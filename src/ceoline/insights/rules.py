@@ -134,35 +134,24 @@ def answered_starts(call: dict) -> set[int]:
     return {e["t_ms"] for e in call.get("events", []) if e.get("kind") == ANSWERED_EVENT}
 
 
-def _carries_on(previous: dict | None, turn: dict, bot_between: list[dict]) -> bool:
-    """Whether a caller turn goes on with the caller's previous one: the hotline said nothing
-    in between, so the pause that ended the first turn fell inside one point ("... charged my
-    customer twice." | "I want my money back now.")."""
-    if previous is None:
-        return False
-    if "end_ms" not in previous or "start_ms" not in turn:
-        return not bot_between
-    return not any(
-        previous["end_ms"] <= bot.get("start_ms", previous["end_ms"]) < turn["start_ms"]
-        for bot in bot_between
-    )
-
-
 def caller_points(call: dict, areas: dict[str, Area]) -> list[tuple[str, bool]]:
     """Each point the caller made, in their words, and whether the notes answered it."""
     answered = answered_starts(call)
     points: list[tuple[str, bool]] = []
     previous: dict | None = None
-    bot_between: list[dict] = []
+    hotline_spoke = False  # since the caller's previous turn ended
     in_turn = 0
     for turn in call.get("turns", []):
         if turn.get("role") != "caller":
-            if previous is not None:
-                bot_between.append(turn)
+            ended = previous.get("end_ms", -1) if previous is not None else None
+            hotline_spoke |= ended is not None and turn.get("start_ms", ended) >= ended
             continue
-        if not _carries_on(previous, turn, bot_between):
+        # A turn the caller began before the hotline said anything goes on with their last
+        # point: the pause that ended the previous turn fell inside it ("... charged my
+        # customer twice." | "I want my money back now.").
+        if previous is None or hotline_spoke:
             in_turn = 0
-        previous, bot_between = turn, []
+        previous, hotline_spoke = turn, False
         lead = ""  # asides before the turn's first point belong to it
         for sentence in sentences(turn["text"]):
             if not is_feedback(sentence, areas):
